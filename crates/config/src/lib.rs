@@ -1,0 +1,37 @@
+//! The patchbay bot file: one typed model read from YAML or JSON, with every
+//! template, JSONPath and regular expression compiled at load, validated,
+//! and linted.
+//!
+//! # Invariant
+//! A [`Bot`] returned by [`load`] is valid: names are unique, every reference
+//! resolves, every path and pattern is compiled. Nothing in it is parsed
+//! again per call. This crate does no I/O: callers pass the file's name and
+//! text and decide where diagnostics go.
+//!
+//! # API boundary
+//! [`load`] (text in, [`Loaded`] or a [`Report`] out), the model types, and
+//! [`json_schema`]. A [`Report`] holds [`Diagnostic`]s with byte spans and
+//! renders them (file, line, column, the source line with a caret, and a
+//! suggestion), or turns them into JSON.
+#![deny(missing_docs)]
+
+mod diagnostic;
+mod field_path;
+mod load;
+mod locate;
+mod model;
+mod raw;
+mod suggest;
+mod template;
+mod validate;
+
+pub use diagnostic::{Code, Diagnostic, Position, RenderStyle, Report, Severity};
+pub use field_path::{CompiledPath, FieldPath, FieldPathError, compile_json_path};
+pub use load::{Format, Loaded, MAX_FILE_BYTES, load};
+pub use model::*;
+pub use template::{FieldRef, FieldSelector, Reference, Segment, SystemVariable, Template};
+
+/// The JSON Schema of the bot file, for editors and other tools.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Bot)).unwrap_or_default()
+}

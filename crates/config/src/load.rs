@@ -1,0 +1,353 @@
+//! From a file's text to a validated [`Bot`], or to a [`Report`].
+
+use std::ops::Range;
+
+use serde::de::IgnoredAny;
+use serde_saphyr::{DuplicateKeyPolicy, Error as YamlError, Options};
+
+use crate::diagnostic::{Code, Diagnostic, Report, Severity, floor_char_boundary};
+use crate::locate::Locator;
+use crate::model::Bot;
+use crate::suggest::did_you_mean;
+use crate::validate;
+
+/// The largest bot file patchbay reads. Real bots are a few hundred KiB at
+/// most; the cap bounds the loader's time and memory on hostile input.
+pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The syntax of a bot file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// YAML 1.2.
+    Yaml,
+    /// JSON (RFC 8259).
+    Json,
+}
+
+impl Format {
+    /// JSON for names ending in `.json`, YAML otherwise.
+    pub fn from_file_name(file: &str) -> Self {
+        if file.to_ascii_lowercase().ends_with(".json") {
+            Self::Json
+        } else {
+            Self::Yaml
+        }
+    }
+}
+
+/// A bot that loaded, with the warnings found on the way.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The validated bot.
+    pub bot: Bot,
+    /// Warnings (lints); it holds no errors.
+    pub warnings: Report,
+}
+
+/// Reads, validates and lints one bot file.
+///
+/// `file` names the file in diagnostics and chooses the syntax (see
+/// [`Format::from_file_name`]). Returns a [`Report`] with at least one
+/// error when the bot cannot be used; never panics, whatever the text.
+pub fn load(file: &str, text: &str) -> Result<Loaded, Report> {
+    let format = Format::from_file_name(file);
+    let (bot, diagnostics, display_text) = parse_and_check(format, text);
+    let report = Report::new(file, display_text, diagnostics);
+    match bot {
+        Some(bot) if !report.has_errors() => Ok(Loaded {
+            bot,
+            warnings: report,
+        }),
+        _ => Err(report),
+    }
+}
+
+fn parse_and_check(format: Format, text: &str) -> (Option<Bot>, Vec<Diagnostic>, String) {
+    if text.len() > MAX_FILE_BYTES {
+        let diagnostic = Diagnostic::new(
+            Severity::Error,
+            Code::TooLarge,
+            format!(
+                "the file is {} bytes; a bot file may have at most {MAX_FILE_BYTES}",
+                text.len()
+            ),
+            0..0,
+        )
+        .with_help(Some("split the bot, or move data out of it".to_owned()));
+        return (None, vec![diagnostic], String::new());
+    }
+    // JSON is read by the YAML parser too, so that positions and the path
+    // index work the same for both; serde_json first holds it to strict JSON.
+    // Tabs are whitespace in JSON but not everywhere in YAML; in valid JSON
+    // they only occur between tokens, so a space keeps meaning and offsets.
+    let yaml_text = match format {
+        Format::Yaml => text.to_owned(),
+        Format::Json => {
+            if let Err(error) = serde_json::from_str::<IgnoredAny>(text) {
+                let offset = offset_of(text, error.line(), error.column().saturating_sub(1));
+                let message = strip_position(&error.to_string());
+                let diagnostic = Diagnostic::new(
+                    Severity::Error,
+                    Code::Syntax,
+                    format!("invalid JSON: {message}"),
+                    offset..offset,
+                )
+                .with_label("here");
+                return (None, vec![diagnostic], mask_secrets(text, &Locator::new("")));
+            }
+            text.replace('\t', " ")
+        }
+    };
+    let locator = Locator::new(&yaml_text);
+    let display_text = mask_secrets(text, &locator);
+    let mut options = Options::default();
+    options.with_snippet = false;
+    options.duplicate_keys = DuplicateKeyPolicy::Error;
+    match serde_saphyr::from_str_with_options::<Bot>(&yaml_text, options) {
+        Ok(bot) => {
+            let diagnostics = validate::validate(&bot, &locator);
+            (Some(bot), diagnostics, display_text)
+        }
+        Err(error) => {
+            let diagnostic = from_yaml_error(&error, &yaml_text, &locator, format);
+            (None, vec![diagnostic], display_text)
+        }
+    }
+}
+
+fn from_yaml_error(error: &YamlError, text: &str, locator: &Locator, format: Format) -> Diagnostic {
+    let error = error.without_snippet();
+    let at = error
+        .location()
+        .and_then(|location| {
+            let span = location.span();
+            span.byte_offset()
+                .map(|offset| offset as usize)
+                .or_else(|| {
+                    (location.line() > 0).then(|| {
+                        offset_of(text, location.line() as usize, location.column() as usize - 1)
+                    })
+                })
+        })
+        .map(|offset| floor_char_boundary(text, offset));
+    let point = at.unwrap_or(0);
+    let token = token_at(text, point);
+    let syntax = match format {
+        Format::Yaml => "invalid YAML",
+        Format::Json => "invalid JSON",
+    };
+    let diagnostic = match error {
+        YamlError::SerdeUnknownField {
+            field, expected, ..
+        } => {
+            let span = locator.key_in_mapping_at(point, field).unwrap_or(token);
+            Diagnostic::new(
+                Severity::Error,
+                Code::UnknownField,
+                format!("unknown field `{field}`"),
+                span,
+            )
+            .with_label(format!("expected one of {}", list(expected)))
+            .with_help(did_you_mean(field, expected.iter().copied()))
+        }
+        YamlError::SerdeMissingField { field, .. } => Diagnostic::new(
+            Severity::Error,
+            Code::MissingField,
+            format!("missing field `{field}`"),
+            token,
+        )
+        .with_label(format!("this needs `{field}`")),
+        YamlError::SerdeUnknownVariant {
+            variant, expected, ..
+        } => Diagnostic::new(
+            Severity::Error,
+            Code::InvalidValue,
+            format!("unknown value `{variant}`"),
+            token,
+        )
+        .with_label(format!("expected one of {}", list(expected)))
+        .with_help(did_you_mean(variant, expected.iter().copied())),
+        YamlError::SerdeInvalidType {
+            unexpected,
+            expected,
+            ..
+        }
+        | YamlError::SerdeInvalidValue {
+            unexpected,
+            expected,
+            ..
+        } => Diagnostic::new(
+            Severity::Error,
+            Code::InvalidValue,
+            format!("expected {expected}, found {unexpected}"),
+            token,
+        )
+        .with_label(format!("expected {expected}")),
+        YamlError::DuplicateMappingKey { key, .. } => Diagnostic::new(
+            Severity::Error,
+            Code::DuplicateName,
+            match key {
+                Some(key) => format!("duplicate key `{key}`"),
+                None => "duplicate key".to_owned(),
+            },
+            token,
+        )
+        .with_label("this key appears earlier in the same mapping"),
+        other => {
+            let message = strip_position(&other.to_string());
+            let code = if message.starts_with("invalid JSONPath") {
+                Code::InvalidJsonPath
+            } else if message.starts_with("invalid regular expression") {
+                Code::InvalidRegex
+            } else {
+                Code::Syntax
+            };
+            let message = if code == Code::Syntax {
+                format!("{syntax}: {message}")
+            } else {
+                message
+            };
+            Diagnostic::new(Severity::Error, code, message, token).with_label("here")
+        }
+    };
+    if at.is_none() {
+        return Diagnostic {
+            span: 0..0,
+            ..diagnostic
+        };
+    }
+    diagnostic
+}
+
+/// serde-saphyr and serde_json end messages with their own "at line L,
+/// column C"; diagnostics carry the position separately.
+fn strip_position(message: &str) -> String {
+    let message = message.lines().next().unwrap_or(message);
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+fn list(words: &[&str]) -> String {
+    words
+        .iter()
+        .map(|word| format!("`{word}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The byte offset of a 1-based line and a 0-based character column.
+fn offset_of(text: &str, line: usize, column: usize) -> usize {
+    let line_start = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum::<usize>()
+        .min(text.len());
+    let rest = &text[line_start..];
+    line_start
+        + rest
+            .char_indices()
+            .take_while(|(_, c)| *c != '\n')
+            .nth(column)
+            .map_or_else(|| rest.find('\n').unwrap_or(rest.len()), |(offset, _)| offset)
+}
+
+/// The span of the word-like token starting at `offset`, for a caret that
+/// underlines a whole key or value rather than one character.
+fn token_at(text: &str, offset: usize) -> Range<usize> {
+    let rest = &text[offset..];
+    let len = rest
+        .char_indices()
+        .find(|(_, c)| c.is_whitespace() || matches!(c, ':' | ',' | '}' | ']'))
+        .map_or(rest.len(), |(end, _)| end);
+    offset..offset + len
+}
+
+/// Credential fields that hold secrets, by their names in the file.
+const SECRET_FIELDS: &[&str] = &[
+    "password",
+    "token",
+    "clientSecret",
+    "privateKey",
+    "pkcs12",
+    "value",
+    "consumerSecret",
+    "tokenSecret",
+];
+
+/// A copy of `text` for display, with the value of every secret field of
+/// every credential blanked (byte for byte, so spans stay valid), unless it
+/// is only an `{$env.NAME}` reference. Lines the path index could not reach
+/// (after a syntax error) are blanked by their key, and so is any PEM
+/// private key block.
+fn mask_secrets(text: &str, locator: &Locator) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    let mut blank = |range: Range<usize>| {
+        let value = &text[range.clone()];
+        let reference = value.trim_matches(|c| c == '"' || c == '\'');
+        let is_env_reference = reference.starts_with("{$env.")
+            && reference.ends_with('}')
+            && reference.matches('{').count() == 1;
+        if !is_env_reference {
+            for byte in &mut bytes[range] {
+                if !byte.is_ascii_whitespace() {
+                    *byte = b'*';
+                }
+            }
+        }
+    };
+    for range in locator.values_under("credentials", SECRET_FIELDS) {
+        blank(range);
+    }
+    let mut offset = 0;
+    let mut in_pem = false;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start().trim_start_matches(['-', ' ', '"', '\'']);
+        let starts_pem = line.contains("-----BEGIN") && line.contains("PRIVATE KEY");
+        if starts_pem {
+            in_pem = true;
+        }
+        if in_pem {
+            blank(offset..offset + line.trim_end().len());
+            in_pem = !line.contains("-----END");
+        } else if SECRET_FIELDS
+            .iter()
+            .filter(|key| !matches!(**key, "value" | "token"))
+            .any(|key| trimmed.starts_with(key))
+            && let Some(colon) = line.find(':')
+        {
+            let value_start = offset + colon + 1;
+            let value_end = offset + line.trim_end().len();
+            if value_start < value_end {
+                blank(value_start..value_end);
+            }
+        }
+        offset += line.len();
+    }
+    // Every replaced byte was replaced by ASCII '*' and every multi-byte
+    // sequence was replaced whole, so the bytes stay UTF-8.
+    String::from_utf8(bytes).unwrap_or_else(|_| text.replace(|_: char| true, "*"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_map_to_offsets() {
+        let text = "a\nbé c\n";
+        assert_eq!(offset_of(text, 2, 2), 5);
+        assert_eq!(&text[token_at(text, 5)], "c");
+    }
+
+    #[test]
+    fn secrets_are_masked_for_display() {
+        let text = "name: b\ncredentials:\n  - name: c\n    type: basic\n    username: u\n    password: hunter2\n  - name: d\n    type: access-token\n    token: \"{$env.T}\"\n";
+        let masked = mask_secrets(text, &Locator::new(text));
+        assert!(!masked.contains("hunter2"), "{masked}");
+        assert!(masked.contains("{$env.T}"), "{masked}");
+        assert_eq!(masked.len(), text.len());
+    }
+}

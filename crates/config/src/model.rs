@@ -1,0 +1,740 @@
+//! The bot file as typed values (spec sections 1 and 2).
+//!
+//! Field names follow the product (`responseDataVariable`, `customDataFields`,
+//! `transformScript`), spelt in camelCase in both YAML and JSON. Unknown
+//! fields are rejected everywhere.
+
+use std::fmt;
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+
+use crate::field_path::FieldPath;
+use crate::template::Template;
+
+/// The message a bot sends when a call fails and no rule handles the failure.
+pub const DEFAULT_FAILURE_MESSAGE: &str = "Sorry, I could not find anything for that.";
+
+/// One bot: its environment, variables, credentials, integrations and dialogs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Bot {
+    /// The bot's name, used in logs and in `serve` URLs.
+    pub name: String,
+    /// Free text for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Sent when a call fails and no rule matches the failure; defaults to
+    /// [`DEFAULT_FAILURE_MESSAGE`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_failure_message: Option<Template>,
+    /// Which private or loopback destinations calls may reach.
+    #[serde(default, skip_serializing_if = "Network::is_default")]
+    pub network: Network,
+    /// Environment variables of the bot: a default value, or `null` for one
+    /// that the host must supply at run time (secrets).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub env: IndexMap<String, Option<String>>,
+    /// Bot variables and their initial values.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub variables: IndexMap<String, String>,
+    /// Named secret material that integrations refer to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credentials: Vec<Credential>,
+    /// Named, reusable HTTP calls.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub integrations: Vec<Integration>,
+    /// Ordered lists of interactions, entered by their starters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dialogs: Vec<Dialog>,
+}
+
+impl Bot {
+    /// The message sent when a call fails and no failure rule matches.
+    pub fn failure_message(&self) -> &str {
+        self.default_failure_message
+            .as_ref()
+            .map_or(DEFAULT_FAILURE_MESSAGE, Template::as_str)
+    }
+
+    /// Every interaction of every dialog, with its dialog.
+    pub fn interactions(&self) -> impl Iterator<Item = (&Dialog, &Interaction)> {
+        self.dialogs.iter().flat_map(|dialog| {
+            dialog
+                .interactions
+                .iter()
+                .map(move |interaction| (dialog, interaction))
+        })
+    }
+}
+
+/// Outbound network policy (spec section 6).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Network {
+    /// Hosts, addresses or CIDR ranges that calls may reach even though they
+    /// are private, loopback or otherwise refused by default.
+    #[serde(default)]
+    pub allow: Vec<String>,
+}
+
+impl Network {
+    fn is_default(&self) -> bool {
+        self.allow.is_empty()
+    }
+}
+
+/// A named HTTP call (an integration of type `api`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Integration {
+    /// Unique name of the integration.
+    pub name: String,
+    /// The response data variable name (RDVN): an identifier, unique.
+    pub response_data_variable: String,
+    /// Always `api`.
+    #[serde(rename = "type")]
+    pub kind: IntegrationType,
+    /// The HTTP method.
+    pub method: Method,
+    /// The URL template.
+    pub url: Template,
+    /// The name of the credential applied to the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+    /// Whether the default `Accept` and `Content-Type` headers are sent.
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub default_headers: bool,
+    /// Request headers, in order; these win over the default headers.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub headers: IndexMap<String, Template>,
+    /// Query parameters, in order, appended to the URL's query string.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub params: IndexMap<String, Template>,
+    /// The request body template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Template>,
+    /// JavaScript run on a successful response before fields are evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform_script: Option<String>,
+    /// Named JSONPath extractions from the (transformed) response.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub custom_data_fields: IndexMap<String, FieldPath>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_yes(value: &bool) -> bool {
+    *value
+}
+
+/// The integration types; the product's `api` is the only one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum IntegrationType {
+    /// An HTTP API call.
+    Api,
+}
+
+/// The HTTP methods an integration may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+#[allow(missing_docs)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Head,
+    Options,
+}
+
+impl Method {
+    /// The method's name as sent on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
+            Self::Delete => "DELETE",
+            Self::Head => "HEAD",
+            Self::Options => "OPTIONS",
+        }
+    }
+}
+
+/// Named, typed secret material.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Credential {
+    /// Unique name of the credential.
+    pub name: String,
+    /// The credential's type and its fields.
+    #[serde(flatten)]
+    pub kind: CredentialKind,
+}
+
+/// The credential types of spec section 1.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum CredentialKind {
+    /// HTTP Basic (RFC 7617).
+    Basic(BasicCredential),
+    /// `Authorization: <tokenType> <token>`.
+    AccessToken(AccessTokenCredential),
+    /// An OAuth 2 access token fetched and refreshed by the engine.
+    #[serde(rename = "oauth2")]
+    OAuth2(OAuth2Credential),
+    /// A client certificate presented on the TLS connection.
+    MutualTls(MutualTlsCredential),
+    /// A key sent in a header (or, discouraged, a query parameter).
+    ApiKey(ApiKeyCredential),
+    /// OAuth 1 request signing (RFC 5849).
+    #[serde(rename = "oauth1")]
+    OAuth1(OAuth1Credential),
+}
+
+impl CredentialKind {
+    /// The type's name as written in bot files.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Basic(_) => "basic",
+            Self::AccessToken(_) => "access-token",
+            Self::OAuth2(_) => "oauth2",
+            Self::MutualTls(_) => "mutual-tls",
+            Self::ApiKey(_) => "api-key",
+            Self::OAuth1(_) => "oauth1",
+        }
+    }
+
+    /// The fields that hold secrets, by their names in the bot file.
+    pub fn secrets(&self) -> Vec<(&'static str, &Template)> {
+        let fields: Vec<(&'static str, Option<&Template>)> = match self {
+            Self::Basic(basic) => vec![("password", Some(&basic.password))],
+            Self::AccessToken(token) => vec![("token", Some(&token.token))],
+            Self::OAuth2(oauth) => vec![("clientSecret", oauth.client_secret.as_ref())],
+            Self::MutualTls(tls) => vec![
+                ("privateKey", tls.private_key.as_ref()),
+                ("pkcs12", tls.pkcs12.as_ref()),
+                ("password", tls.password.as_ref()),
+            ],
+            Self::ApiKey(key) => vec![("value", Some(&key.value))],
+            Self::OAuth1(oauth) => vec![
+                ("consumerSecret", Some(&oauth.consumer_secret)),
+                ("tokenSecret", oauth.token_secret.as_ref()),
+            ],
+        };
+        fields
+            .into_iter()
+            .filter_map(|(name, value)| Some((name, value?)))
+            .collect()
+    }
+}
+
+/// `basic` credential fields.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BasicCredential {
+    /// The user name.
+    pub username: Template,
+    /// The password (a secret: write it as `{$env.NAME}`).
+    pub password: Template,
+}
+
+/// `access-token` credential fields.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessTokenCredential {
+    /// The token (a secret).
+    pub token: Template,
+    /// Free text put before the token; `Bearer` unless given.
+    pub token_type: String,
+}
+
+/// `oauth2` credential fields.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OAuth2Credential {
+    /// The grant used to obtain tokens.
+    pub grant: OAuth2Grant,
+    /// The client id.
+    pub client_id: Template,
+    /// The client secret (a secret); absent for public clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Template>,
+    /// Space-separated scopes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The authorization endpoint (authorization-code grant).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_url: Option<Template>,
+    /// The token endpoint, also used to refresh tokens.
+    pub token_url: Template,
+    /// Extra form fields sent to the token endpoint (e.g. `audience`).
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub extra_params: IndexMap<String, Template>,
+    /// Where the client id and secret go in token requests.
+    pub client_auth: ClientAuth,
+}
+
+/// The OAuth 2 grants patchbay runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum OAuth2Grant {
+    /// RFC 6749 section 4.4.
+    ClientCredentials,
+    /// RFC 6749 section 4.1, with PKCE and refresh tokens.
+    AuthorizationCode,
+}
+
+/// Where OAuth 2 client authentication goes (RFC 6749 section 2.3.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientAuth {
+    /// HTTP Basic with form-encoded id and secret (the default).
+    #[default]
+    Header,
+    /// `client_id` and `client_secret` form fields.
+    Body,
+}
+
+/// `mutual-tls` credential fields: PEM certificate and key, or PKCS#12.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MutualTlsCredential {
+    /// The client certificate chain, PEM.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<Template>,
+    /// The client private key, PEM (a secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<Template>,
+    /// A PKCS#12 bundle, base64 (a secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pkcs12: Option<Template>,
+    /// The PKCS#12 password (a secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<Template>,
+    /// A CA certificate, PEM, trusted for this credential's calls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust_certificate: Option<Template>,
+}
+
+/// `api-key` credential fields.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyCredential {
+    /// The header that carries the key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    /// The query parameter that carries the key (`check` warns: URLs get logged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_param: Option<String>,
+    /// The key (a secret).
+    pub value: Template,
+}
+
+/// `oauth1` credential fields.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OAuth1Credential {
+    /// The consumer key.
+    pub consumer_key: Template,
+    /// The consumer secret (a secret).
+    pub consumer_secret: Template,
+    /// The access token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<Template>,
+    /// The token secret (a secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_secret: Option<Template>,
+    /// The signature method.
+    pub signature_method: OAuth1SignatureMethod,
+    /// The `realm` of the `Authorization` header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub realm: Option<String>,
+}
+
+/// OAuth 1 signature methods.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum OAuth1SignatureMethod {
+    /// HMAC-SHA1 (the default).
+    #[default]
+    #[serde(rename = "HMAC-SHA1")]
+    HmacSha1,
+    /// HMAC-SHA256.
+    #[serde(rename = "HMAC-SHA256")]
+    HmacSha256,
+}
+
+/// An ordered list of interactions, entered by a matching starter.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Dialog {
+    /// Unique name of the dialog.
+    pub name: String,
+    /// Patterns a user message is matched against to enter the dialog.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub starters: Vec<StarterPattern>,
+    /// The dialog's interactions, in order.
+    pub interactions: Vec<Interaction>,
+}
+
+/// One step of a dialog.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Interaction {
+    /// Unique name in the whole bot.
+    pub name: String,
+    /// Where to go afterwards; the following interaction unless given.
+    #[serde(skip_serializing_if = "NextAction::is_next")]
+    pub next: NextAction,
+    /// The interaction's type and its fields.
+    #[serde(flatten)]
+    pub kind: InteractionKind,
+}
+
+/// The interaction types.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum InteractionKind {
+    /// Sends its text.
+    Text(TextInteraction),
+    /// Sends its text and waits for the user.
+    Question(TextInteraction),
+    /// Runs an integration between pre- and post-process code, then rules.
+    Integration(IntegrationInteraction),
+}
+
+/// Fields of `text` and `question` interactions.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+pub struct TextInteraction {
+    /// The message template.
+    pub text: Template,
+}
+
+/// Fields of an `integration` interaction.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IntegrationInteraction {
+    /// The integration's name.
+    pub integration: String,
+    /// JavaScript run before the call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_process: Option<String>,
+    /// JavaScript run after the call and its custom data fields.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post_process: Option<String>,
+    /// Rules tried in order; the first whose match holds wins.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<Rule>,
+}
+
+/// A rule of an integration interaction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Rule {
+    /// A name for traces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// When the rule applies.
+    #[serde(rename = "match", default)]
+    pub when: RuleMatch,
+    /// Messages sent when the rule wins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<Template>,
+    /// Where to go when the rule wins; the interaction's `next` unless given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<NextAction>,
+}
+
+/// A rule's match: the call's result and conditions, all of which must hold.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RuleMatch {
+    /// `success` or `failure` of the call; either when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_result: Option<ApiResult>,
+    /// Conditions on bot variables and fields.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// The outcome of a call as rules see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiResult {
+    /// Status 200 or 201.
+    Success,
+    /// Any other status, or a transport error.
+    Failure,
+}
+
+/// A condition on one bot variable or custom data field.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Condition {
+    /// The bot variable tested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variable: Option<String>,
+    /// The custom data field tested, as `RDVN.key` (or `RDVN.key.count`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The comparison.
+    pub op: ConditionOp,
+    /// The operand of comparisons other than `matches`, `empty`, `not-empty`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Template>,
+    /// The regular expression of `matches`, compiled at load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<Pattern>,
+}
+
+/// Comparisons a condition can make.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConditionOp {
+    /// Equal text.
+    Equals,
+    /// Different text.
+    NotEquals,
+    /// The value contains the operand.
+    Contains,
+    /// The value matches `pattern`.
+    Matches,
+    /// Numerically greater than the operand.
+    GreaterThan,
+    /// Numerically at least the operand.
+    AtLeast,
+    /// Numerically less than the operand.
+    LessThan,
+    /// Numerically at most the operand.
+    AtMost,
+    /// Unset or empty.
+    Empty,
+    /// Set and not empty.
+    NotEmpty,
+}
+
+impl ConditionOp {
+    /// Whether the comparison takes a `value` operand.
+    pub fn takes_value(self) -> bool {
+        !matches!(self, Self::Matches | Self::Empty | Self::NotEmpty)
+    }
+}
+
+/// A regular expression compiled when the bot loads.
+#[derive(Clone, Debug)]
+pub struct Pattern(regex::Regex);
+
+/// Compiled patterns are capped so that a bot file cannot make the loader
+/// build a huge automaton.
+const PATTERN_SIZE_LIMIT: usize = 1 << 20;
+
+impl Pattern {
+    /// Compiles `source` with the size limit patchbay applies to bot files.
+    pub fn new(source: &str) -> Result<Self, regex::Error> {
+        regex::RegexBuilder::new(source)
+            .size_limit(PATTERN_SIZE_LIMIT)
+            .build()
+            .map(Self)
+    }
+
+    /// The compiled expression.
+    pub fn regex(&self) -> &regex::Regex {
+        &self.0
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl Serialize for Pattern {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Pattern {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let source = String::deserialize(deserializer)?;
+        Self::new(&source).map_err(|error| {
+            de::Error::custom(format_args!(
+                "invalid regular expression: {}",
+                error.to_string().lines().last().unwrap_or_default()
+            ))
+        })
+    }
+}
+
+impl JsonSchema for Pattern {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Pattern".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string", "format": "regex" })
+    }
+}
+
+/// A dialog starter: exact text, case-insensitive, `*` matching anything.
+#[derive(Clone, Debug)]
+pub struct StarterPattern {
+    source: String,
+    /// `None` when the starter is too large to compile; it then matches
+    /// its exact text only, ignoring case.
+    regex: Option<regex::Regex>,
+}
+
+impl StarterPattern {
+    /// Compiles a starter; every text is a valid starter.
+    pub fn new(source: &str) -> Self {
+        let body = source
+            .trim()
+            .split('*')
+            .map(regex::escape)
+            .collect::<Vec<_>>()
+            .join(".*");
+        let regex = regex::RegexBuilder::new(&format!("^{body}$"))
+            .case_insensitive(true)
+            .dot_matches_new_line(true)
+            .size_limit(PATTERN_SIZE_LIMIT)
+            .build()
+            .ok();
+        Self {
+            source: source.to_owned(),
+            regex,
+        }
+    }
+
+    /// Whether a user message matches this starter.
+    pub fn matches(&self, message: &str) -> bool {
+        match &self.regex {
+            Some(regex) => regex.is_match(message.trim()),
+            None => self.source.trim().eq_ignore_ascii_case(message.trim()),
+        }
+    }
+
+    /// The starter as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+}
+
+impl PartialEq for StarterPattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Serialize for StarterPattern {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.source)
+    }
+}
+
+impl<'de> Deserialize<'de> for StarterPattern {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Self::new(&String::deserialize(deserializer)?))
+    }
+}
+
+impl JsonSchema for StarterPattern {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "StarterPattern".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "Exact text, case-insensitive; * matches anything."
+        })
+    }
+}
+
+/// Where the conversation goes after an interaction or rule.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum NextAction {
+    /// `next`: the following interaction of the dialog.
+    #[default]
+    Next,
+    /// `end`: stop and wait for the user.
+    End,
+    /// `close-dialog`.
+    CloseDialog,
+    /// `close-conversation`.
+    CloseConversation,
+    /// `dialog:NAME`: the first interaction of a dialog.
+    Dialog(String),
+    /// The interaction of that name.
+    Interaction(String),
+}
+
+impl NextAction {
+    /// The words that name an action rather than an interaction.
+    pub const KEYWORDS: &'static [&'static str] =
+        &["next", "end", "close-dialog", "close-conversation"];
+
+    fn parse(text: &str) -> Self {
+        match text {
+            "next" => Self::Next,
+            "end" => Self::End,
+            "close-dialog" => Self::CloseDialog,
+            "close-conversation" => Self::CloseConversation,
+            other => match other.strip_prefix("dialog:") {
+                Some(dialog) => Self::Dialog(dialog.trim().to_owned()),
+                None => Self::Interaction(other.to_owned()),
+            },
+        }
+    }
+
+    fn is_next(&self) -> bool {
+        *self == Self::Next
+    }
+}
+
+impl fmt::Display for NextAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Next => f.write_str("next"),
+            Self::End => f.write_str("end"),
+            Self::CloseDialog => f.write_str("close-dialog"),
+            Self::CloseConversation => f.write_str("close-conversation"),
+            Self::Dialog(name) => write!(f, "dialog:{name}"),
+            Self::Interaction(name) => f.write_str(name),
+        }
+    }
+}
+
+impl Serialize for NextAction {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for NextAction {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Self::parse(&String::deserialize(deserializer)?))
+    }
+}
+
+impl JsonSchema for NextAction {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "NextAction".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "next, end, close-dialog, close-conversation, dialog:NAME, or an interaction name."
+        })
+    }
+}

@@ -1,0 +1,362 @@
+//! Templates: text with `{...}` references, parsed once when the bot loads.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A template parsed into literal text and references.
+///
+/// Parsing never fails: text that does not form a reference (a JSON body's
+/// own braces, an unclosed `{`) stays literal, and a reference patchbay does
+/// not know becomes [`Reference::Unknown`], which renders as empty text and
+/// which `patchbay check` reports.
+#[derive(Clone, Debug)]
+pub struct Template {
+    source: String,
+    segments: Vec<Segment>,
+}
+
+/// One piece of a [`Template`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Segment {
+    /// Text copied as it is.
+    Literal(String),
+    /// A value looked up when the template renders.
+    Reference(Reference),
+}
+
+/// What a `{...}` reference names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reference {
+    /// `{$botContext.NAME}`: a bot variable.
+    BotVariable(String),
+    /// `{$botContext.slot.NAME}`: a slot.
+    Slot(String),
+    /// `{$env.NAME}`: an environment variable of the bot.
+    Env(String),
+    /// `{$userMessage}`, `{$conversationId}` and the other system variables.
+    System(SystemVariable),
+    /// `{RDVN.key}`, `{RDVN.key.count}`, `{RDVN.key[N]}`: a custom data field.
+    Field(FieldRef),
+    /// A reference patchbay does not know; renders as empty text.
+    Unknown(String),
+}
+
+/// The system variables of spec section 2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SystemVariable {
+    /// `{$userMessage}` (alias `{$query}`).
+    UserMessage,
+    /// `{$conversationId}`.
+    ConversationId,
+    /// `{$chatBotId}`.
+    ChatBotId,
+    /// `{$chatBotUserId}`.
+    ChatBotUserId,
+    /// `{$chatBotUserPlatformId}`.
+    ChatBotUserPlatformId,
+    /// `{$firstname}`.
+    FirstName,
+    /// `{$quickReplyPayload}`.
+    QuickReplyPayload,
+}
+
+impl SystemVariable {
+    fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "userMessage" | "query" => Self::UserMessage,
+            "conversationId" => Self::ConversationId,
+            "chatBotId" => Self::ChatBotId,
+            "chatBotUserId" => Self::ChatBotUserId,
+            "chatBotUserPlatformId" => Self::ChatBotUserPlatformId,
+            "firstname" => Self::FirstName,
+            "quickReplyPayload" => Self::QuickReplyPayload,
+            _ => return None,
+        })
+    }
+
+    /// Every name a system variable answers to, for suggestions.
+    pub(crate) const NAMES: &'static [&'static str] = &[
+        "userMessage",
+        "query",
+        "conversationId",
+        "chatBotId",
+        "chatBotUserId",
+        "chatBotUserPlatformId",
+        "firstname",
+        "quickReplyPayload",
+        "botContext",
+        "env",
+    ];
+}
+
+/// A reference to a custom data field of an integration that already ran.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldRef {
+    /// The integration's response data variable name (or its name).
+    pub owner: String,
+    /// The field's key.
+    pub key: String,
+    /// Which part of the field's values.
+    pub selector: FieldSelector,
+}
+
+/// Which part of a custom data field a reference takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldSelector {
+    /// The field's value (one value, or the list of values).
+    Value,
+    /// `.count`: how many values the field holds.
+    Count,
+    /// `[N]`: the N-th value, from 0.
+    Index(usize),
+}
+
+impl Template {
+    /// Parses `source`. Never fails; see the type's documentation.
+    pub fn parse(source: &str) -> Self {
+        let mut segments = Vec::new();
+        let mut literal = String::new();
+        let mut rest = source;
+        while let Some(open) = rest.find('{') {
+            literal.push_str(&rest[..open]);
+            let after = &rest[open + 1..];
+            match reference_body(after) {
+                Some(body) => {
+                    if !literal.is_empty() {
+                        segments.push(Segment::Literal(std::mem::take(&mut literal)));
+                    }
+                    segments.push(Segment::Reference(Reference::parse(body)));
+                    rest = &after[body.len() + 1..];
+                }
+                None => {
+                    literal.push('{');
+                    rest = after;
+                }
+            }
+        }
+        literal.push_str(rest);
+        if !literal.is_empty() {
+            segments.push(Segment::Literal(literal));
+        }
+        Self {
+            source: source.to_owned(),
+            segments,
+        }
+    }
+
+    /// The text the template was parsed from.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// The parsed pieces, in order.
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// The references of the template, in order.
+    pub fn references(&self) -> impl Iterator<Item = &Reference> {
+        self.segments.iter().filter_map(|segment| match segment {
+            Segment::Reference(reference) => Some(reference),
+            Segment::Literal(_) => None,
+        })
+    }
+
+    /// True when the template holds no reference.
+    pub fn is_literal(&self) -> bool {
+        self.references().next().is_none()
+    }
+
+    /// The name `NAME` when the whole template is exactly `{$env.NAME}`.
+    pub fn as_env_reference(&self) -> Option<&str> {
+        match self.segments.as_slice() {
+            [Segment::Reference(Reference::Env(name))] => Some(name),
+            _ => None,
+        }
+    }
+}
+
+/// The text between `{` and its `}` when it has the shape of a reference:
+/// `$name...` or `Owner.key...`, made of name characters only. Anything else
+/// (JSON's `{"a": 1}`, `{ }`, a bare `{word}`) is literal text.
+fn reference_body(after_open: &str) -> Option<&str> {
+    let close = after_open.find('}')?;
+    let body = &after_open[..close];
+    let mut chars = body.chars();
+    let first = chars.next()?;
+    let starts_well = first == '$' || first == '_' || first.is_ascii_alphabetic();
+    let name_chars = body[first.len_utf8()..]
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '[' | ']'));
+    let is_reference = starts_well && name_chars && (first == '$' || body.contains('.'));
+    is_reference.then_some(body)
+}
+
+impl Reference {
+    fn parse(body: &str) -> Self {
+        let unknown = || Self::Unknown(body.to_owned());
+        if let Some(system) = body.strip_prefix('$') {
+            let (head, tail) = match system.split_once('.') {
+                Some((head, tail)) => (head, Some(tail)),
+                None => (system, None),
+            };
+            return match (head, tail) {
+                ("botContext", Some(tail)) => match tail.strip_prefix("slot.") {
+                    Some(slot) if is_name(slot) => Self::Slot(slot.to_owned()),
+                    _ if is_name(tail) => Self::BotVariable(tail.to_owned()),
+                    _ => unknown(),
+                },
+                ("env", Some(name)) if is_name(name) => Self::Env(name.to_owned()),
+                (name, None) => SystemVariable::from_name(name).map_or_else(unknown, Self::System),
+                _ => unknown(),
+            };
+        }
+        let Some((owner, rest)) = body.split_once('.') else {
+            return unknown();
+        };
+        let (key, selector) = if let Some(key) = rest.strip_suffix(".count") {
+            (key, FieldSelector::Count)
+        } else if let Some((key, index)) = rest
+            .strip_suffix(']')
+            .and_then(|inner| inner.rsplit_once('['))
+        {
+            match index.parse() {
+                Ok(index) => (key, FieldSelector::Index(index)),
+                Err(_) => return unknown(),
+            }
+        } else {
+            (rest, FieldSelector::Value)
+        };
+        if is_identifier(owner) && is_name(key) {
+            Self::Field(FieldRef {
+                owner: owner.to_owned(),
+                key: key.to_owned(),
+                selector,
+            })
+        } else {
+            unknown()
+        }
+    }
+}
+
+/// An identifier: a letter or `_`, then letters, digits or `_`.
+pub(crate) fn is_identifier(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+/// A variable or field name: identifiers joined by `.` or `-`.
+fn is_name(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .split(['.', '-'])
+            .all(|part| !part.is_empty() && part.chars().all(|c| c == '_' || c.is_ascii_alphanumeric()))
+}
+
+impl fmt::Display for Template {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+impl PartialEq for Template {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Eq for Template {}
+
+impl Serialize for Template {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.source)
+    }
+}
+
+impl<'de> Deserialize<'de> for Template {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let source = String::deserialize(deserializer)?;
+        Ok(Self::parse(&source))
+    }
+}
+
+impl schemars::JsonSchema for Template {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Template".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "Text with {$botContext.NAME}, {$env.NAME}, {$userMessage} or {RDVN.key} references."
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refs(source: &str) -> Vec<Reference> {
+        Template::parse(source).references().cloned().collect()
+    }
+
+    #[test]
+    fn parses_every_reference_kind() {
+        let template = Template::parse(
+            "{$botContext.q}{$botContext.slot.city}{$env.KEY}{$query}{FAQS.title}{FAQS.title.count}{FAQS.title[2]}{$nope}",
+        );
+        let expected = vec![
+            Reference::BotVariable("q".into()),
+            Reference::Slot("city".into()),
+            Reference::Env("KEY".into()),
+            Reference::System(SystemVariable::UserMessage),
+            Reference::Field(FieldRef {
+                owner: "FAQS".into(),
+                key: "title".into(),
+                selector: FieldSelector::Value,
+            }),
+            Reference::Field(FieldRef {
+                owner: "FAQS".into(),
+                key: "title".into(),
+                selector: FieldSelector::Count,
+            }),
+            Reference::Field(FieldRef {
+                owner: "FAQS".into(),
+                key: "title".into(),
+                selector: FieldSelector::Index(2),
+            }),
+            Reference::Unknown("$nope".into()),
+        ];
+        assert_eq!(template.references().cloned().collect::<Vec<_>>(), expected);
+    }
+
+    #[test]
+    fn json_braces_stay_literal() {
+        let template = Template::parse(r#"{"q": "{$botContext.q}", "n": {}, "w": "{word}"}"#);
+        assert_eq!(
+            template.segments(),
+            &[
+                Segment::Literal(r#"{"q": ""#.into()),
+                Segment::Reference(Reference::BotVariable("q".into())),
+                Segment::Literal(r#"", "n": {}, "w": "{word}"}"#.into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn unclosed_brace_is_literal() {
+        assert!(refs("a {$botContext.x").is_empty());
+        assert_eq!(Template::parse("{").segments(), &[Segment::Literal("{".into())]);
+    }
+
+    #[test]
+    fn env_reference_alone() {
+        assert_eq!(Template::parse("{$env.S}").as_env_reference(), Some("S"));
+        assert_eq!(Template::parse("x{$env.S}").as_env_reference(), None);
+    }
+}

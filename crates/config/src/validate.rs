@@ -1,0 +1,892 @@
+//! Validation (errors) and lints (warnings) over a parsed bot.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::ops::Range;
+
+use crate::diagnostic::{Code, Diagnostic, Severity};
+use crate::locate::{Locator, Path, Step, doc_path};
+use crate::model::{
+    Bot, ConditionOp, CredentialKind, InteractionKind, NextAction, OAuth2Grant,
+};
+use crate::suggest::did_you_mean;
+use crate::template::{Reference, Segment, SystemVariable, Template, is_identifier};
+
+pub(crate) fn validate(bot: &Bot, locator: &Locator) -> Vec<Diagnostic> {
+    let mut checker = Checker {
+        bot,
+        locator,
+        found: Vec::new(),
+    };
+    checker.unique_names();
+    checker.integrations();
+    checker.credentials();
+    checker.dialogs();
+    checker.templates();
+    checker.scripts();
+    checker.reachability();
+    checker.found
+}
+
+struct Checker<'a> {
+    bot: &'a Bot,
+    locator: &'a Locator,
+    found: Vec<Diagnostic>,
+}
+
+/// Whether a diagnostic points at a key or at its value.
+#[derive(Clone, Copy)]
+enum At {
+    Key,
+    Value,
+}
+
+impl Checker<'_> {
+    fn span(&self, path: &[Step], at: At) -> Range<usize> {
+        let span = match at {
+            At::Key => self.locator.key(path),
+            At::Value => self.locator.value(path),
+        };
+        span.unwrap_or(0..0)
+    }
+
+    fn push(
+        &mut self,
+        severity: Severity,
+        code: Code,
+        path: &[Step],
+        at: At,
+        message: String,
+    ) -> &mut Diagnostic {
+        let span = self.span(path, at);
+        self.found
+            .push(Diagnostic::new(severity, code, message, span));
+        let last = self.found.len() - 1;
+        &mut self.found[last]
+    }
+
+    fn error(&mut self, code: Code, path: &[Step], at: At, message: String) -> &mut Diagnostic {
+        self.push(Severity::Error, code, path, at, message)
+    }
+
+    fn warn(&mut self, code: Code, path: &[Step], at: At, message: String) -> &mut Diagnostic {
+        self.push(Severity::Warning, code, path, at, message)
+    }
+
+    fn line_of(&self, path: &[Step]) -> usize {
+        self.locator.line(self.span(path, At::Value).start)
+    }
+
+    fn unique_names(&mut self) {
+        let credential_paths: Vec<(String, Path)> = (self.bot.credentials.iter().enumerate())
+            .map(|(i, c)| (c.name.clone(), doc_path!["credentials", i, "name"]))
+            .collect();
+        self.unique("credential", &credential_paths);
+        let integration_paths: Vec<(String, Path)> = (self.bot.integrations.iter().enumerate())
+            .map(|(i, c)| (c.name.clone(), doc_path!["integrations", i, "name"]))
+            .collect();
+        self.unique("integration", &integration_paths);
+        let rdvn_paths: Vec<(String, Path)> = (self.bot.integrations.iter().enumerate())
+            .map(|(i, c)| {
+                let path = doc_path!["integrations", i, "responseDataVariable"];
+                (c.response_data_variable.clone(), path)
+            })
+            .collect();
+        self.unique("response data variable", &rdvn_paths);
+        let dialog_paths: Vec<(String, Path)> = (self.bot.dialogs.iter().enumerate())
+            .map(|(i, d)| (d.name.clone(), doc_path!["dialogs", i, "name"]))
+            .collect();
+        self.unique("dialog", &dialog_paths);
+        let interaction_paths: Vec<(String, Path)> = self
+            .interaction_paths()
+            .map(|(name, path)| (name.to_owned(), path))
+            .collect();
+        self.unique("interaction", &interaction_paths);
+        for (name, path) in &interaction_paths {
+            if NextAction::KEYWORDS.contains(&name.as_str()) || name.starts_with("dialog:") {
+                self.error(
+                    Code::ReservedName,
+                    path,
+                    At::Value,
+                    format!("`{name}` is a next action, not a usable interaction name"),
+                )
+                .help = Some("choose another name".to_owned());
+            }
+        }
+    }
+
+    fn unique(&mut self, what: &str, names: &[(String, Path)]) {
+        let mut seen: HashMap<&str, &Path> = HashMap::new();
+        for (name, path) in names {
+            match seen.get(name.as_str()) {
+                Some(first) => {
+                    let line = self.line_of(first);
+                    self.error(
+                        Code::DuplicateName,
+                        path,
+                        At::Value,
+                        format!("{what} `{name}` is defined twice"),
+                    )
+                    .label = Some(format!("first defined on line {line}"));
+                }
+                None => {
+                    seen.insert(name, path);
+                }
+            }
+        }
+    }
+
+    /// Every interaction's name and the path of its `name` field.
+    fn interaction_paths(&self) -> impl Iterator<Item = (&str, Path)> + '_ {
+        self.bot.dialogs.iter().enumerate().flat_map(|(d, dialog)| {
+            dialog.interactions.iter().enumerate().map(move |(k, interaction)| {
+                let path = doc_path!["dialogs", d, "interactions", k, "name"];
+                (interaction.name.as_str(), path)
+            })
+        })
+    }
+
+    fn integrations(&mut self) {
+        let credential_names: Vec<&str> =
+            self.bot.credentials.iter().map(|c| c.name.as_str()).collect();
+        for (i, integration) in self.bot.integrations.iter().enumerate() {
+            let rdvn = &integration.response_data_variable;
+            if !is_identifier(rdvn) {
+                self.error(
+                    Code::InvalidRdvn,
+                    &doc_path!["integrations", i, "responseDataVariable"],
+                    At::Value,
+                    format!("response data variable `{rdvn}` is not an identifier"),
+                )
+                .help = Some("use letters, digits and `_`, not starting with a digit".to_owned());
+            }
+            if let Some(credential) = &integration.credential
+                && !credential_names.contains(&credential.as_str())
+            {
+                let help = did_you_mean(credential, credential_names.iter().copied());
+                let diagnostic = self.error(
+                    Code::UnknownCredential,
+                    &doc_path!["integrations", i, "credential"],
+                    At::Value,
+                    format!("no credential is named `{credential}`"),
+                );
+                diagnostic.label = Some("not defined under `credentials`".to_owned());
+                diagnostic.help = help;
+            }
+            let url_path = doc_path!["integrations", i, "url"];
+            self.url(&integration.url, &url_path);
+            let over_http = integration.credential.is_some()
+                && self.probe(&integration.url).starts_with("http://");
+            if over_http {
+                self.warn(
+                    Code::CredentialOverHttp,
+                    &url_path,
+                    At::Value,
+                    "a credential is sent over plain http://".to_owned(),
+                )
+                .help = Some("use https:// so the credential is encrypted in transit".to_owned());
+            }
+            self.secrets_in_url(&integration.url, &url_path);
+            for (key, value) in &integration.params {
+                let param_path = doc_path!["integrations", i, "params", key];
+                if looks_secret(key) || self.references_secret(value) {
+                    self.warn(
+                        Code::SecretInUrl,
+                        &param_path,
+                        At::Key,
+                        format!("query parameter `{key}` looks like it carries a secret"),
+                    )
+                    .help = Some(
+                        "URLs end up in logs and proxies; send secrets in a header or through a credential"
+                            .to_owned(),
+                    );
+                }
+            }
+        }
+    }
+
+    /// The template rendered with each reference replaced by a stand-in:
+    /// an env variable's default where the file gives one, `x` otherwise.
+    fn probe(&self, template: &Template) -> String {
+        template
+            .segments()
+            .iter()
+            .map(|segment| match segment {
+                Segment::Literal(text) => text.clone(),
+                Segment::Reference(Reference::Env(name)) => self
+                    .bot
+                    .env
+                    .get(name)
+                    .and_then(Clone::clone)
+                    .unwrap_or_else(|| "x".to_owned()),
+                Segment::Reference(_) => "x".to_owned(),
+            })
+            .collect()
+    }
+
+    fn url(&mut self, url: &Template, path: &[Step]) {
+        let mut probe = self.probe(url);
+        let starts_with_reference = matches!(url.segments().first(), Some(Segment::Reference(_)));
+        if starts_with_reference && !probe.contains("://") {
+            // `{$env.BASE}/search` with no default: the scheme and host come
+            // at run time, so check the rest against a stand-in origin.
+            probe = format!("https://placeholder.invalid/{}", probe.trim_start_matches('x'));
+        }
+        let problem = match url::Url::parse(&probe) {
+            Ok(parsed) if !matches!(parsed.scheme(), "http" | "https") => {
+                Some(format!("scheme `{}` is not http or https", parsed.scheme()))
+            }
+            Ok(parsed) if parsed.host_str().is_none_or(str::is_empty) => {
+                Some("the URL has no host".to_owned())
+            }
+            Ok(_) => None,
+            Err(error) => Some(error.to_string()),
+        };
+        if let Some(problem) = problem {
+            self.error(
+                Code::InvalidUrl,
+                path,
+                At::Value,
+                format!("this URL template cannot form a valid URL: {problem}"),
+            )
+            .help = Some("write an absolute http:// or https:// URL".to_owned());
+        }
+    }
+
+    fn secrets_in_url(&mut self, url: &Template, path: &[Step]) {
+        let probe = self.probe(url);
+        let Ok(parsed) = url::Url::parse(&probe) else {
+            return;
+        };
+        let userinfo = !parsed.username().is_empty() || parsed.password().is_some();
+        let secret_param = parsed.query_pairs().find(|(key, _)| looks_secret(key));
+        let message = if userinfo {
+            "the URL carries a user name or password".to_owned()
+        } else if let Some((key, _)) = secret_param {
+            format!("query parameter `{key}` looks like it carries a secret")
+        } else if url.references().any(|r| self.is_secret_env(r)) {
+            "the URL carries a secret environment variable".to_owned()
+        } else {
+            return;
+        };
+        self.warn(Code::SecretInUrl, path, At::Value, message).help =
+            Some("use a credential, which sends secrets in headers".to_owned());
+    }
+
+    fn references_secret(&self, template: &Template) -> bool {
+        template.references().any(|r| self.is_secret_env(r))
+    }
+
+    fn is_secret_env(&self, reference: &Reference) -> bool {
+        let Reference::Env(name) = reference else {
+            return false;
+        };
+        self.bot.credentials.iter().any(|credential| {
+            credential
+                .kind
+                .secrets()
+                .iter()
+                .any(|(_, secret)| secret.as_env_reference() == Some(name))
+        })
+    }
+
+    fn credentials(&mut self) {
+        for (i, credential) in self.bot.credentials.iter().enumerate() {
+            let at = |field: &str| doc_path!["credentials", i, field];
+            for (field, secret) in credential.kind.secrets() {
+                match secret.as_env_reference() {
+                    Some(name) => {
+                        if let Some(Some(_)) = self.bot.env.get(name) {
+                            self.error(
+                                Code::InlineSecret,
+                                &doc_path!["env", name],
+                                At::Key,
+                                format!("`{name}` holds a secret, but the file gives it a value"),
+                            )
+                            .help = Some(format!(
+                                "write `{name}: null` and supply the value at run time"
+                            ));
+                        }
+                    }
+                    None => {
+                        let name = to_env_name(&credential.name, field);
+                        let diagnostic = self.error(
+                            Code::InlineSecret,
+                            &at(field),
+                            At::Value,
+                            format!("`{field}` is a secret and must be written as {{$env.NAME}}"),
+                        );
+                        diagnostic.label = Some("secret written in the file".to_owned());
+                        diagnostic.help = Some(format!(
+                            "write `{field}: \"{{$env.{name}}}\"` and supply {name} at run time"
+                        ));
+                    }
+                }
+            }
+            match &credential.kind {
+                CredentialKind::OAuth2(oauth) => {
+                    self.url(&oauth.token_url, &at("tokenUrl"));
+                    if let Some(auth_url) = &oauth.auth_url {
+                        self.url(auth_url, &at("authUrl"));
+                    }
+                    for (field, url) in [("tokenUrl", Some(&oauth.token_url)), ("authUrl", oauth.auth_url.as_ref())] {
+                        if url.is_some_and(|url| self.probe(url).starts_with("http://")) {
+                            self.warn(
+                                Code::CredentialOverHttp,
+                                &at(field),
+                                At::Value,
+                                "OAuth 2 secrets and tokens would travel over plain http://".to_owned(),
+                            )
+                            .help = Some("use https://".to_owned());
+                        }
+                    }
+                    let needs = match oauth.grant {
+                        OAuth2Grant::AuthorizationCode if oauth.auth_url.is_none() => Some("authUrl"),
+                        OAuth2Grant::ClientCredentials if oauth.client_secret.is_none() => {
+                            Some("clientSecret")
+                        }
+                        _ => None,
+                    };
+                    if let Some(field) = needs {
+                        self.error(
+                            Code::InvalidCredential,
+                            &at("grant"),
+                            At::Value,
+                            format!("this grant needs `{field}`"),
+                        );
+                    }
+                }
+                CredentialKind::ApiKey(key) => match (&key.header, &key.query_param) {
+                    (Some(_), None) => {}
+                    (None, Some(param)) => {
+                        self.warn(
+                            Code::SecretInUrl,
+                            &at("queryParam"),
+                            At::Key,
+                            format!("the API key is sent in query parameter `{param}`"),
+                        )
+                        .help = Some("URLs end up in logs; use `header` if the API accepts it".to_owned());
+                    }
+                    _ => {
+                        self.error(
+                            Code::InvalidCredential,
+                            &at("type"),
+                            At::Value,
+                            "an api-key credential needs exactly one of `header` and `queryParam`"
+                                .to_owned(),
+                        );
+                    }
+                },
+                CredentialKind::MutualTls(tls) => {
+                    let pem = tls.certificate.is_some() && tls.private_key.is_some();
+                    let pkcs12 = tls.pkcs12.is_some();
+                    let stray_pem = tls.certificate.is_some() != tls.private_key.is_some();
+                    if pem == pkcs12 || stray_pem || (tls.password.is_some() && !pkcs12) {
+                        self.error(
+                            Code::InvalidCredential,
+                            &at("type"),
+                            At::Value,
+                            "a mutual-tls credential needs `certificate` and `privateKey`, or `pkcs12` (with an optional `password`)"
+                                .to_owned(),
+                        );
+                    }
+                }
+                CredentialKind::Basic(_) | CredentialKind::AccessToken(_) | CredentialKind::OAuth1(_) => {}
+            }
+        }
+    }
+
+    fn dialogs(&mut self) {
+        let integration_names: Vec<&str> =
+            self.bot.integrations.iter().map(|i| i.name.as_str()).collect();
+        for (d, dialog) in self.bot.dialogs.iter().enumerate() {
+            if dialog.interactions.is_empty() {
+                self.error(
+                    Code::EmptyDialog,
+                    &doc_path!["dialogs", d, "interactions"],
+                    At::Key,
+                    format!("dialog `{}` has no interactions", dialog.name),
+                );
+            }
+            for (k, interaction) in dialog.interactions.iter().enumerate() {
+                let at = |rest: &[Step]| {
+                    let mut path = doc_path!["dialogs", d, "interactions", k];
+                    path.extend_from_slice(rest);
+                    path
+                };
+                self.next_action(&interaction.next, &at(&doc_path!["next"]));
+                let InteractionKind::Integration(call) = &interaction.kind else {
+                    continue;
+                };
+                if !integration_names.contains(&call.integration.as_str()) {
+                    let help = did_you_mean(&call.integration, integration_names.iter().copied());
+                    let diagnostic = self.error(
+                        Code::UnknownIntegration,
+                        &at(&doc_path!["integration"]),
+                        At::Value,
+                        format!("no integration is named `{}`", call.integration),
+                    );
+                    diagnostic.label = Some("not defined under `integrations`".to_owned());
+                    diagnostic.help = help;
+                }
+                for (r, rule) in call.rules.iter().enumerate() {
+                    if let Some(next) = &rule.next {
+                        self.next_action(next, &at(&doc_path!["rules", r, "next"]));
+                    }
+                    for (c, condition) in rule.when.conditions.iter().enumerate() {
+                        let path = at(&doc_path!["rules", r, "match", "conditions", c]);
+                        self.condition(condition, &path);
+                    }
+                }
+            }
+        }
+    }
+
+    fn next_action(&mut self, next: &NextAction, path: &[Step]) {
+        match next {
+            NextAction::Interaction(name) if self.interaction(name).is_none() => {
+                let names: Vec<&str> = self
+                    .bot
+                    .interactions()
+                    .map(|(_, i)| i.name.as_str())
+                    .chain(NextAction::KEYWORDS.iter().copied())
+                    .collect();
+                let help = did_you_mean(name, names);
+                let diagnostic = self.error(
+                    Code::UnknownInteraction,
+                    path,
+                    At::Value,
+                    format!("no interaction is named `{name}`"),
+                );
+                diagnostic.label = Some(
+                    "expected an interaction name, next, end, close-dialog, close-conversation or dialog:NAME"
+                        .to_owned(),
+                );
+                diagnostic.help = help;
+            }
+            NextAction::Dialog(name) if !self.bot.dialogs.iter().any(|d| &d.name == name) => {
+                let help = did_you_mean(name, self.bot.dialogs.iter().map(|d| d.name.as_str()));
+                self.error(
+                    Code::UnknownDialog,
+                    path,
+                    At::Value,
+                    format!("no dialog is named `{name}`"),
+                )
+                .help = help;
+            }
+            _ => {}
+        }
+    }
+
+    fn interaction(&self, name: &str) -> Option<(usize, usize)> {
+        self.bot.dialogs.iter().enumerate().find_map(|(d, dialog)| {
+            let k = dialog.interactions.iter().position(|i| i.name == name)?;
+            Some((d, k))
+        })
+    }
+
+    fn condition(&mut self, condition: &crate::model::Condition, path: &[Step]) {
+        let field = |name: &str| {
+            let mut field_path = path.to_vec();
+            field_path.push(Step::from(name));
+            field_path
+        };
+        let subject = match (&condition.variable, &condition.field) {
+            (Some(_), None) | (None, Some(_)) => None,
+            _ => Some("a condition tests exactly one of `variable` and `field`".to_owned()),
+        };
+        let operand = match condition.op {
+            ConditionOp::Matches if condition.pattern.is_none() || condition.value.is_some() => {
+                Some("`op: matches` takes a `pattern` and no `value`".to_owned())
+            }
+            ConditionOp::Empty | ConditionOp::NotEmpty
+                if condition.value.is_some() || condition.pattern.is_some() =>
+            {
+                Some("`empty` and `not-empty` take no `value` or `pattern`".to_owned())
+            }
+            op if op.takes_value() && (condition.value.is_none() || condition.pattern.is_some()) => {
+                Some("this comparison takes a `value` and no `pattern`".to_owned())
+            }
+            _ => None,
+        };
+        for problem in subject.into_iter().chain(operand) {
+            self.error(Code::InvalidCondition, &field("op"), At::Key, problem);
+        }
+        if let Some(field_name) = &condition.field {
+            let reference = Template::parse(&format!("{{{field_name}}}"));
+            if let Some(Reference::Field(field_ref)) = reference.references().next() {
+                self.field_reference(field_ref, &field("field"));
+            } else {
+                self.error(
+                    Code::InvalidCondition,
+                    &field("field"),
+                    At::Value,
+                    format!("`{field_name}` is not a field reference"),
+                )
+                .help = Some("write it as RDVN.key, RDVN.key.count or RDVN.key[N]".to_owned());
+            }
+        }
+    }
+
+    /// Warns when a `{RDVN.key}` reference names no integration or field.
+    fn field_reference(&mut self, field: &crate::template::FieldRef, path: &[Step]) -> bool {
+        let owner = self.bot.integrations.iter().find(|integration| {
+            integration.response_data_variable == field.owner || integration.name == field.owner
+        });
+        let Some(integration) = owner else {
+            let owners = self
+                .bot
+                .integrations
+                .iter()
+                .map(|i| i.response_data_variable.as_str());
+            let help = did_you_mean(&field.owner, owners);
+            self.warn(
+                Code::UnknownReference,
+                path,
+                At::Value,
+                format!("no integration has the response data variable `{}`", field.owner),
+            )
+            .help = help;
+            return false;
+        };
+        if integration.custom_data_fields.contains_key(&field.key) {
+            return true;
+        }
+        let keys = integration.custom_data_fields.keys().map(String::as_str);
+        let help = did_you_mean(&field.key, keys);
+        self.warn(
+            Code::UnknownReference,
+            path,
+            At::Value,
+            format!(
+                "integration `{}` has no custom data field `{}`",
+                integration.name, field.key
+            ),
+        )
+        .help = help;
+        false
+    }
+
+    fn templates(&mut self) {
+        let mut templates: Vec<(Path, &Template)> = Vec::new();
+        let bot = self.bot;
+        if let Some(message) = &bot.default_failure_message {
+            templates.push((doc_path!["defaultFailureMessage"], message));
+        }
+        for (i, integration) in bot.integrations.iter().enumerate() {
+            templates.push((doc_path!["integrations", i, "url"], &integration.url));
+            if let Some(body) = &integration.body {
+                templates.push((doc_path!["integrations", i, "body"], body));
+            }
+            for (key, value) in &integration.headers {
+                templates.push((doc_path!["integrations", i, "headers", key], value));
+            }
+            for (key, value) in &integration.params {
+                templates.push((doc_path!["integrations", i, "params", key], value));
+            }
+        }
+        for (i, credential) in bot.credentials.iter().enumerate() {
+            for (field, template) in credential_templates(&credential.kind) {
+                templates.push((doc_path!["credentials", i, field], template));
+            }
+        }
+        for (d, dialog) in bot.dialogs.iter().enumerate() {
+            for (k, interaction) in dialog.interactions.iter().enumerate() {
+                let base = doc_path!["dialogs", d, "interactions", k];
+                let with = |rest: Path| [base.clone(), rest].concat();
+                match &interaction.kind {
+                    InteractionKind::Text(text) | InteractionKind::Question(text) => {
+                        templates.push((with(doc_path!["text"]), &text.text));
+                    }
+                    InteractionKind::Integration(call) => {
+                        for (r, rule) in call.rules.iter().enumerate() {
+                            for (m, message) in rule.messages.iter().enumerate() {
+                                templates.push((with(doc_path!["rules", r, "messages", m]), message));
+                            }
+                            for (c, condition) in rule.when.conditions.iter().enumerate() {
+                                if let Some(value) = &condition.value {
+                                    let path = with(doc_path!["rules", r, "match", "conditions", c, "value"]);
+                                    templates.push((path, value));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (i, integration) in bot.integrations.iter().enumerate() {
+            for (key, field) in &integration.custom_data_fields {
+                if let crate::field_path::CompiledPath::Dynamic(template) = field.compiled() {
+                    templates.push((doc_path!["integrations", i, "customDataFields", key], template));
+                }
+            }
+        }
+        for (path, template) in templates {
+            self.references(template, &path);
+        }
+    }
+
+    fn references(&mut self, template: &Template, path: &[Step]) {
+        for reference in template.references() {
+            match reference {
+                Reference::Unknown(body) => {
+                    let head = body.trim_start_matches('$').split('.').next().unwrap_or(body);
+                    let help = did_you_mean(head, SystemVariable::NAMES.iter().copied())
+                        .or_else(|| Some("see docs/config.md for the references a template may use".to_owned()));
+                    self.warn(
+                        Code::UnknownReference,
+                        path,
+                        At::Value,
+                        format!("`{{{body}}}` is not a reference patchbay knows; it renders as empty text"),
+                    )
+                    .help = help;
+                }
+                Reference::Env(name) if !self.bot.env.contains_key(name) => {
+                    let help = did_you_mean(name, self.bot.env.keys().map(String::as_str))
+                        .or_else(|| Some(format!("declare it under `env:` (`{name}: null` if it is supplied at run time)")));
+                    self.warn(
+                        Code::UnknownReference,
+                        path,
+                        At::Value,
+                        format!("environment variable `{name}` is not declared under `env`"),
+                    )
+                    .help = help;
+                }
+                Reference::Field(field) => {
+                    self.field_reference(field, path);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn scripts(&mut self) {
+        let mut scripts: Vec<(Path, &str)> = Vec::new();
+        for (i, integration) in self.bot.integrations.iter().enumerate() {
+            if let Some(script) = &integration.transform_script {
+                scripts.push((doc_path!["integrations", i, "transformScript"], script));
+            }
+        }
+        for (d, dialog) in self.bot.dialogs.iter().enumerate() {
+            for (k, interaction) in dialog.interactions.iter().enumerate() {
+                if let InteractionKind::Integration(call) = &interaction.kind {
+                    for (field, script) in [("preProcess", &call.pre_process), ("postProcess", &call.post_process)] {
+                        if let Some(script) = script {
+                            scripts.push((doc_path!["dialogs", d, "interactions", k, field], script));
+                        }
+                    }
+                }
+            }
+        }
+        for (path, script) in scripts {
+            if let Some(variable) = persisted_forever(script) {
+                self.warn(
+                    Code::PersistForever,
+                    &path,
+                    At::Value,
+                    format!("this script keeps `{variable}` forever (per user, across conversations)"),
+                )
+                .help = Some(
+                    "API data rarely belongs to the user for ever; pass `false` as the fourth argument unless it must"
+                        .to_owned(),
+                );
+            }
+        }
+    }
+
+    fn reachability(&mut self) {
+        let bot = self.bot;
+        let mut edges: HashMap<&str, Vec<&str>> = HashMap::new();
+        let mut queue: VecDeque<&str> = VecDeque::new();
+        let first_of = |dialog: &str| {
+            bot.dialogs
+                .iter()
+                .find(|d| d.name == dialog)
+                .and_then(|d| d.interactions.first())
+                .map(|i| i.name.as_str())
+        };
+        for dialog in &bot.dialogs {
+            queue.extend(dialog.interactions.first().map(|i| i.name.as_str()));
+            for (k, interaction) in dialog.interactions.iter().enumerate() {
+                let following = dialog.interactions.get(k + 1).map(|i| i.name.as_str());
+                let mut nexts = vec![&interaction.next];
+                let mut targets = Vec::new();
+                if let InteractionKind::Integration(call) = &interaction.kind {
+                    nexts.extend(
+                        call.rules
+                            .iter()
+                            .map(|rule| rule.next.as_ref().unwrap_or(&interaction.next)),
+                    );
+                    for script in [&call.pre_process, &call.post_process].into_iter().flatten() {
+                        targets.extend(triggered(script));
+                    }
+                }
+                targets.extend(nexts.into_iter().filter_map(|next| match next {
+                    NextAction::Next => following,
+                    NextAction::Interaction(name) => Some(name.as_str()),
+                    NextAction::Dialog(name) => first_of(name),
+                    NextAction::End | NextAction::CloseDialog | NextAction::CloseConversation => None,
+                }));
+                edges.insert(&interaction.name, targets);
+            }
+        }
+        for integration in &bot.integrations {
+            if let Some(script) = &integration.transform_script {
+                queue.extend(triggered(script));
+            }
+        }
+        let mut reached: HashSet<&str> = HashSet::new();
+        while let Some(name) = queue.pop_front() {
+            if reached.insert(name) {
+                queue.extend(edges.get(name).into_iter().flatten());
+            }
+        }
+        let unreached: Vec<(String, Path)> = self
+            .interaction_paths()
+            .filter(|(name, _)| !reached.contains(name))
+            .map(|(name, path)| (name.to_owned(), path))
+            .collect();
+        for (name, path) in unreached {
+            self.warn(
+                Code::UnreachableInteraction,
+                &path,
+                At::Value,
+                format!("interaction `{name}` is never reached"),
+            )
+            .help = Some(
+                "no dialog starts with it and no next action, rule or trigger leads to it".to_owned(),
+            );
+        }
+    }
+}
+
+fn credential_templates(kind: &CredentialKind) -> Vec<(&'static str, &Template)> {
+    match kind {
+        CredentialKind::Basic(basic) => vec![("username", &basic.username), ("password", &basic.password)],
+        CredentialKind::AccessToken(token) => vec![("token", &token.token)],
+        CredentialKind::OAuth2(oauth) => {
+            let mut templates = vec![("clientId", &oauth.client_id), ("tokenUrl", &oauth.token_url)];
+            templates.extend(oauth.client_secret.as_ref().map(|t| ("clientSecret", t)));
+            templates.extend(oauth.auth_url.as_ref().map(|t| ("authUrl", t)));
+            templates
+        }
+        CredentialKind::MutualTls(_) | CredentialKind::ApiKey(_) | CredentialKind::OAuth1(_) => {
+            kind.secrets()
+        }
+    }
+}
+
+/// Names of query parameters that usually carry secrets.
+fn looks_secret(name: &str) -> bool {
+    let name = name.to_ascii_lowercase().replace(['-', '_'], "");
+    ["token", "secret", "password", "passwd", "apikey", "accesskey", "signature", "auth"]
+        .iter()
+        .any(|word| name.contains(word))
+        || name == "key"
+        || name == "sig"
+}
+
+/// `FAQ_KB_PASSWORD` for credential `faq-kb`, field `password`.
+fn to_env_name(credential: &str, field: &str) -> String {
+    let mut name = String::new();
+    for c in credential.chars().chain(['_']).chain(field.chars()) {
+        if c.is_ascii_uppercase() && !name.is_empty() && !name.ends_with('_') {
+            name.push('_');
+        }
+        name.push(if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' });
+    }
+    name
+}
+
+/// The calls `fn_name(...)` in a script, as their top-level arguments.
+fn calls<'a>(script: &'a str, fn_name: &str) -> Vec<Vec<&'a str>> {
+    let mut found = Vec::new();
+    let needle = format!("{fn_name}(");
+    let mut rest = script;
+    while let Some(at) = rest.find(&needle) {
+        let args = &rest[at + needle.len()..];
+        let mut depth = 0usize;
+        let mut quote: Option<char> = None;
+        let mut start = 0;
+        let mut parts = Vec::new();
+        let mut end = None;
+        let mut escaped = false;
+        for (i, c) in args.char_indices() {
+            if let Some(q) = quote {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+                continue;
+            }
+            match c {
+                '"' | '\'' | '`' => quote = Some(c),
+                '(' | '[' | '{' => depth += 1,
+                ')' if depth == 0 => {
+                    parts.push(args[start..i].trim());
+                    end = Some(i);
+                    break;
+                }
+                ')' | ']' | '}' => depth = depth.saturating_sub(1),
+                ',' if depth == 0 => {
+                    parts.push(args[start..i].trim());
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        if end.is_some() {
+            found.push(parts);
+        }
+        rest = &args[end.unwrap_or(0)..];
+    }
+    found
+}
+
+/// The first variable a script sets with `persistForever` true.
+fn persisted_forever(script: &str) -> Option<String> {
+    calls(script, "setBotVariable")
+        .into_iter()
+        .find(|args| args.get(3) == Some(&"true"))
+        .map(|args| unquote(args.first().copied().unwrap_or_default()).to_owned())
+}
+
+/// Literal targets of `setTriggerNextMessage("...")` in a script.
+fn triggered(script: &str) -> Vec<&str> {
+    calls(script, "setTriggerNextMessage")
+        .into_iter()
+        .filter_map(|args| args.first().copied())
+        .filter(|arg| arg.len() >= 2 && (arg.starts_with(['"', '\'', '`'])))
+        .map(unquote)
+        .collect()
+}
+
+fn unquote(text: &str) -> &str {
+    text.trim_matches(|c| c == '"' || c == '\'' || c == '`')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_persist_forever_calls() {
+        let script = r#"botContext.setBotVariable("a", f(1, 2), true, false);
+            botContext.setBotVariable('kept', "x,y", true, true);"#;
+        assert_eq!(persisted_forever(script).as_deref(), Some("kept"));
+        assert_eq!(persisted_forever("setBotVariable('a', 'b', true, false)"), None);
+    }
+
+    #[test]
+    fn finds_trigger_targets() {
+        assert_eq!(triggered("botContext.setTriggerNextMessage('show-list');"), vec!["show-list"]);
+        assert!(triggered("botContext.setTriggerNextMessage(name)").is_empty());
+    }
+
+    #[test]
+    fn env_names_for_secrets() {
+        assert_eq!(to_env_name("faq-kb", "clientSecret"), "FAQ_KB_CLIENT_SECRET");
+    }
+}
