@@ -1,1 +1,104 @@
-fn main() {}
+//! The `patchbay` command.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use patchbay_config::{RenderStyle, Report, Severity};
+
+/// Runs chatbot API integrations: check bot files, and (soon) run, serve and demo them.
+#[derive(Debug, Parser)]
+#[command(name = "patchbay", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Load, validate and lint bot files. Exit 0 when clean, 1 on errors.
+    Check {
+        /// Bot files (YAML, or JSON when the name ends in .json).
+        #[arg(required = true, value_name = "BOT")]
+        bots: Vec<PathBuf>,
+        /// Print one JSON object instead of the human report.
+        #[arg(long)]
+        json: bool,
+        /// Fail (exit 1) on warnings too.
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// Print the JSON Schema of the bot file.
+    Schema,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            let _ = writeln!(std::io::stderr(), "error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut stdout = std::io::stdout().lock();
+    match cli.command {
+        Command::Check {
+            bots,
+            json,
+            deny_warnings,
+        } => {
+            let reports = bots
+                .iter()
+                .map(|bot| check(bot))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let errors: usize = reports.iter().map(|r| r.count(Severity::Error)).sum();
+            let warnings: usize = reports.iter().map(|r| r.count(Severity::Warning)).sum();
+            if json {
+                let files: Vec<_> = reports.iter().map(Report::to_json).collect();
+                let out = serde_json::json!({
+                    "errors": errors,
+                    "warnings": warnings,
+                    "files": files,
+                });
+                writeln!(stdout, "{}", serde_json::to_string_pretty(&out)?)?;
+            } else {
+                let style = if std::io::stdout().is_terminal() {
+                    RenderStyle::Color
+                } else {
+                    RenderStyle::Plain
+                };
+                for report in &reports {
+                    write!(stdout, "{}", report.render(style))?;
+                    writeln!(stdout, "{}", report.summary())?;
+                }
+            }
+            let failed = errors > 0 || (deny_warnings && warnings > 0);
+            Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Schema => {
+            let schema = patchbay_config::json_schema();
+            writeln!(stdout, "{}", serde_json::to_string_pretty(&schema)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn check(path: &Path) -> anyhow::Result<Report> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read bot file {}", path.display()))?;
+    let name = path.display().to_string();
+    Ok(match patchbay_config::load(&name, &text) {
+        Ok(loaded) => loaded.warnings,
+        Err(report) => report,
+    })
+}

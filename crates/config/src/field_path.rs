@@ -42,6 +42,13 @@ impl FieldPath {
     /// Parses and compiles a field path as written in a bot file.
     pub fn parse(source: &str) -> Result<Self, FieldPathError> {
         let trimmed = source.trim();
+        let error = |reason: String| FieldPathError {
+            path: source.to_owned(),
+            reason,
+        };
+        if trimmed.starts_with('{') != trimmed.ends_with('}') {
+            return Err(error("the braces around the path do not match".to_owned()));
+        }
         let inner = trimmed
             .strip_prefix('{')
             .and_then(|rest| rest.strip_suffix('}'))
@@ -59,10 +66,10 @@ impl FieldPath {
                     Segment::Reference(_) => "x",
                 })
                 .collect();
-            compile_json_path(&probe)?;
+            compile_json_path(&probe).map_err(|e| error(e.reason))?;
             CompiledPath::Dynamic(template)
         } else {
-            CompiledPath::Static(compile_json_path(&product_path)?)
+            CompiledPath::Static(compile_json_path(&product_path).map_err(|e| error(e.reason))?)
         };
         Ok(Self {
             source: source.to_owned(),
@@ -92,13 +99,16 @@ pub fn compile_json_path(path: &str) -> Result<JpQuery, FieldPathError> {
 /// `jsonpath-rust` reports parse errors as pest's multi-line drawing; the
 /// first line that says what went wrong is the useful part in a diagnostic.
 fn first_line(message: &str) -> String {
-    message
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .find(|line| line.starts_with('=') || !line.contains("-->"))
-        .map(|line| line.trim_start_matches("= ").to_owned())
-        .unwrap_or_else(|| message.to_owned())
+    let lines = || message.lines().map(str::trim);
+    let column = lines()
+        .find_map(|line| line.split_once("--> ").map(|(_, position)| position))
+        .and_then(|position| position.split(':').nth(1))
+        .map(|column| format!(" at character {column}"))
+        .unwrap_or_default();
+    match lines().find_map(|line| line.strip_prefix("= ")) {
+        Some(reason) => format!("{reason}{column}"),
+        None => lines().next().unwrap_or_default().to_owned(),
+    }
 }
 
 impl fmt::Display for FieldPath {
@@ -161,6 +171,7 @@ mod tests {
     #[test]
     fn broken_paths_are_rejected() {
         let error = FieldPath::parse("{$.api_FAQS.items[}").expect_err("invalid path");
-        assert!(error.to_string().contains("$.api_FAQS.items["), "{error}");
+        assert!(error.to_string().contains("{$.api_FAQS.items[}"), "{error}");
+        assert!(error.to_string().contains("expected"), "{error}");
     }
 }

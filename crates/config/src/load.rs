@@ -100,47 +100,93 @@ fn parse_and_check(format: Format, text: &str) -> (Option<Bot>, Vec<Diagnostic>,
     };
     let locator = Locator::new(&yaml_text);
     let display_text = mask_secrets(text, &locator);
-    let mut options = Options::default();
-    options.with_snippet = false;
-    options.duplicate_keys = DuplicateKeyPolicy::Error;
-    match serde_saphyr::from_str_with_options::<Bot>(&yaml_text, options) {
-        Ok(bot) => {
-            let diagnostics = validate::validate(&bot, &locator);
-            (Some(bot), diagnostics, display_text)
-        }
-        Err(error) => {
-            let diagnostic = from_yaml_error(&error, &yaml_text, &locator, format);
-            (None, vec![diagnostic], display_text)
+    let mut diagnostics = Vec::new();
+    let mut repaired = yaml_text;
+    for _ in 0..MAX_REPAIRS {
+        let mut options = Options::default();
+        options.with_snippet = false;
+        options.duplicate_keys = DuplicateKeyPolicy::Error;
+        match serde_saphyr::from_str_with_options::<Bot>(&repaired, options) {
+            Ok(bot) => {
+                diagnostics.extend(validate::validate(&bot, &locator));
+                return (Some(bot), diagnostics, display_text);
+            }
+            Err(error) => {
+                let (diagnostic, repair) = from_yaml_error(&error, &repaired, &locator, format);
+                diagnostics.push(diagnostic);
+                match repair {
+                    Some(range) if !range.is_empty() => blank_entry(&mut repaired, range),
+                    _ => break,
+                }
+            }
         }
     }
+    (None, diagnostics, display_text)
 }
 
-fn from_yaml_error(error: &YamlError, text: &str, locator: &Locator, format: Format) -> Diagnostic {
+/// How many errors the loader recovers from before it stops reading.
+const MAX_REPAIRS: usize = 32;
+
+/// Serde stops at the first error. To report more than one in a run, the
+/// loader blanks the entry an error is about and reads the text again; the
+/// blanked bytes become spaces, so every other position stays the same.
+/// In flow style (JSON) the entry's comma goes too, so the rest still parses.
+fn blank_entry(text: &mut String, range: Range<usize>) {
+    let mut bytes = std::mem::take(text).into_bytes();
+    let mut range = range.start.min(bytes.len())..range.end.min(bytes.len());
+    let after = bytes[range.end..]
+        .iter()
+        .position(|byte| !byte.is_ascii_whitespace())
+        .map(|skip| range.end + skip);
+    let before = bytes[..range.start]
+        .iter()
+        .rposition(|byte| !byte.is_ascii_whitespace());
+    match (after, before) {
+        (Some(comma), _) if bytes[comma] == b',' => range.end = comma + 1,
+        (_, Some(comma)) if bytes[comma] == b',' => range.start = comma,
+        _ => {}
+    }
+    for byte in &mut bytes[range] {
+        if *byte != b'\n' {
+            *byte = b' ';
+        }
+    }
+    // Only whole UTF-8 sequences between ASCII boundaries were replaced.
+    *text = String::from_utf8(bytes).unwrap_or_default();
+}
+
+/// The diagnostic for a serde error, and the span of the entry to blank so
+/// that reading can go on (see [`blank_entry`]).
+fn from_yaml_error(
+    error: &YamlError,
+    text: &str,
+    locator: &Locator,
+    format: Format,
+) -> (Diagnostic, Option<Range<usize>>) {
     let error = error.without_snippet();
     let at = error
         .location()
         .and_then(|location| {
-            let span = location.span();
-            span.byte_offset()
-                .map(|offset| offset as usize)
-                .or_else(|| {
-                    (location.line() > 0).then(|| {
-                        offset_of(text, location.line() as usize, location.column() as usize - 1)
-                    })
-                })
+            let byte = location.span().byte_offset().map(|offset| offset as usize);
+            byte.or_else(|| {
+                let line = location.line() as usize;
+                let column = (location.column() as usize).saturating_sub(1);
+                (line > 0).then(|| offset_of(text, line, column))
+            })
         })
         .map(|offset| floor_char_boundary(text, offset));
     let point = at.unwrap_or(0);
-    let token = token_at(text, point);
-    let syntax = match format {
-        Format::Yaml => "invalid YAML",
-        Format::Json => "invalid JSON",
-    };
+    let token = locator
+        .value_at(point)
+        .filter(|value| value.len() <= 80)
+        .unwrap_or_else(|| token_at(text, point));
+    let mut repair = at.and_then(|offset| locator.entry_at(offset));
     let diagnostic = match error {
         YamlError::SerdeUnknownField {
             field, expected, ..
         } => {
             let span = locator.key_in_mapping_at(point, field).unwrap_or(token);
+            repair = at.and_then(|_| locator.entry_at(span.start));
             Diagnostic::new(
                 Severity::Error,
                 Code::UnknownField,
@@ -150,13 +196,16 @@ fn from_yaml_error(error: &YamlError, text: &str, locator: &Locator, format: For
             .with_label(format!("expected one of {}", list(expected)))
             .with_help(did_you_mean(field, expected.iter().copied()))
         }
-        YamlError::SerdeMissingField { field, .. } => Diagnostic::new(
-            Severity::Error,
-            Code::MissingField,
-            format!("missing field `{field}`"),
-            token,
-        )
-        .with_label(format!("this needs `{field}`")),
+        YamlError::SerdeMissingField { field, .. } => {
+            repair = at.and_then(|offset| locator.enclosing_entry(offset));
+            Diagnostic::new(
+                Severity::Error,
+                Code::MissingField,
+                format!("missing field `{field}`"),
+                token,
+            )
+            .with_label(format!("this needs `{field}`"))
+        }
         YamlError::SerdeUnknownVariant {
             variant, expected, ..
         } => Diagnostic::new(
@@ -200,23 +249,27 @@ fn from_yaml_error(error: &YamlError, text: &str, locator: &Locator, format: For
             } else if message.starts_with("invalid regular expression") {
                 Code::InvalidRegex
             } else {
+                repair = None;
                 Code::Syntax
             };
-            let message = if code == Code::Syntax {
-                format!("{syntax}: {message}")
-            } else {
-                message
+            let message = match (code, format) {
+                (Code::Syntax, Format::Yaml) => format!("invalid YAML: {message}"),
+                (Code::Syntax, Format::Json) => format!("invalid JSON: {message}"),
+                _ => message,
             };
             Diagnostic::new(Severity::Error, code, message, token).with_label("here")
         }
     };
-    if at.is_none() {
-        return Diagnostic {
-            span: 0..0,
-            ..diagnostic
-        };
+    match at {
+        Some(_) => (diagnostic, repair),
+        None => (
+            Diagnostic {
+                span: 0..0,
+                ..diagnostic
+            },
+            None,
+        ),
     }
-    diagnostic
 }
 
 /// serde-saphyr and serde_json end messages with their own "at line L,
@@ -338,8 +391,8 @@ mod tests {
     #[test]
     fn positions_map_to_offsets() {
         let text = "a\nbé c\n";
-        assert_eq!(offset_of(text, 2, 2), 5);
-        assert_eq!(&text[token_at(text, 5)], "c");
+        assert_eq!(offset_of(text, 2, 3), 6);
+        assert_eq!(&text[token_at(text, 6)], "c");
     }
 
     #[test]

@@ -52,6 +52,21 @@ const MAX_DEPTH: usize = 64;
 struct Entry {
     key: Option<Range<usize>>,
     value: Range<usize>,
+    /// For an element of a block sequence, where its `-` indicator is.
+    dash: Option<usize>,
+}
+
+impl Entry {
+    /// The whole entry: key (or `-`) through the end of the value.
+    fn whole(&self) -> Range<usize> {
+        let start = self
+            .key
+            .as_ref()
+            .map(|key| key.start)
+            .or(self.dash)
+            .unwrap_or(self.value.start);
+        start.min(self.value.start)..self.value.end
+    }
 }
 
 /// The path index of one document.
@@ -89,12 +104,12 @@ impl Locator {
                         continue;
                     }
                     if let Some(path) = child_path(&mut stack, &mut key_span) {
-                        locator.insert(path, key_span.take(), range);
+                        locator.insert(text, path, key_span.take(), range);
                     }
                 }
                 Event::Alias(_) => {
                     if let Some(path) = child_path(&mut stack, &mut key_span) {
-                        locator.insert(path, key_span.take(), range);
+                        locator.insert(text, path, key_span.take(), range);
                     }
                 }
                 Event::MappingStart(..) | Event::SequenceStart(..) => {
@@ -107,7 +122,7 @@ impl Locator {
                         child_path(&mut stack, &mut key_span)
                     };
                     let Some(path) = path else { continue };
-                    locator.insert(path.clone(), key_span.take(), range.clone());
+                    locator.insert(text, path.clone(), key_span.take(), range.clone());
                     let frame = if matches!(event, Event::MappingStart(..)) {
                         Frame::Mapping { key: None }
                     } else {
@@ -133,8 +148,46 @@ impl Locator {
         self.line_starts.partition_point(|start| *start <= offset).max(1)
     }
 
-    fn insert(&mut self, path: Path, key: Option<Range<usize>>, value: Range<usize>) {
-        self.entries.insert(path, Entry { key, value });
+    fn insert(&mut self, text: &str, path: Path, key: Option<Range<usize>>, value: Range<usize>) {
+        let dash = match path.last() {
+            Some(Step::Index(_)) => {
+                let before = text[..value.start].trim_end_matches([' ', '\t']);
+                before.ends_with('-').then(|| before.len() - 1)
+            }
+            _ => None,
+        };
+        self.entries.insert(path, Entry { key, value, dash });
+    }
+
+    /// The whole entry (key through value) whose key or value starts at
+    /// `offset`, the innermost if several do.
+    pub(crate) fn entry_at(&self, offset: usize) -> Option<Range<usize>> {
+        self.entries
+            .iter()
+            .filter(|(_, entry)| {
+                entry.value.start == offset || entry.key.as_ref().is_some_and(|k| k.start == offset)
+            })
+            .max_by_key(|(path, _)| path.len())
+            .map(|(_, entry)| entry.whole())
+    }
+
+    /// The span of the innermost value that starts at `offset`.
+    pub(crate) fn value_at(&self, offset: usize) -> Option<Range<usize>> {
+        self.entries
+            .iter()
+            .filter(|(_, entry)| entry.value.start == offset && !entry.value.is_empty())
+            .max_by_key(|(path, _)| path.len())
+            .map(|(_, entry)| entry.value.clone())
+    }
+
+    /// The whole entry of the innermost collection whose value starts at
+    /// `offset` (where serde reports a missing field).
+    pub(crate) fn enclosing_entry(&self, offset: usize) -> Option<Range<usize>> {
+        self.entries
+            .iter()
+            .filter(|(_, entry)| entry.value.start == offset && !entry.value.is_empty())
+            .max_by_key(|(path, entry)| (entry.value.len(), std::cmp::Reverse(path.len())))
+            .map(|(_, entry)| entry.whole())
     }
 
     /// The span of the value at `path`, or of its nearest indexed ancestor.

@@ -34,19 +34,19 @@ pub struct Bot {
     pub network: Network,
     /// Environment variables of the bot: a default value, or `null` for one
     /// that the host must supply at run time (secrets).
-    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "IndexMap::is_empty")]
     pub env: IndexMap<String, Option<String>>,
     /// Bot variables and their initial values.
-    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "IndexMap::is_empty")]
     pub variables: IndexMap<String, String>,
     /// Named secret material that integrations refer to.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
     pub credentials: Vec<Credential>,
     /// Named, reusable HTTP calls.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
     pub integrations: Vec<Integration>,
     /// Ordered lists of interactions, entered by their starters.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
     pub dialogs: Vec<Dialog>,
 }
 
@@ -75,7 +75,7 @@ impl Bot {
 pub struct Network {
     /// Hosts, addresses or CIDR ranges that calls may reach even though they
     /// are private, loopback or otherwise refused by default.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub allow: Vec<String>,
 }
 
@@ -107,10 +107,10 @@ pub struct Integration {
     #[serde(default = "yes", skip_serializing_if = "is_yes")]
     pub default_headers: bool,
     /// Request headers, in order; these win over the default headers.
-    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "IndexMap::is_empty")]
     pub headers: IndexMap<String, Template>,
     /// Query parameters, in order, appended to the URL's query string.
-    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "IndexMap::is_empty")]
     pub params: IndexMap<String, Template>,
     /// The request body template.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,8 +119,18 @@ pub struct Integration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transform_script: Option<String>,
     /// Named JSONPath extractions from the (transformed) response.
-    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "IndexMap::is_empty")]
     pub custom_data_fields: IndexMap<String, FieldPath>,
+}
+
+/// Reads an absent or `null` collection as empty, so that `headers:` with
+/// nothing under it means "no headers".
+fn nullable<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 fn yes() -> bool {
@@ -379,7 +389,7 @@ pub struct Dialog {
     /// Unique name of the dialog.
     pub name: String,
     /// Patterns a user message is matched against to enter the dialog.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
     pub starters: Vec<StarterPattern>,
     /// The dialog's interactions, in order.
     pub interactions: Vec<Interaction>,
@@ -443,10 +453,10 @@ pub struct Rule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// When the rule applies.
-    #[serde(rename = "match", default)]
+    #[serde(rename = "match", default, deserialize_with = "nullable")]
     pub when: RuleMatch,
     /// Messages sent when the rule wins.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
     pub messages: Vec<Template>,
     /// Where to go when the rule wins; the interaction's `next` unless given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -461,7 +471,7 @@ pub struct RuleMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_result: Option<ApiResult>,
     /// Conditions on bot variables and fields.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }
 
