@@ -1,1 +1,15 @@
-fn main(){}
+//! Integration tests of `patchbay-config`: fixtures in, diagnostics out.
+
+mod examples;
+mod fixtures;
+mod hostile_input;
+
+use std::path::{Path, PathBuf};
+
+/// The workspace root, where `examples/` and `tests/fixtures/` live.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}

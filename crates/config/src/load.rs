@@ -6,7 +6,7 @@ use serde::de::IgnoredAny;
 use serde_saphyr::{DuplicateKeyPolicy, Error as YamlError, Options};
 
 use crate::diagnostic::{Code, Diagnostic, Report, Severity, floor_char_boundary};
-use crate::locate::Locator;
+use crate::locate::{Locator, doc_path};
 use crate::model::Bot;
 use crate::suggest::did_you_mean;
 use crate::validate;
@@ -102,6 +102,9 @@ fn parse_and_check(format: Format, text: &str) -> (Option<Bot>, Vec<Diagnostic>,
     let display_text = mask_secrets(text, &locator);
     let mut diagnostics = Vec::new();
     let mut repaired = yaml_text;
+    // Keys blanked after an invalid value: serde then misses them, and that
+    // consequence is not worth a second diagnostic.
+    let mut blanked_keys: Vec<(String, usize)> = Vec::new();
     for _ in 0..MAX_REPAIRS {
         let mut options = Options::default();
         options.with_snippet = false;
@@ -113,15 +116,42 @@ fn parse_and_check(format: Format, text: &str) -> (Option<Bot>, Vec<Diagnostic>,
             }
             Err(error) => {
                 let (diagnostic, repair) = from_yaml_error(&error, &repaired, &locator, format);
-                diagnostics.push(diagnostic);
+                let at = diagnostic.span.start;
+                let cascade = diagnostic.code == Code::MissingField
+                    && blanked_keys.iter().any(|(key, key_at)| {
+                        diagnostic.message == format!("missing field `{key}`")
+                            && locator
+                                .container_of(*key_at)
+                                .is_some_and(|mapping| mapping.start <= at && at <= mapping.end)
+                    });
+                if !cascade {
+                    diagnostics.push(diagnostic);
+                }
                 match repair {
-                    Some(range) if !range.is_empty() => blank_entry(&mut repaired, range),
+                    Some(range) if !range.is_empty() && !covers_everything(&repaired, &range) => {
+                        blanked_keys.push((key_of(&repaired[range.clone()]), range.start));
+                        blank_entry(&mut repaired, range);
+                    }
                     _ => break,
                 }
             }
         }
     }
     (None, diagnostics, display_text)
+}
+
+fn covers_everything(text: &str, range: &Range<usize>) -> bool {
+    text[..range.start].trim().is_empty() && text[range.end..].trim().is_empty()
+}
+
+/// The key of a `key: value` entry's text (empty for a sequence element).
+fn key_of(entry: &str) -> String {
+    entry
+        .split_once(':')
+        .map(|(key, _)| key.trim().trim_matches(|c| c == '"' || c == '\''))
+        .filter(|key| !key.starts_with('-'))
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// How many errors the loader recovers from before it stops reading.
@@ -232,6 +262,32 @@ fn from_yaml_error(
             token,
         )
         .with_label(format!("expected {expected}")),
+        YamlError::Unexpected { expected, .. } => {
+            let expected = expected.trim_end_matches(" start");
+            Diagnostic::new(
+                Severity::Error,
+                Code::InvalidValue,
+                format!("expected a {expected} here"),
+                token,
+            )
+            .with_label(format!("expected a {expected}"))
+        }
+        YamlError::Eof { .. } if text.trim().is_empty() => {
+            repair = None;
+            Diagnostic::new(Severity::Error, Code::MissingField, "the bot file is empty", token)
+                .with_help(Some("a bot needs at least `name: my-bot`; see examples/".to_owned()))
+        }
+        YamlError::MultipleDocuments { .. } => {
+            repair = None;
+            Diagnostic::new(
+                Severity::Error,
+                Code::Syntax,
+                "a bot file holds one YAML document, and this starts a second",
+                token,
+            )
+            .with_label("second document")
+            .with_help(Some("put each bot in a file of its own".to_owned()))
+        }
         YamlError::DuplicateMappingKey { key, .. } => Diagnostic::new(
             Severity::Error,
             Code::DuplicateName,
@@ -351,7 +407,17 @@ fn mask_secrets(text: &str, locator: &Locator) -> String {
             }
         }
     };
-    for range in locator.values_under("credentials", SECRET_FIELDS) {
+    let secret_values: Vec<Range<usize>> =
+        locator.values_under("credentials", SECRET_FIELDS).collect();
+    for range in secret_values {
+        // A secret kept in the bot's own `env` section is still a secret.
+        let value = text[range.clone()].trim_matches(|c| c == '"' || c == '\'');
+        let env_name = value
+            .strip_prefix("{$env.")
+            .and_then(|rest| rest.strip_suffix('}'));
+        if let Some(env_value) = env_name.and_then(|name| locator.exact_value(&doc_path!["env", name])) {
+            blank(env_value);
+        }
         blank(range);
     }
     let mut offset = 0;

@@ -171,6 +171,15 @@ impl Locator {
             .map(|(_, entry)| entry.whole())
     }
 
+    /// The span of the innermost collection that holds `offset` inside it.
+    pub(crate) fn container_of(&self, offset: usize) -> Option<Range<usize>> {
+        self.entries
+            .iter()
+            .filter(|(_, entry)| entry.value.start <= offset && offset < entry.value.end)
+            .max_by_key(|(path, _)| path.len())
+            .map(|(_, entry)| entry.value.clone())
+    }
+
     /// The span of the innermost value that starts at `offset`.
     pub(crate) fn value_at(&self, offset: usize) -> Option<Range<usize>> {
         self.entries
@@ -196,6 +205,11 @@ impl Locator {
             .rev()
             .find_map(|len| self.entries.get(&path[..len]))
             .map(|entry| entry.value.clone())
+    }
+
+    /// The span of the value at exactly `path`.
+    pub(crate) fn exact_value(&self, path: &[Step]) -> Option<Range<usize>> {
+        self.entries.get(path).map(|entry| entry.value.clone())
     }
 
     /// The span of the key at `path` (falling back to its value's span).
