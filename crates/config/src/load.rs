@@ -111,7 +111,16 @@ fn parse_and_check(format: Format, text: &str) -> (Option<Bot>, Vec<Diagnostic>,
         options.duplicate_keys = DuplicateKeyPolicy::Error;
         match serde_saphyr::from_str_with_options::<Bot>(&repaired, options) {
             Ok(bot) => {
-                diagnostics.extend(validate::validate(&bot, &locator));
+                // A record whose field was blanked may now look incoherent;
+                // that is the blanked field's error again, not a new one.
+                let blanked_records: Vec<Range<usize>> = blanked_keys
+                    .iter()
+                    .filter_map(|(_, at)| locator.container_of(*at))
+                    .collect();
+                diagnostics.extend(validate::validate(&bot, &locator).into_iter().filter(|d| {
+                    !matches!(d.code, Code::InvalidCondition | Code::InvalidCredential)
+                        || !blanked_records.iter().any(|r| r.contains(&d.span.start))
+                }));
                 return (Some(bot), diagnostics, display_text);
             }
             Err(error) => {

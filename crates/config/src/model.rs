@@ -579,7 +579,12 @@ impl<'de> Deserialize<'de> for Pattern {
         Self::new(&source).map_err(|error| {
             de::Error::custom(format_args!(
                 "invalid regular expression: {}",
-                error.to_string().lines().last().unwrap_or_default()
+                error
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .trim_start_matches("error: ")
             ))
         })
     }
