@@ -49,9 +49,17 @@ fn models_round_trip_through_yaml_and_json() {
     for (name, text) in examples() {
         let bot = load_clean(&name, &text);
         let yaml = serde_saphyr::to_string(&bot).expect("serialize yaml");
-        assert_eq!(load_clean("again.yaml", &yaml), bot, "{name} via YAML:\n{yaml}");
+        assert_eq!(
+            load_clean("again.yaml", &yaml),
+            bot,
+            "{name} via YAML:\n{yaml}"
+        );
         let json = serde_json::to_string_pretty(&bot).expect("serialize json");
-        assert_eq!(load_clean("again.json", &json), bot, "{name} via JSON:\n{json}");
+        assert_eq!(
+            load_clean("again.json", &json),
+            bot,
+            "{name} via JSON:\n{json}"
+        );
     }
 }
 
@@ -71,9 +79,16 @@ fn faq_bot_compiles_what_it_uses() {
             patchbay_config::CompiledPath::Static(_)
         ));
     }
-    assert_eq!(bot.failure_message(), patchbay_config::DEFAULT_FAILURE_MESSAGE);
+    assert_eq!(
+        bot.failure_message(),
+        patchbay_config::DEFAULT_FAILURE_MESSAGE
+    );
     let starters = &bot.dialogs[0].starters;
-    assert!(starters.iter().any(|s| s.matches("How do I reset my password?")));
+    assert!(
+        starters
+            .iter()
+            .any(|s| s.matches("How do I reset my password?"))
+    );
 }
 
 #[test]

@@ -30,13 +30,19 @@ fn every_fixture_renders_its_expected_report() {
         let text = fs::read_to_string(&path).expect("fixture text");
         let name = format!(
             "fixtures/config/{}",
-            path.file_name().and_then(|n| n.to_str()).expect("utf-8 name")
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .expect("utf-8 name")
         );
         let report = match load(&name, &text) {
             Ok(loaded) => loaded.warnings,
             Err(report) => report,
         };
-        let actual = format!("{}{}\n", report.render(RenderStyle::Plain), report.summary());
+        let actual = format!(
+            "{}{}\n",
+            report.render(RenderStyle::Plain),
+            report.summary()
+        );
         assert!(
             !actual.contains("canary-s3cr3t"),
             "{name} leaks a secret into its report:\n{actual}"

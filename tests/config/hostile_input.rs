@@ -81,9 +81,17 @@ fn large_valid_files_load() {
 #[test]
 fn deep_nesting_is_refused() {
     let depth = 100_000;
-    let text = format!("name: deep\nvariables: {}{}", "[".repeat(depth), "]".repeat(depth));
+    let text = format!(
+        "name: deep\nvariables: {}{}",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
     load_any("deep.yaml", &text);
-    let json = format!("{{\"name\": \"deep\", \"variables\": {}{}}}", "[".repeat(depth), "]".repeat(depth));
+    let json = format!(
+        "{{\"name\": \"deep\", \"variables\": {}{}}}",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
     load_any("deep.json", &json);
 }
 

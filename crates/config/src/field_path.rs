@@ -163,8 +163,8 @@ mod tests {
 
     #[test]
     fn templated_paths_stay_dynamic() {
-        let path = FieldPath::parse("{$.api_Q.skills.{$botContext.skillId}.avgWait}")
-            .expect("valid path");
+        let path =
+            FieldPath::parse("{$.api_Q.skills.{$botContext.skillId}.avgWait}").expect("valid path");
         assert!(matches!(path.compiled(), CompiledPath::Dynamic(_)));
     }
 

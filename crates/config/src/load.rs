@@ -93,7 +93,11 @@ fn parse_and_check(format: Format, text: &str) -> (Option<Bot>, Vec<Diagnostic>,
                     offset..offset,
                 )
                 .with_label("here");
-                return (None, vec![diagnostic], mask_secrets(text, &Locator::new("")));
+                return (
+                    None,
+                    vec![diagnostic],
+                    mask_secrets(text, &Locator::new("")),
+                );
             }
             text.replace('\t', " ")
         }
@@ -283,8 +287,15 @@ fn from_yaml_error(
         }
         YamlError::Eof { .. } if text.trim().is_empty() => {
             repair = None;
-            Diagnostic::new(Severity::Error, Code::MissingField, "the bot file is empty", token)
-                .with_help(Some("a bot needs at least `name: my-bot`; see examples/".to_owned()))
+            Diagnostic::new(
+                Severity::Error,
+                Code::MissingField,
+                "the bot file is empty",
+                token,
+            )
+            .with_help(Some(
+                "a bot needs at least `name: my-bot`; see examples/".to_owned(),
+            ))
         }
         YamlError::MultipleDocuments { .. } => {
             repair = None;
@@ -369,7 +380,10 @@ fn offset_of(text: &str, line: usize, column: usize) -> usize {
             .char_indices()
             .take_while(|(_, c)| *c != '\n')
             .nth(column)
-            .map_or_else(|| rest.find('\n').unwrap_or(rest.len()), |(offset, _)| offset)
+            .map_or_else(
+                || rest.find('\n').unwrap_or(rest.len()),
+                |(offset, _)| offset,
+            )
 }
 
 /// The span of the word-like token starting at `offset`, for a caret that
@@ -424,7 +438,9 @@ fn mask_secrets(text: &str, locator: &Locator) -> String {
         let env_name = value
             .strip_prefix("{$env.")
             .and_then(|rest| rest.strip_suffix('}'));
-        if let Some(env_value) = env_name.and_then(|name| locator.exact_value(&doc_path!["env", name])) {
+        if let Some(env_value) =
+            env_name.and_then(|name| locator.exact_value(&doc_path!["env", name]))
+        {
             blank(env_value);
         }
         blank(range);

@@ -40,7 +40,9 @@ pub(crate) type Path = Vec<Step>;
 
 /// Builds a [`Path`] from keys and indices.
 macro_rules! doc_path {
-    ($($step:expr),* $(,)?) => { vec![$($crate::locate::Step::from($step)),*] };
+    ($($step:expr),* $(,)?) => {
+        $crate::locate::Path::from([$($crate::locate::Step::from($step)),*])
+    };
 }
 pub(crate) use doc_path;
 
@@ -145,7 +147,9 @@ impl Locator {
 
     /// The 1-based line of a byte offset.
     pub(crate) fn line(&self, offset: usize) -> usize {
-        self.line_starts.partition_point(|start| *start <= offset).max(1)
+        self.line_starts
+            .partition_point(|start| *start <= offset)
+            .max(1)
     }
 
     fn insert(&mut self, text: &str, path: Path, key: Option<Range<usize>>, value: Range<usize>) {
@@ -313,7 +317,9 @@ mod tests {
             .key(&doc_path!["integrations", 0, "credential"])
             .expect("indexed");
         assert_eq!(&text[key], "credential");
-        let outer = locator.value(&doc_path!["integrations", 0]).expect("indexed");
+        let outer = locator
+            .value(&doc_path!["integrations", 0])
+            .expect("indexed");
         assert!(text[outer].starts_with("name: a"));
     }
 

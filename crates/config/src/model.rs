@@ -34,19 +34,39 @@ pub struct Bot {
     pub network: Network,
     /// Environment variables of the bot: a default value, or `null` for one
     /// that the host must supply at run time (secrets).
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "IndexMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
     pub env: IndexMap<String, Option<String>>,
     /// Bot variables and their initial values.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "IndexMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
     pub variables: IndexMap<String, String>,
     /// Named secret material that integrations refer to.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub credentials: Vec<Credential>,
     /// Named, reusable HTTP calls.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub integrations: Vec<Integration>,
     /// Ordered lists of interactions, entered by their starters.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub dialogs: Vec<Dialog>,
 }
 
@@ -107,10 +127,18 @@ pub struct Integration {
     #[serde(default = "yes", skip_serializing_if = "is_yes")]
     pub default_headers: bool,
     /// Request headers, in order; these win over the default headers.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "IndexMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
     pub headers: IndexMap<String, Template>,
     /// Query parameters, in order, appended to the URL's query string.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "IndexMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
     pub params: IndexMap<String, Template>,
     /// The request body template.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,7 +147,11 @@ pub struct Integration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transform_script: Option<String>,
     /// Named JSONPath extractions from the (transformed) response.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "IndexMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
     pub custom_data_fields: IndexMap<String, FieldPath>,
 }
 
@@ -389,7 +421,11 @@ pub struct Dialog {
     /// Unique name of the dialog.
     pub name: String,
     /// Patterns a user message is matched against to enter the dialog.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub starters: Vec<StarterPattern>,
     /// The dialog's interactions, in order.
     pub interactions: Vec<Interaction>,
@@ -456,7 +492,11 @@ pub struct Rule {
     #[serde(rename = "match", default, deserialize_with = "nullable")]
     pub when: RuleMatch,
     /// Messages sent when the rule wins.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub messages: Vec<Template>,
     /// Where to go when the rule wins; the interaction's `next` unless given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -471,7 +511,11 @@ pub struct RuleMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_result: Option<ApiResult>,
     /// Conditions on bot variables and fields.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub conditions: Vec<Condition>,
 }
 

@@ -252,9 +252,9 @@ pub(crate) fn is_identifier(text: &str) -> bool {
 /// A variable or field name: identifiers joined by `.` or `-`.
 fn is_name(text: &str) -> bool {
     !text.is_empty()
-        && text
-            .split(['.', '-'])
-            .all(|part| !part.is_empty() && part.chars().all(|c| c == '_' || c.is_ascii_alphanumeric()))
+        && text.split(['.', '-']).all(|part| {
+            !part.is_empty() && part.chars().all(|c| c == '_' || c.is_ascii_alphanumeric())
+        })
 }
 
 impl fmt::Display for Template {
@@ -351,7 +351,10 @@ mod tests {
     #[test]
     fn unclosed_brace_is_literal() {
         assert!(refs("a {$botContext.x").is_empty());
-        assert_eq!(Template::parse("{").segments(), &[Segment::Literal("{".into())]);
+        assert_eq!(
+            Template::parse("{").segments(),
+            &[Segment::Literal("{".into())]
+        );
     }
 
     #[test]

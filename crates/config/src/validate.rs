@@ -5,9 +5,7 @@ use std::ops::Range;
 
 use crate::diagnostic::{Code, Diagnostic, Severity};
 use crate::locate::{Locator, Path, Step, doc_path};
-use crate::model::{
-    Bot, ConditionOp, CredentialKind, InteractionKind, NextAction, OAuth2Grant,
-};
+use crate::model::{Bot, ConditionOp, CredentialKind, InteractionKind, NextAction, OAuth2Grant};
 use crate::suggest::did_you_mean;
 use crate::template::{Reference, Segment, SystemVariable, Template, is_identifier};
 
@@ -138,16 +136,24 @@ impl Checker<'_> {
     /// Every interaction's name and the path of its `name` field.
     fn interaction_paths(&self) -> impl Iterator<Item = (&str, Path)> + '_ {
         self.bot.dialogs.iter().enumerate().flat_map(|(d, dialog)| {
-            dialog.interactions.iter().enumerate().map(move |(k, interaction)| {
-                let path = doc_path!["dialogs", d, "interactions", k, "name"];
-                (interaction.name.as_str(), path)
-            })
+            dialog
+                .interactions
+                .iter()
+                .enumerate()
+                .map(move |(k, interaction)| {
+                    let path = doc_path!["dialogs", d, "interactions", k, "name"];
+                    (interaction.name.as_str(), path)
+                })
         })
     }
 
     fn integrations(&mut self) {
-        let credential_names: Vec<&str> =
-            self.bot.credentials.iter().map(|c| c.name.as_str()).collect();
+        let credential_names: Vec<&str> = self
+            .bot
+            .credentials
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
         for (i, integration) in self.bot.integrations.iter().enumerate() {
             let rdvn = &integration.response_data_variable;
             if !is_identifier(rdvn) {
@@ -229,7 +235,10 @@ impl Checker<'_> {
         if starts_with_reference && !probe.contains("://") {
             // `{$env.BASE}/search` with no default: the scheme and host come
             // at run time, so check the rest against a stand-in origin.
-            probe = format!("https://placeholder.invalid/{}", probe.trim_start_matches('x'));
+            probe = format!(
+                "https://placeholder.invalid/{}",
+                probe.trim_start_matches('x')
+            );
         }
         let problem = match url::Url::parse(&probe) {
             Ok(parsed) if !matches!(parsed.scheme(), "http" | "https") => {
@@ -328,19 +337,25 @@ impl Checker<'_> {
                     if let Some(auth_url) = &oauth.auth_url {
                         self.url(auth_url, &at("authUrl"));
                     }
-                    for (field, url) in [("tokenUrl", Some(&oauth.token_url)), ("authUrl", oauth.auth_url.as_ref())] {
+                    for (field, url) in [
+                        ("tokenUrl", Some(&oauth.token_url)),
+                        ("authUrl", oauth.auth_url.as_ref()),
+                    ] {
                         if url.is_some_and(|url| self.probe(url).starts_with("http://")) {
                             self.warn(
                                 Code::CredentialOverHttp,
                                 &at(field),
                                 At::Value,
-                                "OAuth 2 secrets and tokens would travel over plain http://".to_owned(),
+                                "OAuth 2 secrets and tokens would travel over plain http://"
+                                    .to_owned(),
                             )
                             .help = Some("use https://".to_owned());
                         }
                     }
                     let needs = match oauth.grant {
-                        OAuth2Grant::AuthorizationCode if oauth.auth_url.is_none() => Some("authUrl"),
+                        OAuth2Grant::AuthorizationCode if oauth.auth_url.is_none() => {
+                            Some("authUrl")
+                        }
                         OAuth2Grant::ClientCredentials if oauth.client_secret.is_none() => {
                             Some("clientSecret")
                         }
@@ -364,7 +379,9 @@ impl Checker<'_> {
                             At::Key,
                             format!("the API key is sent in query parameter `{param}`"),
                         )
-                        .help = Some("URLs end up in logs; use `header` if the API accepts it".to_owned());
+                        .help = Some(
+                            "URLs end up in logs; use `header` if the API accepts it".to_owned(),
+                        );
                     }
                     _ => {
                         self.error(
@@ -390,14 +407,20 @@ impl Checker<'_> {
                         );
                     }
                 }
-                CredentialKind::Basic(_) | CredentialKind::AccessToken(_) | CredentialKind::OAuth1(_) => {}
+                CredentialKind::Basic(_)
+                | CredentialKind::AccessToken(_)
+                | CredentialKind::OAuth1(_) => {}
             }
         }
     }
 
     fn dialogs(&mut self) {
-        let integration_names: Vec<&str> =
-            self.bot.integrations.iter().map(|i| i.name.as_str()).collect();
+        let integration_names: Vec<&str> = self
+            .bot
+            .integrations
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect();
         for (d, dialog) in self.bot.dialogs.iter().enumerate() {
             if dialog.interactions.is_empty() {
                 self.error(
@@ -503,7 +526,9 @@ impl Checker<'_> {
             {
                 Some("`empty` and `not-empty` take no `value` or `pattern`".to_owned())
             }
-            op if op.takes_value() && (condition.value.is_none() || condition.pattern.is_some()) => {
+            op if op.takes_value()
+                && (condition.value.is_none() || condition.pattern.is_some()) =>
+            {
                 Some("this comparison takes a `value` and no `pattern`".to_owned())
             }
             _ => None,
@@ -543,7 +568,10 @@ impl Checker<'_> {
                 Code::UnknownReference,
                 path,
                 At::Value,
-                format!("no integration has the response data variable `{}`", field.owner),
+                format!(
+                    "no integration has the response data variable `{}`",
+                    field.owner
+                ),
             )
             .help = help;
             return false;
@@ -600,11 +628,19 @@ impl Checker<'_> {
                     InteractionKind::Integration(call) => {
                         for (r, rule) in call.rules.iter().enumerate() {
                             for (m, message) in rule.messages.iter().enumerate() {
-                                templates.push((with(doc_path!["rules", r, "messages", m]), message));
+                                templates
+                                    .push((with(doc_path!["rules", r, "messages", m]), message));
                             }
                             for (c, condition) in rule.when.conditions.iter().enumerate() {
                                 if let Some(value) = &condition.value {
-                                    let path = with(doc_path!["rules", r, "match", "conditions", c, "value"]);
+                                    let path = with(doc_path![
+                                        "rules",
+                                        r,
+                                        "match",
+                                        "conditions",
+                                        c,
+                                        "value"
+                                    ]);
                                     templates.push((path, value));
                                 }
                             }
@@ -616,7 +652,10 @@ impl Checker<'_> {
         for (i, integration) in bot.integrations.iter().enumerate() {
             for (key, field) in &integration.custom_data_fields {
                 if let crate::field_path::CompiledPath::Dynamic(template) = field.compiled() {
-                    templates.push((doc_path!["integrations", i, "customDataFields", key], template));
+                    templates.push((
+                        doc_path!["integrations", i, "customDataFields", key],
+                        template,
+                    ));
                 }
             }
         }
@@ -629,9 +668,18 @@ impl Checker<'_> {
         for reference in template.references() {
             match reference {
                 Reference::Unknown(body) => {
-                    let head = body.trim_start_matches('$').split('.').next().unwrap_or(body);
-                    let help = did_you_mean(head, SystemVariable::NAMES.iter().copied())
-                        .or_else(|| Some("see docs/config.md for the references a template may use".to_owned()));
+                    let head = body
+                        .trim_start_matches('$')
+                        .split('.')
+                        .next()
+                        .unwrap_or(body);
+                    let help =
+                        did_you_mean(head, SystemVariable::NAMES.iter().copied()).or_else(|| {
+                            Some(
+                                "see docs/config.md for the references a template may use"
+                                    .to_owned(),
+                            )
+                        });
                     self.warn(
                         Code::UnknownReference,
                         path,
@@ -669,9 +717,13 @@ impl Checker<'_> {
         for (d, dialog) in self.bot.dialogs.iter().enumerate() {
             for (k, interaction) in dialog.interactions.iter().enumerate() {
                 if let InteractionKind::Integration(call) = &interaction.kind {
-                    for (field, script) in [("preProcess", &call.pre_process), ("postProcess", &call.post_process)] {
+                    for (field, script) in [
+                        ("preProcess", &call.pre_process),
+                        ("postProcess", &call.post_process),
+                    ] {
                         if let Some(script) = script {
-                            scripts.push((doc_path!["dialogs", d, "interactions", k, field], script));
+                            scripts
+                                .push((doc_path!["dialogs", d, "interactions", k, field], script));
                         }
                     }
                 }
@@ -716,7 +768,10 @@ impl Checker<'_> {
                             .iter()
                             .map(|rule| rule.next.as_ref().unwrap_or(&interaction.next)),
                     );
-                    for script in [&call.pre_process, &call.post_process].into_iter().flatten() {
+                    for script in [&call.pre_process, &call.post_process]
+                        .into_iter()
+                        .flatten()
+                    {
                         targets.extend(triggered(script));
                     }
                 }
@@ -724,7 +779,9 @@ impl Checker<'_> {
                     NextAction::Next => following,
                     NextAction::Interaction(name) => Some(name.as_str()),
                     NextAction::Dialog(name) => first_of(name),
-                    NextAction::End | NextAction::CloseDialog | NextAction::CloseConversation => None,
+                    NextAction::End | NextAction::CloseDialog | NextAction::CloseConversation => {
+                        None
+                    }
                 }));
                 edges.insert(&interaction.name, targets);
             }
@@ -753,7 +810,8 @@ impl Checker<'_> {
                 format!("interaction `{name}` is never reached"),
             )
             .help = Some(
-                "no dialog starts with it and no next action, rule or trigger leads to it".to_owned(),
+                "no dialog starts with it and no next action, rule or trigger leads to it"
+                    .to_owned(),
             );
         }
     }
@@ -761,10 +819,15 @@ impl Checker<'_> {
 
 fn credential_templates(kind: &CredentialKind) -> Vec<(&'static str, &Template)> {
     match kind {
-        CredentialKind::Basic(basic) => vec![("username", &basic.username), ("password", &basic.password)],
+        CredentialKind::Basic(basic) => {
+            vec![("username", &basic.username), ("password", &basic.password)]
+        }
         CredentialKind::AccessToken(token) => vec![("token", &token.token)],
         CredentialKind::OAuth2(oauth) => {
-            let mut templates = vec![("clientId", &oauth.client_id), ("tokenUrl", &oauth.token_url)];
+            let mut templates = vec![
+                ("clientId", &oauth.client_id),
+                ("tokenUrl", &oauth.token_url),
+            ];
             templates.extend(oauth.client_secret.as_ref().map(|t| ("clientSecret", t)));
             templates.extend(oauth.auth_url.as_ref().map(|t| ("authUrl", t)));
             templates
@@ -778,9 +841,18 @@ fn credential_templates(kind: &CredentialKind) -> Vec<(&'static str, &Template)>
 /// Names of query parameters that usually carry secrets.
 fn looks_secret(name: &str) -> bool {
     let name = name.to_ascii_lowercase().replace(['-', '_'], "");
-    ["token", "secret", "password", "passwd", "apikey", "accesskey", "signature", "auth"]
-        .iter()
-        .any(|word| name.contains(word))
+    [
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "apikey",
+        "accesskey",
+        "signature",
+        "auth",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
         || name == "key"
         || name == "sig"
 }
@@ -792,7 +864,11 @@ fn to_env_name(credential: &str, field: &str) -> String {
         if c.is_ascii_uppercase() && !name.is_empty() && !name.ends_with('_') {
             name.push('_');
         }
-        name.push(if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' });
+        name.push(if c.is_ascii_alphanumeric() {
+            c.to_ascii_uppercase()
+        } else {
+            '_'
+        });
     }
     name
 }
@@ -876,17 +952,26 @@ mod tests {
         let script = r#"botContext.setBotVariable("a", f(1, 2), true, false);
             botContext.setBotVariable('kept', "x,y", true, true);"#;
         assert_eq!(persisted_forever(script).as_deref(), Some("kept"));
-        assert_eq!(persisted_forever("setBotVariable('a', 'b', true, false)"), None);
+        assert_eq!(
+            persisted_forever("setBotVariable('a', 'b', true, false)"),
+            None
+        );
     }
 
     #[test]
     fn finds_trigger_targets() {
-        assert_eq!(triggered("botContext.setTriggerNextMessage('show-list');"), vec!["show-list"]);
+        assert_eq!(
+            triggered("botContext.setTriggerNextMessage('show-list');"),
+            vec!["show-list"]
+        );
         assert!(triggered("botContext.setTriggerNextMessage(name)").is_empty());
     }
 
     #[test]
     fn env_names_for_secrets() {
-        assert_eq!(to_env_name("faq-kb", "clientSecret"), "FAQ_KB_CLIENT_SECRET");
+        assert_eq!(
+            to_env_name("faq-kb", "clientSecret"),
+            "FAQ_KB_CLIENT_SECRET"
+        );
     }
 }
