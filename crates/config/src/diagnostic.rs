@@ -224,7 +224,7 @@ impl Report {
         position_of(&self.display_text, diagnostic.span.start)
     }
 
-    /// One line a finding: `error: file:line:col: message [code]`.
+    /// One line for the whole file: its name and how many errors and warnings.
     pub fn summary(&self) -> String {
         let errors = self.count(Severity::Error);
         let warnings = self.count(Severity::Warning);

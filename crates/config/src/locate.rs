@@ -74,6 +74,7 @@ impl Entry {
 /// The path index of one document.
 #[derive(Debug, Default)]
 pub(crate) struct Locator {
+    text: String,
     entries: HashMap<Path, Entry>,
     line_starts: Vec<usize>,
 }
@@ -87,6 +88,7 @@ impl Locator {
     /// Indexes `text`; on a syntax error the index holds what came before it.
     pub(crate) fn new(text: &str) -> Self {
         let mut locator = Self {
+            text: text.to_owned(),
             entries: HashMap::new(),
             line_starts: std::iter::once(0)
                 .chain(text.match_indices('\n').map(|(at, _)| at + 1))
@@ -209,6 +211,16 @@ impl Locator {
             .rev()
             .find_map(|len| self.entries.get(&path[..len]))
             .map(|entry| entry.value.clone())
+    }
+
+    /// The span of `needle` inside the value at `path`, or of the whole
+    /// value when the text there does not spell it out (escapes, folding).
+    pub(crate) fn within_value(&self, path: &[Step], needle: &str) -> Option<Range<usize>> {
+        let value = self.value(path)?;
+        let found = self.text.get(value.clone())?.find(needle);
+        Some(found.map_or(value.clone(), |at| {
+            value.start + at..value.start + at + needle.len()
+        }))
     }
 
     /// The span of the value at exactly `path`.

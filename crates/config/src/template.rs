@@ -75,6 +75,19 @@ impl SystemVariable {
         })
     }
 
+    /// The variable's name in templates, without `$`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::UserMessage => "userMessage",
+            Self::ConversationId => "conversationId",
+            Self::ChatBotId => "chatBotId",
+            Self::ChatBotUserId => "chatBotUserId",
+            Self::ChatBotUserPlatformId => "chatBotUserPlatformId",
+            Self::FirstName => "firstname",
+            Self::QuickReplyPayload => "quickReplyPayload",
+        }
+    }
+
     /// Every name a system variable answers to, for suggestions.
     pub(crate) const NAMES: &'static [&'static str] = &[
         "userMessage",
@@ -255,6 +268,26 @@ fn is_name(text: &str) -> bool {
         && text.split(['.', '-']).all(|part| {
             !part.is_empty() && part.chars().all(|c| c == '_' || c.is_ascii_alphanumeric())
         })
+}
+
+/// The reference as it is written in a template, e.g. `{$env.KEY}`.
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BotVariable(name) => write!(f, "{{$botContext.{name}}}"),
+            Self::Slot(name) => write!(f, "{{$botContext.slot.{name}}}"),
+            Self::Env(name) => write!(f, "{{$env.{name}}}"),
+            Self::System(system) => write!(f, "{{${}}}", system.name()),
+            Self::Field(field) => match field.selector {
+                FieldSelector::Value => write!(f, "{{{}.{}}}", field.owner, field.key),
+                FieldSelector::Count => write!(f, "{{{}.{}.count}}", field.owner, field.key),
+                FieldSelector::Index(index) => {
+                    write!(f, "{{{}.{}[{index}]}}", field.owner, field.key)
+                }
+            },
+            Self::Unknown(body) => write!(f, "{{{body}}}"),
+        }
+    }
 }
 
 impl fmt::Display for Template {

@@ -666,6 +666,7 @@ impl Checker<'_> {
 
     fn references(&mut self, template: &Template, path: &[Step]) {
         for reference in template.references() {
+            let first = self.found.len();
             match reference {
                 Reference::Unknown(body) => {
                     let head = body
@@ -703,6 +704,12 @@ impl Checker<'_> {
                     self.field_reference(field, path);
                 }
                 _ => {}
+            }
+            let written = reference.to_string();
+            if let Some(span) = self.locator.within_value(path, &written) {
+                for diagnostic in &mut self.found[first..] {
+                    diagnostic.span = span.clone();
+                }
             }
         }
     }
