@@ -1,13 +1,28 @@
 //! The HTTP transport: every integration call and token request goes out
-//! through here, on `hyper` and `hyper-util` with `rustls`.
+//! through here, on `hyper` and `hyper-util` with `rustls` (ring provider,
+//! which builds offline with only a C compiler).
 //!
 //! # Invariant
-//! One overall deadline per call covers DNS, connect, TLS, sending and the
-//! whole response body; bodies are read with a size limit; destinations are
-//! checked against the network guard after every DNS answer and redirect.
+//! One overall deadline per call covers DNS, connect, TLS, sending, the
+//! response headers, the whole body, retries and redirects. Bodies are read
+//! with a size limit, before and after decompression. Every address dialled
+//! (and every IP literal in a URL, after every redirect) passes the
+//! [`NetworkGuard`]. Errors name the host, never a URL's query or a header
+//! value.
 //!
 //! # API boundary
-//! A request/response API of its own (method, URL, headers, body in; status,
-//! headers, body bytes, timings out) that keeps hyper types out of the
-//! engine. Built in issue 4; this crate holds no code until then.
+//! [`Client`] (built by [`ClientBuilder`]) sends a [`Request`] and returns a
+//! complete [`Response`] or an [`Error`]. Requests and responses use the
+//! `http` crate's `Method` and `HeaderMap`, `url::Url` and `bytes::Bytes`
+//! (the ecosystem's vocabulary types); hyper's own types stay inside.
 #![deny(missing_docs)]
+
+mod body;
+mod client;
+mod connect;
+mod error;
+mod guard;
+
+pub use client::{Client, ClientBuilder, HttpVersion, Limits, Request, Response, Timings};
+pub use error::{Error, Phase};
+pub use guard::{InvalidAllowEntry, NetworkGuard, is_public};
