@@ -163,7 +163,9 @@ impl ClientBuilder {
     pub fn client_identity_pem(mut self, certificate: &[u8], key: &[u8]) -> Result<Self, Error> {
         let chain = CertificateDer::pem_slice_iter(certificate)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|error| Error::InvalidRequest(format!("invalid client certificate PEM: {error}")))?;
+            .map_err(|error| {
+                Error::InvalidRequest(format!("invalid client certificate PEM: {error}"))
+            })?;
         // The key's own parse error could quote key material; say only that.
         let key = PrivateKeyDer::from_pem_slice(key)
             .map_err(|_| Error::InvalidRequest("invalid client private key PEM".to_owned()))?;
@@ -198,9 +200,9 @@ impl ClientBuilder {
             .map_err(|error| Error::InvalidRequest(error.to_string()))?
             .with_root_certificates(roots);
         let tls = match self.identity {
-            Some((chain, key)) => tls
-                .with_client_auth_cert(chain, key)
-                .map_err(|error| Error::InvalidRequest(format!("unusable client certificate: {error}")))?,
+            Some((chain, key)) => tls.with_client_auth_cert(chain, key).map_err(|error| {
+                Error::InvalidRequest(format!("unusable client certificate: {error}"))
+            })?,
             None => tls.with_no_client_auth(),
         };
         let guard = Arc::new(self.guard);
@@ -268,17 +270,42 @@ impl Client {
         } = request;
         let deadline = started + limits.deadline;
         if !headers.contains_key(ACCEPT_ENCODING) {
-            headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip, deflate, br"));
+            headers.insert(
+                ACCEPT_ENCODING,
+                HeaderValue::from_static("gzip, deflate, br"),
+            );
         }
         let mut attempts = 0;
         let mut redirects = 0;
         loop {
             let host = host_of(&url);
             let response = self
-                .attempts(&method, &url, &headers, &body, &limits, deadline, &mut attempts)
+                .attempts(
+                    &method,
+                    &url,
+                    &headers,
+                    &body,
+                    &limits,
+                    deadline,
+                    &mut attempts,
+                )
                 .await?;
             let headers_at = started.elapsed();
             let status = response.status().as_u16();
+            // hyper bounds its read buffer, but a head can end up to about
+            // twice that size before it notices; the limit is exact here.
+            let head_bytes: usize = response
+                .headers()
+                .iter()
+                .map(|(name, value)| name.as_str().len() + value.len() + 4)
+                .sum();
+            if head_bytes > self.max_header_bytes {
+                return Err(Error::TooLarge {
+                    host,
+                    what: "headers",
+                    limit: self.max_header_bytes,
+                });
+            }
             if limits.max_redirects > 0 && matches!(status, 301 | 302 | 303 | 307 | 308) {
                 if redirects >= limits.max_redirects {
                     return Err(Error::TooManyRedirects {
@@ -299,7 +326,8 @@ impl Client {
                 if next.origin() != url.origin() {
                     strip_credentials(&mut headers);
                 }
-                let becomes_get = status == 303 || (matches!(status, 301 | 302) && method == Method::POST);
+                let becomes_get =
+                    status == 303 || (matches!(status, 301 | 302) && method == Method::POST);
                 if becomes_get && method != Method::HEAD {
                     method = Method::GET;
                     body = Bytes::new();
@@ -314,7 +342,8 @@ impl Client {
             set_phase(Phase::Body);
             let (parts, incoming) = response.into_parts();
             let mut response_headers = parts.headers;
-            let raw = read_limited(incoming, &response_headers, limits.max_body_bytes, &host).await?;
+            let raw =
+                read_limited(incoming, &response_headers, limits.max_body_bytes, &host).await?;
             let body = decode(raw, &mut response_headers, limits.max_body_bytes, &host)?;
             return Ok(Response {
                 status,
@@ -351,16 +380,23 @@ impl Client {
         if let Err(ip) = self.guard.check_url(url) {
             return Err(Error::Blocked { host, ip });
         }
-        let uri: http::Uri = url
-            .as_str()
-            .parse()
-            .map_err(|_| Error::InvalidRequest(format!("`{host}` is not a valid request target")))?;
+        let uri: http::Uri = url.as_str().parse().map_err(|_| {
+            Error::InvalidRequest(format!("`{host}` is not a valid request target"))
+        })?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(Error::InvalidRequest(format!("scheme `{}` is not http or https", url.scheme())));
+            return Err(Error::InvalidRequest(format!(
+                "scheme `{}` is not http or https",
+                url.scheme()
+            )));
         }
         let idempotent = matches!(
             *method,
-            Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+            Method::GET
+                | Method::HEAD
+                | Method::PUT
+                | Method::DELETE
+                | Method::OPTIONS
+                | Method::TRACE
         );
         let mut retries = 0;
         loop {
@@ -378,14 +414,16 @@ impl Client {
                     let status = response.status().as_u16();
                     tracing::debug!(attempt = *attempts, status, "attempt answered");
                     if !(may_retry && idempotent && matches!(status, 429 | 502 | 503 | 504)) {
-                        return outcome.map_err(|error| classify(&error, &host, self.max_header_bytes));
+                        return outcome
+                            .map_err(|error| classify(&error, &host, self.max_header_bytes));
                     }
                     retry_after(response.headers()).unwrap_or_else(|| backoff(retries))
                 }
                 Err(error) => {
                     let failure = classify(error, &host, self.max_header_bytes);
                     tracing::debug!(attempt = *attempts, error = %failure, "attempt failed");
-                    let nothing_sent = error.is_connect() && matches!(failure, Error::Connect { .. });
+                    let nothing_sent =
+                        error.is_connect() && matches!(failure, Error::Connect { .. });
                     let reset = !error.is_connect() && is_reset(error);
                     if !(may_retry && (nothing_sent || (idempotent && reset))) {
                         return Err(failure);
@@ -464,9 +502,24 @@ fn is_reset(error: &legacy::Error) -> bool {
         {
             return true;
         }
-        source = current.source();
+        source = next_in_chain(current);
     }
     false
+}
+
+/// The next error in a chain. `io::Error` hides the error it wraps from
+/// `source()` (rustls's handshake errors arrive wrapped twice), so look
+/// inside it.
+fn next_in_chain<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    match error
+        .downcast_ref::<std::io::Error>()
+        .and_then(std::io::Error::get_ref)
+    {
+        Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+        None => error.source(),
+    }
 }
 
 /// Turns hyper-util's error into ours by what its chain holds.
@@ -505,7 +558,7 @@ fn classify(error: &legacy::Error, host: &str, max_header_bytes: usize) -> Error
                 };
             }
         }
-        source = current.source();
+        source = next_in_chain(current);
     }
     if error.is_connect() {
         Error::Connect {

@@ -78,7 +78,9 @@ pub enum Error {
         reason: String,
     },
     /// The network guard refused the address.
-    #[error("calls to {ip} ({host}) are not allowed; add it to the bot's `network.allow` if it is meant")]
+    #[error(
+        "calls to {ip} ({host}) are not allowed; add it to the bot's `network.allow` if it is meant"
+    )]
     Blocked {
         /// The host called.
         host: String,

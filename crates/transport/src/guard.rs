@@ -56,13 +56,16 @@ impl NetworkGuard {
     /// Whether `host` (a name as written in a URL) is on the allow list.
     pub fn allows_host(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
-        self.allowed_hosts.iter().any(|allowed| *allowed == host)
+        self.allowed_hosts.contains(&host)
     }
 
     /// Whether `ip`, reached through `host`, may be dialled.
     pub fn permits(&self, host: Option<&str>, ip: IpAddr) -> bool {
         is_public(ip)
-            || self.allowed_nets.iter().any(|net| net.contains(&canonical(ip)))
+            || self
+                .allowed_nets
+                .iter()
+                .any(|net| net.contains(&canonical(ip)))
             || self.allowed_nets.iter().any(|net| net.contains(&ip))
             || host.is_some_and(|host| self.allows_host(host))
     }
@@ -79,16 +82,20 @@ impl NetworkGuard {
             Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
             Some(url::Host::Domain(_)) | None => return Ok(()),
         };
-        if self.permits(None, ip) { Ok(()) } else { Err(ip) }
+        if self.permits(None, ip) {
+            Ok(())
+        } else {
+            Err(ip)
+        }
     }
 }
 
 fn is_host_name(text: &str) -> bool {
     !text.is_empty()
         && text.len() <= 253
-        && text
-            .split('.')
-            .all(|label| !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        && text.split('.').all(|label| {
+            !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
 }
 
 /// The IPv4 address an IPv6 address carries, where it embeds one:
@@ -103,7 +110,9 @@ fn embedded_ipv4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
         [0, 0, 0, 0, 0, 0xffff, _, _] => Some(last_four),
         [0, 0, 0, 0, 0, 0, _, _] if !matches!(segments[6..], [0, 0] | [0, 1]) => Some(last_four),
         [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(last_four),
-        [0x2002, _, _, _, _, _, _, _] => Some(Ipv4Addr::new(octets[2], octets[3], octets[4], octets[5])),
+        [0x2002, _, _, _, _, _, _, _] => {
+            Some(Ipv4Addr::new(octets[2], octets[3], octets[4], octets[5]))
+        }
         [0x2001, 0, _, _, _, _, _, _] => Some(Ipv4Addr::new(
             !octets[12],
             !octets[13],
@@ -136,17 +145,17 @@ pub fn is_public(ip: IpAddr) -> bool {
 
 fn is_public_v4(ip: Ipv4Addr) -> bool {
     const DENIED: &[(u8, u8, u8, u8, u8)] = &[
-        (0, 0, 0, 0, 8),       // "this network", unspecified
-        (10, 0, 0, 0, 8),      // private
-        (100, 64, 0, 0, 10),   // CGNAT
-        (127, 0, 0, 0, 8),     // loopback
-        (169, 254, 0, 0, 16),  // link-local
-        (172, 16, 0, 0, 12),   // private
-        (192, 0, 0, 0, 24),    // IETF protocol assignments
-        (192, 168, 0, 0, 16),  // private
-        (198, 18, 0, 0, 15),   // benchmarking
-        (224, 0, 0, 0, 4),     // multicast
-        (240, 0, 0, 0, 4),     // reserved, broadcast
+        (0, 0, 0, 0, 8),      // "this network", unspecified
+        (10, 0, 0, 0, 8),     // private
+        (100, 64, 0, 0, 10),  // CGNAT
+        (127, 0, 0, 0, 8),    // loopback
+        (169, 254, 0, 0, 16), // link-local
+        (172, 16, 0, 0, 12),  // private
+        (192, 0, 0, 0, 24),   // IETF protocol assignments
+        (192, 168, 0, 0, 16), // private
+        (198, 18, 0, 0, 15),  // benchmarking
+        (224, 0, 0, 0, 4),    // multicast
+        (240, 0, 0, 0, 4),    // reserved, broadcast
     ];
     let address = u32::from(ip);
     !DENIED.iter().any(|&(a, b, c, d, prefix)| {
@@ -174,7 +183,13 @@ mod tests {
 
     #[test]
     fn public_addresses_pass() {
-        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"] {
+        for ip in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+        ] {
             let ip: IpAddr = ip.parse().expect("address");
             assert!(is_public(ip), "{ip} should be public");
         }

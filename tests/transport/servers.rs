@@ -1,0 +1,214 @@
+//! Real local servers for the transport tests: hyper (plain and TLS, HTTP/1.1
+//! and HTTP/2) and raw TCP for servers that break HTTP on purpose. All bind
+//! 127.0.0.1 on port 0.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+pub(crate) type Reply = http::Response<Full<Bytes>>;
+type Handler = Arc<
+    dyn Fn(http::Request<Incoming>) -> Pin<Box<dyn Future<Output = Reply> + Send>> + Send + Sync,
+>;
+
+/// A running server; stops when dropped.
+pub(crate) struct Server {
+    pub(crate) addr: SocketAddr,
+    accepts: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    pub(crate) fn url(&self, path: &str) -> url::Url {
+        url::Url::parse(&format!("http://{}{path}", self.addr)).expect("url")
+    }
+
+    pub(crate) fn https_url(&self, path: &str) -> url::Url {
+        url::Url::parse(&format!("https://localhost:{}{path}", self.addr.port())).expect("url")
+    }
+
+    /// TCP connections accepted so far.
+    pub(crate) fn accepts(&self) -> usize {
+        self.accepts.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub(crate) fn reply(status: u16, body: impl Into<Bytes>) -> Reply {
+    http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(body.into()))
+        .expect("response")
+}
+
+/// A hyper server answering with `handler`.
+pub(crate) async fn http<F, Fut>(handler: F) -> Server
+where
+    F: Fn(http::Request<Incoming>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Reply> + Send + 'static,
+{
+    serve(boxed(handler), None).await
+}
+
+/// A hyper server behind TLS (ALPN h2 and http/1.1).
+pub(crate) async fn https<F, Fut>(handler: F, pki: &Pki) -> Server
+where
+    F: Fn(http::Request<Incoming>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Reply> + Send + 'static,
+{
+    serve(boxed(handler), Some(pki.acceptor())).await
+}
+
+fn boxed<F, Fut>(handler: F) -> Handler
+where
+    F: Fn(http::Request<Incoming>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Reply> + Send + 'static,
+{
+    Arc::new(move |request| Box::pin(handler(request)))
+}
+
+async fn serve(handler: Handler, tls: Option<tokio_rustls::TlsAcceptor>) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let accepts = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepts);
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let handler = Arc::clone(&handler);
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request| {
+                    let handler = Arc::clone(&handler);
+                    async move { Ok::<_, Infallible>(handler(request).await) }
+                });
+                let builder = auto::Builder::new(TokioExecutor::new());
+                match tls {
+                    Some(acceptor) => {
+                        if let Ok(stream) = acceptor.accept(stream).await {
+                            let _ = builder
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        }
+                    }
+                    None => {
+                        let _ = builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    }
+                }
+            });
+        }
+    });
+    Server {
+        addr,
+        accepts,
+        task,
+    }
+}
+
+/// A TCP server that runs `script` on every connection, for servers that
+/// misbehave on purpose.
+pub(crate) async fn raw<F, Fut>(script: F) -> Server
+where
+    F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let accepts = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepts);
+    let script = Arc::new(script);
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn((script)(stream));
+        }
+    });
+    Server {
+        addr,
+        accepts,
+        task,
+    }
+}
+
+/// Reads a request head (through the blank line) from a raw connection.
+pub(crate) async fn read_head(stream: &mut TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte).await {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// A test CA and a server certificate for `localhost` and 127.0.0.1.
+pub(crate) struct Pki {
+    pub(crate) ca_pem: String,
+    server_chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    server_key: rustls::pki_types::PrivateKeyDer<'static>,
+}
+
+impl Pki {
+    pub(crate) fn new() -> Self {
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "patchbay test CA");
+        let ca_key = rcgen::KeyPair::generate().expect("ca key");
+        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).expect("ca");
+        let server_params =
+            rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+                .expect("server params");
+        let server_key = rcgen::KeyPair::generate().expect("server key");
+        let server = server_params
+            .signed_by(&server_key, &ca)
+            .expect("server cert");
+        Self {
+            ca_pem: ca.pem(),
+            server_chain: vec![server.der().clone()],
+            server_key: rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
+        }
+    }
+
+    fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocols")
+            .with_no_client_auth()
+            .with_single_cert(self.server_chain.clone(), self.server_key.clone_key())
+            .expect("server config");
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    }
+}

@@ -1,0 +1,47 @@
+//! TLS with a CA made in the test: HTTP/2 by ALPN, and untrusted servers refused.
+
+use patchbay_transport::{Client, Error, HttpVersion, NetworkGuard};
+
+use crate::get;
+use crate::servers::{self, Pki, reply};
+
+fn trusting(pki: &Pki) -> Client {
+    Client::builder()
+        .guard(NetworkGuard::with_allowed(["127.0.0.1", "localhost"]).expect("allow list"))
+        .add_root_certificates_pem(pki.ca_pem.as_bytes())
+        .expect("ca")
+        .build()
+        .expect("client")
+}
+
+#[tokio::test]
+async fn http2_over_tls() {
+    let pki = Pki::new();
+    let server = servers::https(
+        |request| async move { reply(200, format!("{:?}", request.version())) },
+        &pki,
+    )
+    .await;
+    let client = trusting(&pki);
+    for _ in 0..3 {
+        let response = client
+            .send(get(server.https_url("/")))
+            .await
+            .expect("response");
+        assert_eq!(response.version, HttpVersion::Http2);
+        assert_eq!(&response.body[..], b"HTTP/2.0");
+    }
+    assert_eq!(server.accepts(), 1, "one multiplexed connection");
+}
+
+#[tokio::test]
+async fn untrusted_certificates_are_refused() {
+    let pki = Pki::new();
+    let server = servers::https(|_| async { reply(200, "{}") }, &pki).await;
+    let client = crate::client();
+    let error = client
+        .send(get(server.https_url("/")))
+        .await
+        .expect_err("untrusted");
+    assert!(matches!(error, Error::Tls { .. }), "{error:?}");
+}
