@@ -65,3 +65,22 @@ async fn a_hang_after_headers_ends_at_the_deadline() {
     .await;
     assert_times_out(&server, Phase::Body).await;
 }
+
+#[tokio::test]
+async fn a_stalled_tls_handshake_ends_at_the_connect_timeout() {
+    let server = servers::raw(|stream| async move {
+        // Accepts, then never says a word of TLS.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        drop(stream);
+    })
+    .await;
+    let mut request = get(server.https_url("/"));
+    request.limits.connect_timeout = Duration::from_millis(300);
+    request.limits.max_retries = 0;
+    let started = Instant::now();
+    let error = client().send(request).await.expect_err("stalled");
+    let elapsed = started.elapsed();
+    assert!(matches!(error, Error::Connect { .. }), "{error:?}");
+    assert!(error.to_string().contains("connect timeout"), "{error}");
+    assert!(elapsed < Duration::from_millis(600), "took {elapsed:?}");
+}

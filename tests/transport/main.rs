@@ -3,6 +3,7 @@
 mod deadlines;
 mod faults;
 mod guard;
+mod proxy;
 mod redirects;
 mod responses;
 mod retries;

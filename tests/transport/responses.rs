@@ -61,3 +61,21 @@ async fn gzip_bodies_are_decoded() {
     assert_eq!(&response.body[..], br#"{"items":[1,2,3]}"#);
     assert!(response.headers.get("content-encoding").is_none());
 }
+
+#[tokio::test]
+async fn errors_never_carry_the_query_or_credentials() {
+    use http::HeaderValue;
+    let server = crate::servers::raw(|stream| async move { drop(stream) }).await;
+    let mut url = server.url("/search");
+    url.set_query(Some("api_key=canary-s3cr3t"));
+    let mut request = get(url);
+    request.limits.max_retries = 0;
+    let mut auth = HeaderValue::from_static("Bearer canary-s3cr3t");
+    auth.set_sensitive(true);
+    request.headers.insert(http::header::AUTHORIZATION, auth);
+    let debug_request = format!("{request:?}");
+    assert!(!debug_request.contains("canary"), "{debug_request}");
+    let error = client().send(request).await.expect_err("closed");
+    let shown = format!("{error} {error:?}");
+    assert!(!shown.contains("canary-s3cr3t"), "{shown}");
+}

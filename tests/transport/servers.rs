@@ -15,6 +15,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use rustls::pki_types::pem::PemObject;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -75,6 +76,15 @@ where
     Fut: Future<Output = Reply> + Send + 'static,
 {
     serve(boxed(handler), Some(pki.acceptor())).await
+}
+
+/// A hyper server behind TLS that requires a client certificate.
+pub(crate) async fn mutual_tls<F, Fut>(handler: F, pki: &Pki) -> Server
+where
+    F: Fn(http::Request<Incoming>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Reply> + Send + 'static,
+{
+    serve(boxed(handler), Some(pki.acceptor_with(true))).await
 }
 
 fn boxed<F, Fut>(handler: F) -> Handler
@@ -173,6 +183,8 @@ pub(crate) async fn read_head(stream: &mut TcpStream) -> String {
 /// A test CA and a server certificate for `localhost` and 127.0.0.1.
 pub(crate) struct Pki {
     pub(crate) ca_pem: String,
+    /// A client certificate and key (PEM) issued by the same CA.
+    pub(crate) client_pem: (String, String),
     server_chain: Vec<rustls::pki_types::CertificateDer<'static>>,
     server_key: rustls::pki_types::PrivateKeyDer<'static>,
 }
@@ -193,22 +205,84 @@ impl Pki {
         let server = server_params
             .signed_by(&server_key, &ca)
             .expect("server cert");
+        let client_params = rcgen::CertificateParams::new(vec!["patchbay-client".to_owned()])
+            .expect("client params");
+        let client_key = rcgen::KeyPair::generate().expect("client key");
+        let client = client_params
+            .signed_by(&client_key, &ca)
+            .expect("client cert");
         Self {
             ca_pem: ca.pem(),
+            client_pem: (client.pem(), client_key.serialize_pem()),
             server_chain: vec![server.der().clone()],
             server_key: rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
         }
     }
 
     fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        self.acceptor_with(false)
+    }
+
+    /// An acceptor that requires a client certificate from this CA.
+    pub(crate) fn acceptor_with(&self, require_client: bool) -> tokio_rustls::TlsAcceptor {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
-            .expect("protocols")
-            .with_no_client_auth()
+            .expect("protocols");
+        let builder = if require_client {
+            let mut roots = rustls::RootCertStore::empty();
+            for certificate in
+                rustls::pki_types::CertificateDer::pem_slice_iter(self.ca_pem.as_bytes())
+            {
+                roots.add(certificate.expect("ca pem")).expect("root");
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .expect("verifier");
+            builder.with_client_cert_verifier(verifier)
+        } else {
+            builder.with_no_client_auth()
+        };
+        let mut config = builder
             .with_single_cert(self.server_chain.clone(), self.server_key.clone_key())
             .expect("server config");
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         tokio_rustls::TlsAcceptor::from(Arc::new(config))
     }
+}
+
+/// A CONNECT proxy that tunnels to 127.0.0.1 only, recording each target.
+pub(crate) async fn connect_proxy() -> (Server, Arc<std::sync::Mutex<Vec<String>>>) {
+    let targets = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&targets);
+    let server = raw(move |mut stream| {
+        let seen = Arc::clone(&seen);
+        async move {
+            use tokio::io::AsyncWriteExt;
+            let head = read_head(&mut stream).await;
+            let target = head
+                .strip_prefix("CONNECT ")
+                .and_then(|rest| rest.split_whitespace().next())
+                .unwrap_or_default()
+                .to_owned();
+            seen.lock().expect("targets").push(target.clone());
+            let port = target.rsplit(':').next().unwrap_or_default();
+            let Ok(mut upstream) = TcpStream::connect(format!("127.0.0.1:{port}")).await else {
+                let _ = stream.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+                return;
+            };
+            if stream
+                .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+                .await
+                .is_ok()
+            {
+                let _ = tokio::io::copy_bidirectional(&mut stream, &mut upstream).await;
+            }
+        }
+    })
+    .await;
+    (server, targets)
 }

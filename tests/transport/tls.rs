@@ -45,3 +45,27 @@ async fn untrusted_certificates_are_refused() {
         .expect_err("untrusted");
     assert!(matches!(error, Error::Tls { .. }), "{error:?}");
 }
+
+#[tokio::test]
+async fn a_client_identity_is_presented_for_mutual_tls() {
+    let pki = Pki::new();
+    let server = servers::mutual_tls(|_| async { reply(200, "hello, client") }, &pki).await;
+    let (certificate, key) = &pki.client_pem;
+    let with_identity = Client::builder()
+        .guard(NetworkGuard::with_allowed(["localhost"]).expect("allow list"))
+        .add_root_certificates_pem(pki.ca_pem.as_bytes())
+        .expect("ca")
+        .client_identity_pem(certificate.as_bytes(), key.as_bytes())
+        .expect("identity")
+        .build()
+        .expect("client");
+    let response = with_identity
+        .send(get(server.https_url("/")))
+        .await
+        .expect("response");
+    assert_eq!(&response.body[..], b"hello, client");
+    let mut request = get(server.https_url("/"));
+    request.limits.max_retries = 0;
+    let refused = trusting(&pki).send(request).await;
+    assert!(refused.is_err(), "a client without identity is refused");
+}

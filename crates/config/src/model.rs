@@ -32,6 +32,9 @@ pub struct Bot {
     /// Which private or loopback destinations calls may reach.
     #[serde(default, skip_serializing_if = "Network::is_default")]
     pub network: Network,
+    /// HTTP limits for every integration of the bot.
+    #[serde(default, skip_serializing_if = "HttpSettings::is_unset")]
+    pub http: HttpSettings,
     /// Environment variables of the bot: a default value, or `null` for one
     /// that the host must supply at run time (secrets).
     #[serde(
@@ -105,6 +108,45 @@ impl Network {
     }
 }
 
+/// HTTP limits of calls. Each unset field falls back to the level above:
+/// integration, then bot, then patchbay's defaults (docs/transport.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpSettings {
+    /// One deadline for the whole call, retries included, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// The longest a new connection may take, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_timeout_ms: Option<u64>,
+    /// Retries where retrying is safe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    /// The largest response body accepted, before and after decompression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_response_bytes: Option<u64>,
+    /// Redirects followed; 0 returns a redirect as the response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_redirects: Option<u32>,
+}
+
+impl HttpSettings {
+    /// These settings, with unset fields taken from `fallback`.
+    pub fn or(&self, fallback: &Self) -> Self {
+        Self {
+            timeout_ms: self.timeout_ms.or(fallback.timeout_ms),
+            connect_timeout_ms: self.connect_timeout_ms.or(fallback.connect_timeout_ms),
+            retries: self.retries.or(fallback.retries),
+            max_response_bytes: self.max_response_bytes.or(fallback.max_response_bytes),
+            max_redirects: self.max_redirects.or(fallback.max_redirects),
+        }
+    }
+
+    fn is_unset(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// A named HTTP call (an integration of type `api`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -123,6 +165,9 @@ pub struct Integration {
     /// The name of the credential applied to the request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<String>,
+    /// HTTP limits of this integration; unset fields come from the bot's.
+    #[serde(default, skip_serializing_if = "HttpSettings::is_unset")]
+    pub http: HttpSettings,
     /// Whether the default `Accept` and `Content-Type` headers are sent.
     #[serde(default = "yes", skip_serializing_if = "is_yes")]
     pub default_headers: bool,

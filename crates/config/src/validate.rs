@@ -16,6 +16,7 @@ pub(crate) fn validate(bot: &Bot, locator: &Locator) -> Vec<Diagnostic> {
         found: Vec::new(),
     };
     checker.unique_names();
+    checker.http_settings();
     checker.integrations();
     checker.credentials();
     checker.dialogs();
@@ -108,6 +109,31 @@ impl Checker<'_> {
                     format!("`{name}` is a next action, not a usable interaction name"),
                 )
                 .help = Some("choose another name".to_owned());
+            }
+        }
+    }
+
+    fn http_settings(&mut self) {
+        let mut levels = vec![(doc_path!["http"], self.bot.http)];
+        for (i, integration) in self.bot.integrations.iter().enumerate() {
+            levels.push((doc_path!["integrations", i, "http"], integration.http));
+        }
+        for (path, settings) in levels {
+            for (field, value) in [
+                ("timeoutMs", settings.timeout_ms),
+                ("connectTimeoutMs", settings.connect_timeout_ms),
+                ("maxResponseBytes", settings.max_response_bytes),
+            ] {
+                if value == Some(0) {
+                    let mut at = path.clone();
+                    at.push(Step::from(field));
+                    self.error(
+                        Code::InvalidValue,
+                        &at,
+                        At::Value,
+                        format!("`{field}` must be greater than 0"),
+                    );
+                }
             }
         }
     }

@@ -1,7 +1,6 @@
 //! The client: deadline, retries and redirects around hyper-util's pool.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -20,7 +19,7 @@ use tracing::Instrument;
 use url::Url;
 
 use crate::body::{decode, innermost, read_limited};
-use crate::connect::{Connector, PHASE, ResolveError, connector, set_phase};
+use crate::connect::{CALL, CallState, Connector, ProxyConfig, ResolveError, connector, set_phase};
 use crate::error::{Error, Phase};
 use crate::guard::NetworkGuard;
 
@@ -31,6 +30,9 @@ pub struct Limits {
     /// One deadline for the whole call: connect, TLS, sending, headers, the
     /// whole body, every retry and redirect.
     pub deadline: Duration,
+    /// The longest a new connection (DNS, TCP, TLS) may take, within the
+    /// deadline.
+    pub connect_timeout: Duration,
     /// Retries after a failed attempt, where retrying is safe.
     pub max_retries: u32,
     /// The largest body accepted, before and after decompression.
@@ -43,6 +45,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             deadline: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(5),
             max_retries: 3,
             max_body_bytes: 5 * 1024 * 1024,
             max_redirects: 5,
@@ -51,7 +54,10 @@ impl Default for Limits {
 }
 
 /// One HTTP call to make.
-#[derive(Clone, Debug)]
+///
+/// Its `Debug` output shows the URL without its query, which may carry a
+/// secret, and the body's length only.
+#[derive(Clone)]
 pub struct Request {
     /// The method.
     pub method: Method,
@@ -90,7 +96,9 @@ pub enum HttpVersion {
 }
 
 /// A complete response: status, headers and the whole (decoded) body.
-#[derive(Clone, Debug)]
+///
+/// Its `Debug` output shows the URL without its query and the body's length.
+#[derive(Clone)]
 pub struct Response {
     /// The status code; any status is data, not an error.
     pub status: u16,
@@ -104,6 +112,51 @@ pub struct Response {
     pub url: Url,
     /// How long it took, and how many attempts and redirects.
     pub timings: Timings,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("url", &Redacted(&self.url))
+            .field("headers", &self.headers)
+            .field("body_bytes", &self.body.len())
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("version", &self.version)
+            .field("url", &Redacted(&self.url))
+            .field("headers", &self.headers)
+            .field("body_bytes", &self.body.len())
+            .field("timings", &self.timings)
+            .finish()
+    }
+}
+
+/// A URL shown without its query and fragment.
+struct Redacted<'a>(&'a Url);
+
+impl std::fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = self.0;
+        write!(
+            f,
+            "\"{}{}",
+            &url[..url::Position::AfterPath],
+            if url.query().is_some() {
+                "?[redacted]"
+            } else {
+                ""
+            }
+        )?;
+        f.write_str("\"")
+    }
 }
 
 /// Where the time of a call went.
@@ -127,6 +180,7 @@ pub struct ClientBuilder {
     identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     connect_timeout: Duration,
     max_header_bytes: usize,
+    proxy: ProxyConfig,
 }
 
 impl Default for ClientBuilder {
@@ -137,6 +191,7 @@ impl Default for ClientBuilder {
             identity: None,
             connect_timeout: Duration::from_secs(5),
             max_header_bytes: 64 * 1024,
+            proxy: ProxyConfig::default(),
         }
     }
 }
@@ -173,9 +228,17 @@ impl ClientBuilder {
         Ok(self)
     }
 
-    /// The connect timeout (DNS, TCP), within the call's deadline; default 5 s.
+    /// The connect timeout of connections hyper-util finishes in the
+    /// background, after the call that started them gave up (calls use
+    /// [`Limits::connect_timeout`]); default 5 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sends calls through proxies (CONNECT tunnels); none by default.
+    pub fn proxy(mut self, proxy: ProxyConfig) -> Self {
+        self.proxy = proxy;
         self
     }
 
@@ -212,7 +275,12 @@ impl ClientBuilder {
             .pool_idle_timeout(Duration::from_secs(60))
             .http1_max_buf_size(self.max_header_bytes)
             .http2_max_header_list_size(u32::try_from(self.max_header_bytes).unwrap_or(u32::MAX))
-            .build(connector(Arc::clone(&guard), tls, self.connect_timeout));
+            .build(connector(
+                Arc::clone(&guard),
+                tls,
+                self.connect_timeout,
+                &self.proxy,
+            ));
         Ok(Client {
             http,
             guard,
@@ -246,15 +314,15 @@ impl Client {
     pub async fn send(&self, request: Request) -> Result<Response, Error> {
         let host = host_of(&request.url);
         let deadline = request.limits.deadline;
-        let phase = Arc::new(AtomicU8::new(Phase::Connect as u8));
+        let state = CallState::new(request.limits.connect_timeout);
         let started = Instant::now();
-        let call = PHASE.scope(Arc::clone(&phase), self.follow(request, started));
+        let call = CALL.scope(Arc::clone(&state), self.follow(request, started));
         let span = tracing::debug_span!("http.call", host = %host);
         match tokio::time::timeout(deadline, call.instrument(span)).await {
             Ok(result) => result,
             Err(_) => Err(Error::Timeout {
                 host,
-                phase: Phase::from_u8(phase.load(Ordering::Relaxed)),
+                phase: state.phase(),
                 deadline,
             }),
         }

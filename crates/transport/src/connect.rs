@@ -13,6 +13,10 @@ use std::time::Duration;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::dns::Name;
+use hyper_util::client::legacy::connect::proxy::Tunnel;
+use hyper_util::client::proxy::matcher::Matcher;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 use tower_service::Service;
 
 use crate::error::Phase;
@@ -79,17 +83,40 @@ impl Service<Name> for GuardedResolver {
     }
 }
 
+/// What the connector needs to know about the call it connects for.
+#[derive(Debug)]
+pub(crate) struct CallState {
+    phase: AtomicU8,
+    connect_timeout: Duration,
+}
+
+impl CallState {
+    pub(crate) fn new(connect_timeout: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            phase: AtomicU8::new(Phase::Connect as u8),
+            connect_timeout,
+        })
+    }
+
+    pub(crate) fn phase(&self) -> Phase {
+        Phase::from_u8(self.phase.load(Ordering::Relaxed))
+    }
+}
+
 tokio::task_local! {
-    /// The phase of the call running on this task, for timeout errors.
-    pub(crate) static PHASE: Arc<AtomicU8>;
+    /// The call running on this task.
+    pub(crate) static CALL: Arc<CallState>;
 }
 
 pub(crate) fn set_phase(phase: Phase) {
-    let _ = PHASE.try_with(|current| current.store(phase as u8, Ordering::Relaxed));
+    let _ = CALL.try_with(|call| call.phase.store(phase as u8, Ordering::Relaxed));
 }
 
-/// Marks the connect phase (DNS, TCP, TLS) of the call that asked for a
-/// new connection. A pooled connection skips it entirely.
+/// Marks the connect phase (DNS, TCP, TLS) of the call that asked for a new
+/// connection, and bounds it by the call's connect timeout. A pooled
+/// connection skips it entirely. (When hyper-util finishes a connection in
+/// the background, no call is attached, and the TCP connector's own
+/// timeout applies.)
 #[derive(Clone, Debug)]
 pub(crate) struct PhaseConnector<C>(C);
 
@@ -97,6 +124,7 @@ impl<C, R> Service<http::Uri> for PhaseConnector<C>
 where
     C: Service<http::Uri, Response = R>,
     C::Future: Send + 'static,
+    C::Error: From<std::io::Error>,
 {
     type Response = R;
     type Error = C::Error;
@@ -108,31 +136,165 @@ where
 
     fn call(&mut self, uri: http::Uri) -> Self::Future {
         set_phase(Phase::Connect);
+        let timeout = CALL.try_with(|call| call.connect_timeout).ok();
         let connecting = self.0.call(uri);
         Box::pin(async move {
-            let connection = connecting.await;
+            let connection = match timeout {
+                Some(timeout) => match tokio::time::timeout(timeout, connecting).await {
+                    Ok(connection) => connection,
+                    Err(_) => Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!(
+                            "no connection within the {}ms connect timeout",
+                            timeout.as_millis()
+                        ),
+                    )
+                    .into()),
+                },
+                None => connecting.await,
+            };
             set_phase(Phase::Headers);
             connection
         })
     }
 }
 
-pub(crate) type Connector = PhaseConnector<HttpsConnector<HttpConnector<GuardedResolver>>>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Proxies for outbound calls, as `HTTP_PROXY`, `HTTPS_PROXY` and
+/// `NO_PROXY` describe them. Both kinds are used through a CONNECT tunnel.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProxyConfig {
+    /// The proxy for `http://` URLs.
+    pub http: Option<String>,
+    /// The proxy for `https://` URLs.
+    pub https: Option<String>,
+    /// Hosts, domains and ranges reached directly (`NO_PROXY` syntax).
+    pub no_proxy: Option<String>,
+}
+
+impl ProxyConfig {
+    /// Reads the usual variables through `lookup` (upper case first, then
+    /// lower case). The caller chooses where they come from: the library
+    /// itself never reads the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let read = |name: &str| {
+            lookup(name)
+                .or_else(|| lookup(&name.to_ascii_lowercase()))
+                .filter(|value| !value.trim().is_empty())
+        };
+        Self {
+            http: read("HTTP_PROXY"),
+            https: read("HTTPS_PROXY"),
+            no_proxy: read("NO_PROXY"),
+        }
+    }
+
+    fn matcher(&self) -> Option<Matcher> {
+        if self.http.is_none() && self.https.is_none() {
+            return None;
+        }
+        let mut builder = Matcher::builder();
+        if let Some(http) = &self.http {
+            builder = builder.http(http);
+        }
+        if let Some(https) = &self.https {
+            builder = builder.https(https);
+        }
+        if let Some(no_proxy) = &self.no_proxy {
+            builder = builder.no(no_proxy);
+        }
+        Some(builder.build())
+    }
+}
+
+/// Opens the TCP connection of a call: directly, through the guarded
+/// resolver, or through a CONNECT tunnel when a proxy applies. The proxy
+/// itself may be a private address (that is where proxies live); the
+/// destination is still judged by the guard, on its own DNS answer.
+#[derive(Clone)]
+pub(crate) struct Dial {
+    direct: HttpConnector<GuardedResolver>,
+    resolver: GuardedResolver,
+    proxy: Option<(Arc<Matcher>, HttpConnector)>,
+}
+
+impl std::fmt::Debug for Dial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dial")
+            .field("proxied", &self.proxy.is_some())
+            .finish()
+    }
+}
+
+impl Service<http::Uri> for Dial {
+    type Response = TokioIo<TcpStream>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let intercept = self
+            .proxy
+            .as_ref()
+            .and_then(|(matcher, plain)| Some((matcher.intercept(&uri)?, plain.clone())));
+        let Some((intercept, plain)) = intercept else {
+            let connecting = self.direct.call(uri);
+            return Box::pin(async move { connecting.await.map_err(Into::into) });
+        };
+        let mut tunnel = Tunnel::new(intercept.uri().clone(), plain);
+        if let Some(auth) = intercept.basic_auth() {
+            tunnel = tunnel.with_auth(auth.clone());
+        }
+        let mut resolver = self.resolver.clone();
+        Box::pin(async move {
+            if let Some(host) = uri.host()
+                && host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<IpAddr>()
+                    .is_err()
+            {
+                let name: Name = host.parse()?;
+                resolver.call(name).await?;
+            }
+            tunnel.call(uri).await.map_err(Into::into)
+        })
+    }
+}
+
+pub(crate) type Connector = PhaseConnector<HttpsConnector<Dial>>;
 
 pub(crate) fn connector(
     guard: Arc<NetworkGuard>,
     tls: rustls::ClientConfig,
     connect_timeout: Duration,
+    proxy: &ProxyConfig,
 ) -> Connector {
-    let mut tcp = HttpConnector::new_with_resolver(GuardedResolver { guard });
-    tcp.enforce_http(false);
-    tcp.set_nodelay(true);
-    tcp.set_connect_timeout(Some(connect_timeout));
+    let resolver = GuardedResolver { guard };
+    let mut direct = HttpConnector::new_with_resolver(resolver.clone());
+    direct.enforce_http(false);
+    direct.set_nodelay(true);
+    direct.set_connect_timeout(Some(connect_timeout));
+    let proxy = proxy.matcher().map(|matcher| {
+        let mut plain = HttpConnector::new();
+        plain.set_nodelay(true);
+        plain.set_connect_timeout(Some(connect_timeout));
+        (Arc::new(matcher), plain)
+    });
+    let dial = Dial {
+        direct,
+        resolver,
+        proxy,
+    };
     let https = HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()
         .enable_http1()
         .enable_http2()
-        .wrap_connector(tcp);
+        .wrap_connector(dial);
     PhaseConnector(https)
 }

@@ -24,5 +24,6 @@ mod error;
 mod guard;
 
 pub use client::{Client, ClientBuilder, HttpVersion, Limits, Request, Response, Timings};
+pub use connect::ProxyConfig;
 pub use error::{Error, Phase};
 pub use guard::{InvalidAllowEntry, NetworkGuard, is_public};
