@@ -640,3 +640,58 @@ fn classify(error: &legacy::Error, host: &str, max_header_bytes: usize) -> Error
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
+        let later = SystemTime::now() + Duration::from_secs(30);
+        let date = httpdate::fmt_http_date(later);
+        headers.insert(RETRY_AFTER, HeaderValue::from_str(&date).expect("header"));
+        let wait = retry_after(&headers).expect("date");
+        assert!(
+            wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(
+            retry_after(&headers),
+            Some(Duration::ZERO),
+            "a past date means now"
+        );
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_a_cap() {
+        for retry in 0..10 {
+            let ceiling = Duration::from_millis((100u64 << retry.min(5)).min(2_000));
+            let wait = backoff(retry);
+            assert!(
+                wait >= ceiling / 2 && wait <= ceiling,
+                "retry {retry}: {wait:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_output_hides_the_query() {
+        let url = Url::parse("https://api.example.com/v1/search?api_key=secret").expect("url");
+        let request = Request::new(Method::GET, url);
+        let shown = format!("{request:?}");
+        assert!(
+            shown.contains("https://api.example.com/v1/search?[redacted]"),
+            "{shown}"
+        );
+        assert!(!shown.contains("secret"), "{shown}");
+    }
+}
