@@ -69,3 +69,35 @@ async fn a_client_identity_is_presented_for_mutual_tls() {
     let refused = trusting(&pki).send(request).await;
     assert!(refused.is_err(), "a client without identity is refused");
 }
+
+#[tokio::test]
+async fn a_call_can_carry_its_own_identity() {
+    let pki = Pki::new();
+    let server = servers::mutual_tls(|_| async { reply(200, "hello, caller") }, &pki).await;
+    let (certificate, key) = &pki.client_pem;
+    let identity =
+        patchbay_transport::TlsIdentity::from_pem(certificate.as_bytes(), key.as_bytes())
+            .expect("identity");
+    assert!(
+        !format!("{identity:?}").contains("PRIVATE"),
+        "no key material in Debug"
+    );
+    let client = trusting(&pki);
+    for _ in 0..3 {
+        let mut request = get(server.https_url("/"));
+        request.identity = Some(identity.clone());
+        let response = client.send(request).await.expect("response");
+        assert_eq!(&response.body[..], b"hello, caller");
+    }
+    assert_eq!(
+        server.accepts(),
+        1,
+        "calls with one identity share a connection"
+    );
+    let mut anonymous = get(server.https_url("/"));
+    anonymous.limits.max_retries = 0;
+    assert!(
+        client.send(anonymous).await.is_err(),
+        "the client's own pool has no identity"
+    );
+}

@@ -1,6 +1,7 @@
 //! The client: deadline, retries and redirects around hyper-util's pool.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -13,8 +14,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::client::legacy;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::CertificateDer;
 use tracing::Instrument;
 use url::Url;
 
@@ -22,6 +22,7 @@ use crate::body::{decode, innermost, read_limited};
 use crate::connect::{CALL, CallState, Connector, ProxyConfig, ResolveError, connector, set_phase};
 use crate::error::{Error, Phase};
 use crate::guard::NetworkGuard;
+use crate::identity::{TlsIdentity, parse_certificates};
 
 /// Per-call limits. The defaults follow the product: one 20 s deadline with
 /// up to 3 retries inside it, 5 MiB bodies, 5 redirects.
@@ -71,6 +72,9 @@ pub struct Request {
     pub body: Bytes,
     /// The call's limits.
     pub limits: Limits,
+    /// A client certificate to present (mutual TLS) instead of the
+    /// client's own, if any.
+    pub identity: Option<TlsIdentity>,
 }
 
 impl Request {
@@ -82,6 +86,7 @@ impl Request {
             headers: HeaderMap::new(),
             body: Bytes::new(),
             limits: Limits::default(),
+            identity: None,
         }
     }
 }
@@ -122,6 +127,7 @@ impl std::fmt::Debug for Request {
             .field("headers", &self.headers)
             .field("body_bytes", &self.body.len())
             .field("limits", &self.limits)
+            .field("identity", &self.identity)
             .finish()
     }
 }
@@ -175,9 +181,15 @@ pub struct Timings {
 /// Builds a [`Client`].
 #[derive(Debug)]
 pub struct ClientBuilder {
-    guard: NetworkGuard,
+    settings: PoolSettings,
+    identity: Option<TlsIdentity>,
+}
+
+/// What every connection pool of a client shares.
+#[derive(Debug)]
+struct PoolSettings {
+    guard: Arc<NetworkGuard>,
     extra_roots: Vec<CertificateDer<'static>>,
-    identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     connect_timeout: Duration,
     max_header_bytes: usize,
     proxy: ProxyConfig,
@@ -186,12 +198,14 @@ pub struct ClientBuilder {
 impl Default for ClientBuilder {
     fn default() -> Self {
         Self {
-            guard: NetworkGuard::new(),
-            extra_roots: Vec::new(),
+            settings: PoolSettings {
+                guard: Arc::new(NetworkGuard::new()),
+                extra_roots: Vec::new(),
+                connect_timeout: Duration::from_secs(5),
+                max_header_bytes: 64 * 1024,
+                proxy: ProxyConfig::default(),
+            },
             identity: None,
-            connect_timeout: Duration::from_secs(5),
-            max_header_bytes: 64 * 1024,
-            proxy: ProxyConfig::default(),
         }
     }
 }
@@ -199,32 +213,22 @@ impl Default for ClientBuilder {
 impl ClientBuilder {
     /// The network guard; by default every non-public address is refused.
     pub fn guard(mut self, guard: NetworkGuard) -> Self {
-        self.guard = guard;
+        self.settings.guard = Arc::new(guard);
         self
     }
 
     /// Trusts the CA certificates of a PEM bundle besides the webpki roots.
     pub fn add_root_certificates_pem(mut self, pem: &[u8]) -> Result<Self, Error> {
-        for certificate in CertificateDer::pem_slice_iter(pem) {
-            let certificate = certificate.map_err(|error| {
-                Error::InvalidRequest(format!("invalid CA certificate PEM: {error}"))
-            })?;
-            self.extra_roots.push(certificate);
-        }
+        self.settings
+            .extra_roots
+            .extend(parse_certificates(pem, "CA certificate")?);
         Ok(self)
     }
 
-    /// Presents a client certificate (mutual TLS) on every connection.
+    /// Presents a client certificate (mutual TLS) on every call that does
+    /// not carry an identity of its own.
     pub fn client_identity_pem(mut self, certificate: &[u8], key: &[u8]) -> Result<Self, Error> {
-        let chain = CertificateDer::pem_slice_iter(certificate)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|error| {
-                Error::InvalidRequest(format!("invalid client certificate PEM: {error}"))
-            })?;
-        // The key's own parse error could quote key material; say only that.
-        let key = PrivateKeyDer::from_pem_slice(key)
-            .map_err(|_| Error::InvalidRequest("invalid client private key PEM".to_owned()))?;
-        self.identity = Some((chain, key));
+        self.identity = Some(TlsIdentity::from_pem(certificate, key)?);
         Ok(self)
     }
 
@@ -232,29 +236,46 @@ impl ClientBuilder {
     /// background, after the call that started them gave up (calls use
     /// [`Limits::connect_timeout`]); default 5 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.settings.connect_timeout = timeout;
         self
     }
 
     /// Sends calls through proxies (CONNECT tunnels); none by default.
     pub fn proxy(mut self, proxy: ProxyConfig) -> Self {
-        self.proxy = proxy;
+        self.settings.proxy = proxy;
         self
     }
 
     /// The largest response head accepted; default 64 KiB.
     pub fn max_header_bytes(mut self, bytes: usize) -> Self {
-        self.max_header_bytes = bytes.max(8 * 1024);
+        self.settings.max_header_bytes = bytes.max(8 * 1024);
         self
     }
 
     /// Builds the client and its connection pool.
     pub fn build(self) -> Result<Client, Error> {
+        let default_pool = self.settings.pool(self.identity.as_ref())?;
+        Ok(Client {
+            shared: Arc::new(Shared {
+                default_pool,
+                by_identity: Mutex::new(HashMap::new()),
+                settings: self.settings,
+            }),
+        })
+    }
+}
+
+type Pool = legacy::Client<Connector, Full<Bytes>>;
+
+impl PoolSettings {
+    /// A connection pool whose TLS presents `identity`, if any.
+    fn pool(&self, identity: Option<&TlsIdentity>) -> Result<Pool, Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        for certificate in self.extra_roots {
-            roots.add(certificate).map_err(|error| {
+        let trusted = identity.map(TlsIdentity::trusted).unwrap_or_default();
+        for certificate in self.extra_roots.iter().chain(trusted) {
+            roots.add(certificate.clone()).map_err(|error| {
                 Error::InvalidRequest(format!("unusable CA certificate: {error}"))
             })?;
         }
@@ -262,40 +283,42 @@ impl ClientBuilder {
             .with_safe_default_protocol_versions()
             .map_err(|error| Error::InvalidRequest(error.to_string()))?
             .with_root_certificates(roots);
-        let tls = match self.identity {
-            Some((chain, key)) => tls.with_client_auth_cert(chain, key).map_err(|error| {
-                Error::InvalidRequest(format!("unusable client certificate: {error}"))
-            })?,
+        let tls = match identity {
+            Some(identity) => tls
+                .with_client_auth_cert(identity.chain(), identity.key())
+                .map_err(|error| {
+                    Error::InvalidRequest(format!("unusable client certificate: {error}"))
+                })?,
             None => tls.with_no_client_auth(),
         };
-        let guard = Arc::new(self.guard);
-        let http = legacy::Client::builder(TokioExecutor::new())
+        Ok(legacy::Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .http1_max_buf_size(self.max_header_bytes)
             .http2_max_header_list_size(u32::try_from(self.max_header_bytes).unwrap_or(u32::MAX))
             .build(connector(
-                Arc::clone(&guard),
+                Arc::clone(&self.guard),
                 tls,
                 self.connect_timeout,
                 &self.proxy,
-            ));
-        Ok(Client {
-            http,
-            guard,
-            max_header_bytes: self.max_header_bytes,
-        })
+            )))
     }
 }
 
-/// An HTTP client with a connection pool per origin (HTTP/1.1 keep-alive,
-/// HTTP/2 by ALPN). Cheap to clone; clones share the pool.
+/// An HTTP client with connection pools per origin (HTTP/1.1 keep-alive,
+/// HTTP/2 by ALPN) and per client identity. Cheap to clone; clones share
+/// the pools.
 #[derive(Clone, Debug)]
 pub struct Client {
-    http: legacy::Client<Connector, Full<Bytes>>,
-    guard: Arc<NetworkGuard>,
-    max_header_bytes: usize,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    default_pool: Pool,
+    by_identity: Mutex<HashMap<u64, Pool>>,
+    settings: PoolSettings,
 }
 
 impl Client {
@@ -307,6 +330,26 @@ impl Client {
     /// A builder for a client with other settings.
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
+    }
+
+    /// The pool for calls presenting `identity`, made on first use.
+    fn pool(&self, identity: Option<&TlsIdentity>) -> Result<Pool, Error> {
+        let Some(identity) = identity else {
+            return Ok(self.shared.default_pool.clone());
+        };
+        // A poisoned lock only means another call panicked while inserting;
+        // the map itself is still sound.
+        let mut pools = self
+            .shared
+            .by_identity
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(pool) = pools.get(&identity.fingerprint()) {
+            return Ok(pool.clone());
+        }
+        let pool = self.shared.settings.pool(Some(identity))?;
+        pools.insert(identity.fingerprint(), pool.clone());
+        Ok(pool)
     }
 
     /// Sends a request and reads the whole response, within the request's
@@ -335,7 +378,9 @@ impl Client {
             mut headers,
             mut body,
             limits,
+            identity,
         } = request;
+        let pool = self.pool(identity.as_ref())?;
         let deadline = started + limits.deadline;
         if !headers.contains_key(ACCEPT_ENCODING) {
             headers.insert(
@@ -349,6 +394,7 @@ impl Client {
             let host = host_of(&url);
             let response = self
                 .attempts(
+                    &pool,
                     &method,
                     &url,
                     &headers,
@@ -367,11 +413,11 @@ impl Client {
                 .iter()
                 .map(|(name, value)| name.as_str().len() + value.len() + 4)
                 .sum();
-            if head_bytes > self.max_header_bytes {
+            if head_bytes > self.shared.settings.max_header_bytes {
                 return Err(Error::TooLarge {
                     host,
                     what: "headers",
-                    limit: self.max_header_bytes,
+                    limit: self.shared.settings.max_header_bytes,
                 });
             }
             if limits.max_redirects > 0 && matches!(status, 301 | 302 | 303 | 307 | 308) {
@@ -436,6 +482,7 @@ impl Client {
     #[allow(clippy::too_many_arguments)] // the hop's state, threaded through the retry loop
     async fn attempts(
         &self,
+        pool: &Pool,
         method: &Method,
         url: &Url,
         headers: &HeaderMap,
@@ -445,7 +492,7 @@ impl Client {
         attempts: &mut u32,
     ) -> Result<http::Response<Incoming>, Error> {
         let host = host_of(url);
-        if let Err(ip) = self.guard.check_url(url) {
+        if let Err(ip) = self.shared.settings.guard.check_url(url) {
             return Err(Error::Blocked { host, ip });
         }
         let uri: http::Uri = url.as_str().parse().map_err(|_| {
@@ -475,20 +522,21 @@ impl Client {
             *request.uri_mut() = uri.clone();
             *request.headers_mut() = headers.clone();
             let span = tracing::debug_span!("http.attempt", attempt = *attempts, method = %method, host = %host, path = url.path());
-            let outcome = self.http.request(request).instrument(span).await;
+            let outcome = pool.request(request).instrument(span).await;
             let may_retry = retries < limits.max_retries;
             let wait = match &outcome {
                 Ok(response) => {
                     let status = response.status().as_u16();
                     tracing::debug!(attempt = *attempts, status, "attempt answered");
                     if !(may_retry && idempotent && matches!(status, 429 | 502 | 503 | 504)) {
-                        return outcome
-                            .map_err(|error| classify(&error, &host, self.max_header_bytes));
+                        return outcome.map_err(|error| {
+                            classify(&error, &host, self.shared.settings.max_header_bytes)
+                        });
                     }
                     retry_after(response.headers()).unwrap_or_else(|| backoff(retries))
                 }
                 Err(error) => {
-                    let failure = classify(error, &host, self.max_header_bytes);
+                    let failure = classify(error, &host, self.shared.settings.max_header_bytes);
                     tracing::debug!(attempt = *attempts, error = %failure, "attempt failed");
                     let nothing_sent =
                         error.is_connect() && matches!(failure, Error::Connect { .. });
@@ -501,7 +549,9 @@ impl Client {
             };
             if Instant::now() + wait >= deadline {
                 // Waiting would pass the deadline: the last answer stands.
-                return outcome.map_err(|error| classify(&error, &host, self.max_header_bytes));
+                return outcome.map_err(|error| {
+                    classify(&error, &host, self.shared.settings.max_header_bytes)
+                });
             }
             drop(outcome);
             set_phase(Phase::Backoff);

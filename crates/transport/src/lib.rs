@@ -22,8 +22,10 @@ mod client;
 mod connect;
 mod error;
 mod guard;
+mod identity;
 
 pub use client::{Client, ClientBuilder, HttpVersion, Limits, Request, Response, Timings};
 pub use connect::ProxyConfig;
 pub use error::{Error, Phase};
 pub use guard::{InvalidAllowEntry, NetworkGuard, is_public};
+pub use identity::TlsIdentity;
