@@ -1,15 +1,31 @@
 //! Credential providers: turn a named credential of the bot file into an
 //! enhanced request (Basic, access token, API key, OAuth 2 with a token
-//! cache, mutual TLS, OAuth 1), so that an integration never spells a
-//! secret out.
+//! cache, OAuth 1 signatures, mutual TLS), so that an integration never
+//! spells a secret out.
 //!
 //! # Invariant
 //! Secret material never appears in `Debug`, `Display`, errors or traces:
-//! it prints as `[redacted]`. Token requests go through
-//! `patchbay-transport`, so its deadlines and network guard apply to them.
+//! it is held in [`Secret`] (printed `[redacted]`, zeroed on drop) and put
+//! into requests as sensitive header values. Token requests go through
+//! `patchbay-transport`, so its deadline and network guard apply to them,
+//! and token endpoints are never followed through redirects.
 //!
 //! # API boundary
-//! A provider trait that applies a credential to a request and can be told
-//! that the server rejected a token. Built in issue 5; this crate holds no
-//! code until then.
+//! [`build`] turns a `patchbay_config::Credential` into a [`Provider`];
+//! [`send_authenticated`] applies it, sends the call and, when the server
+//! rejects the token, retries once with a fresh one. [`TokenCache`] (with
+//! [`MemoryTokenCache`]) is where OAuth 2 tokens live between calls.
 #![deny(missing_docs)]
+
+mod env;
+mod error;
+mod oauth1;
+mod oauth2;
+mod provider;
+mod secret;
+
+pub use env::EnvLookup;
+pub use error::CredentialError;
+pub use oauth2::{CachedToken, MemoryTokenCache, TokenCache};
+pub use provider::{BoxFuture, Provider, ProviderContext, SendError, build, send_authenticated};
+pub use secret::Secret;

@@ -1,0 +1,397 @@
+//! OAuth 2 on the `oauth2` crate, its requests sent by patchbay-transport,
+//! with a token cache that refreshes before expiry and fetches once for any
+//! number of concurrent callers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use http::HeaderValue;
+use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use oauth2::basic::{BasicClient, BasicTokenType};
+use oauth2::{
+    AuthType, ClientId, ClientSecret, RefreshToken, RequestTokenError, Scope, TokenResponse,
+    TokenUrl,
+};
+use patchbay_config::{ClientAuth, OAuth2Credential, OAuth2Grant};
+use patchbay_transport::{Client, Limits, Request, Response};
+use url::Url;
+
+use crate::env::{EnvLookup, render, render_opt};
+use crate::error::CredentialError;
+use crate::provider::{BoxFuture, Provider, ProviderContext};
+use crate::secret::Secret;
+
+/// An access token as the cache keeps it.
+#[derive(Clone, Debug)]
+pub struct CachedToken {
+    /// The access token.
+    pub access_token: Secret,
+    /// The scheme it is sent with, e.g. `Bearer`.
+    pub token_type: String,
+    /// When it expires, if the server said.
+    pub expires_at: Option<SystemTime>,
+    /// When to fetch the next one: before expiry by the skew, capped at
+    /// half the lifetime.
+    pub refresh_at: Option<SystemTime>,
+    /// A refresh token, if the server gave one.
+    pub refresh_token: Option<Secret>,
+}
+
+impl CachedToken {
+    fn is_valid(&self, now: SystemTime) -> bool {
+        self.expires_at.is_none_or(|at| now < at)
+    }
+
+    fn is_fresh(&self, now: SystemTime) -> bool {
+        self.refresh_at.is_none_or(|at| now < at)
+    }
+}
+
+/// Where tokens live between calls, keyed by credential and scopes. The
+/// in-memory [`MemoryTokenCache`] serves one process; a store shared by
+/// replicas implements the same trait.
+pub trait TokenCache: Send + Sync + std::fmt::Debug {
+    /// The token under `key`, if any.
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Option<CachedToken>>;
+    /// Keeps `token` under `key`.
+    fn put<'a>(&'a self, key: &'a str, token: CachedToken) -> BoxFuture<'a, ()>;
+    /// Drops the token under `key` if it is still `access_token` (a newer
+    /// one, fetched meanwhile, stays).
+    fn discard<'a>(&'a self, key: &'a str, access_token: &'a str) -> BoxFuture<'a, ()>;
+}
+
+/// A [`TokenCache`] in this process's memory.
+#[derive(Debug, Default)]
+pub struct MemoryTokenCache {
+    tokens: Mutex<HashMap<String, CachedToken>>,
+}
+
+impl MemoryTokenCache {
+    fn tokens(&self) -> std::sync::MutexGuard<'_, HashMap<String, CachedToken>> {
+        // The map stays consistent even if a holder panicked.
+        self.tokens.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl TokenCache for MemoryTokenCache {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Option<CachedToken>> {
+        let token = self.tokens().get(key).cloned();
+        Box::pin(async move { token })
+    }
+
+    fn put<'a>(&'a self, key: &'a str, token: CachedToken) -> BoxFuture<'a, ()> {
+        self.tokens().insert(key.to_owned(), token);
+        Box::pin(async {})
+    }
+
+    fn discard<'a>(&'a self, key: &'a str, access_token: &'a str) -> BoxFuture<'a, ()> {
+        let mut tokens = self.tokens();
+        if tokens
+            .get(key)
+            .is_some_and(|token| token.access_token.expose() == access_token)
+        {
+            tokens.remove(key);
+        }
+        Box::pin(async {})
+    }
+}
+
+/// The `oauth2` provider.
+pub(crate) struct OAuth2 {
+    name: String,
+    key: String,
+    grant: OAuth2Grant,
+    client_id: String,
+    client_secret: Option<Secret>,
+    token_url: TokenUrl,
+    scopes: Vec<String>,
+    extra_params: Vec<(String, Secret)>,
+    auth_type: AuthType,
+    http: Client,
+    limits: Limits,
+    cache: Arc<dyn TokenCache>,
+    skew: Duration,
+    /// Held by the one caller that fetches a token; the others wait on it
+    /// (or, while the old token is still valid, use that).
+    fetching: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for OAuth2 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuth2")
+            .field("credential", &self.name)
+            .field("grant", &self.grant)
+            .field("token_url", &self.token_url.as_str())
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OAuth2 {
+    pub(crate) fn new(
+        name: &str,
+        oauth: &OAuth2Credential,
+        env: EnvLookup<'_>,
+        context: &ProviderContext,
+    ) -> Result<Self, CredentialError> {
+        let client_id = render(name, "clientId", &oauth.client_id, env)?;
+        let client_secret = render_opt(name, "clientSecret", oauth.client_secret.as_ref(), env)?;
+        let token_url = render(name, "tokenUrl", &oauth.token_url, env)?;
+        let token_url = Url::parse(token_url.expose())
+            .map(TokenUrl::from_url)
+            .map_err(|error| CredentialError::InvalidValue {
+                credential: name.to_owned(),
+                field: "tokenUrl",
+                reason: error.to_string(),
+            })?;
+        let mut extra_params = Vec::new();
+        for (key, value) in &oauth.extra_params {
+            extra_params.push((key.clone(), render(name, "extraParams", value, env)?));
+        }
+        let mut scopes: Vec<String> = oauth
+            .scope
+            .as_deref()
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        scopes.sort();
+        scopes.dedup();
+        let mut limits = context.token_limits.clone();
+        limits.max_redirects = 0;
+        Ok(Self {
+            name: name.to_owned(),
+            key: format!("{name}|{}", scopes.join(" ")),
+            grant: oauth.grant,
+            client_id: client_id.expose().to_owned(),
+            client_secret,
+            token_url,
+            scopes,
+            extra_params,
+            auth_type: match oauth.client_auth {
+                ClientAuth::Header => AuthType::BasicAuth,
+                ClientAuth::Body => AuthType::RequestBody,
+            },
+            http: context.client.clone(),
+            limits,
+            cache: Arc::clone(&context.cache),
+            skew: context.refresh_skew,
+            fetching: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    async fn token(&self) -> Result<CachedToken, CredentialError> {
+        let now = SystemTime::now();
+        let cached = self.cache.get(&self.key).await;
+        if let Some(token) = &cached {
+            if token.is_fresh(now) {
+                return Ok(token.clone());
+            }
+            if token.is_valid(now) {
+                // Refresh ahead of expiry: one caller fetches, the rest go
+                // on with the token that still works.
+                let Ok(_fetching) = self.fetching.try_lock() else {
+                    return Ok(token.clone());
+                };
+                if let Some(current) = self.cache.get(&self.key).await.filter(|t| t.is_fresh(now)) {
+                    return Ok(current);
+                }
+                return match self.fetch(Some(token)).await {
+                    Ok(fresh) => {
+                        self.cache.put(&self.key, fresh.clone()).await;
+                        Ok(fresh)
+                    }
+                    Err(error) => {
+                        tracing::warn!(credential = %self.name, %error, "early token refresh failed; the current token is still valid");
+                        Ok(token.clone())
+                    }
+                };
+            }
+        }
+        let _fetching = self.fetching.lock().await;
+        if let Some(current) = self
+            .cache
+            .get(&self.key)
+            .await
+            .filter(|t| t.is_valid(SystemTime::now()))
+        {
+            return Ok(current);
+        }
+        let fresh = self.fetch(cached.as_ref()).await?;
+        self.cache.put(&self.key, fresh.clone()).await;
+        Ok(fresh)
+    }
+
+    /// One token request: the refresh grant when a refresh token is known,
+    /// the client-credentials grant otherwise.
+    async fn fetch(&self, previous: Option<&CachedToken>) -> Result<CachedToken, CredentialError> {
+        tracing::debug!(credential = %self.name, "fetching an OAuth 2 token");
+        let mut client = BasicClient::new(ClientId::new(self.client_id.clone()))
+            .set_token_uri(self.token_url.clone())
+            .set_auth_type(self.auth_type.clone());
+        if let Some(secret) = &self.client_secret {
+            client = client.set_client_secret(ClientSecret::new(secret.expose().to_owned()));
+        }
+        let http = TokenHttp {
+            client: &self.http,
+            limits: &self.limits,
+        };
+        let scopes = self.scopes.iter().map(|scope| Scope::new(scope.clone()));
+        let refresh_token = previous
+            .and_then(|token| token.refresh_token.as_ref())
+            .map(|token| RefreshToken::new(token.expose().to_owned()));
+        let response = match (&refresh_token, self.grant) {
+            (Some(refresh_token), _) => {
+                client
+                    .exchange_refresh_token(refresh_token)
+                    .add_scopes(scopes)
+                    .request_async(&http)
+                    .await
+            }
+            (None, OAuth2Grant::ClientCredentials) => {
+                let mut request = client.exchange_client_credentials().add_scopes(scopes);
+                for (key, value) in &self.extra_params {
+                    request = request.add_extra_param(key.as_str(), value.expose());
+                }
+                request.request_async(&http).await
+            }
+            (None, OAuth2Grant::AuthorizationCode) => {
+                return Err(CredentialError::InvalidValue {
+                    credential: self.name.clone(),
+                    field: "grant",
+                    reason: "no refresh token is stored yet: run `patchbay auth` for this credential first"
+                        .to_owned(),
+                });
+            }
+        }
+        .map_err(|error| self.token_error(error))?;
+        let now = SystemTime::now();
+        let lifetime = response.expires_in();
+        Ok(CachedToken {
+            access_token: Secret::new(response.access_token().secret().clone()),
+            token_type: match response.token_type() {
+                BasicTokenType::Bearer => "Bearer".to_owned(),
+                BasicTokenType::Mac => "MAC".to_owned(),
+                BasicTokenType::Extension(other) => other.clone(),
+            },
+            expires_at: lifetime.map(|lifetime| now + lifetime),
+            refresh_at: lifetime.map(|lifetime| now + lifetime - self.skew.min(lifetime / 2)),
+            refresh_token: response
+                .refresh_token()
+                .map(|token| Secret::new(token.secret().clone()))
+                .or_else(|| previous.and_then(|token| token.refresh_token.clone())),
+        })
+    }
+
+    fn token_error(
+        &self,
+        error: RequestTokenError<patchbay_transport::Error, oauth2::basic::BasicErrorResponse>,
+    ) -> CredentialError {
+        let credential = self.name.clone();
+        match error {
+            RequestTokenError::ServerResponse(response) => CredentialError::TokenRefused {
+                credential,
+                error: response.error().to_string(),
+                description: response.error_description().cloned(),
+            },
+            RequestTokenError::Request(source) => {
+                CredentialError::TokenTransport { credential, source }
+            }
+            // The body is not shown: a half-valid response may hold a token.
+            RequestTokenError::Parse(error, _) => CredentialError::TokenResponse {
+                credential,
+                reason: format!("not a token response (at `{}`)", error.path()),
+            },
+            RequestTokenError::Other(reason) => {
+                CredentialError::TokenResponse { credential, reason }
+            }
+        }
+    }
+}
+
+/// Sends token requests through patchbay-transport: the network guard and
+/// the deadline apply, and redirects are never followed.
+struct TokenHttp<'a> {
+    client: &'a Client,
+    limits: &'a Limits,
+}
+
+impl<'c> oauth2::AsyncHttpClient<'c> for TokenHttp<'_> {
+    type Error = patchbay_transport::Error;
+    type Future = BoxFuture<'c, Result<oauth2::HttpResponse, patchbay_transport::Error>>;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            let url = Url::parse(&parts.uri.to_string()).map_err(|_| {
+                patchbay_transport::Error::InvalidRequest(
+                    "the token URL is not absolute".to_owned(),
+                )
+            })?;
+            let mut call = Request::new(parts.method, url);
+            call.headers = parts.headers;
+            if let Some(value) = call.headers.get_mut(AUTHORIZATION) {
+                value.set_sensitive(true);
+            }
+            call.body = body.into();
+            call.limits = self.limits.clone();
+            let response = self.client.send(call).await?;
+            let mut answer = http::Response::new(response.body.to_vec());
+            *answer.status_mut() = http::StatusCode::from_u16(response.status)
+                .unwrap_or(http::StatusCode::BAD_GATEWAY);
+            *answer.headers_mut() = response.headers;
+            Ok(answer)
+        })
+    }
+}
+
+impl Provider for OAuth2 {
+    fn apply<'a>(&'a self, request: &'a mut Request) -> BoxFuture<'a, Result<(), CredentialError>> {
+        Box::pin(async move {
+            let token = self.token().await?;
+            let mut value = HeaderValue::from_str(&format!(
+                "{} {}",
+                token.token_type,
+                token.access_token.expose()
+            ))
+            .map_err(|_| CredentialError::TokenResponse {
+                credential: self.name.clone(),
+                reason: "the access token holds characters a header cannot carry".to_owned(),
+            })?;
+            value.set_sensitive(true);
+            request.headers.insert(AUTHORIZATION, value);
+            Ok(())
+        })
+    }
+
+    /// A 401 whose challenge says `invalid_token` (RFC 6750 section 3.1),
+    /// or that carries no challenge at all, drops the token that was sent.
+    /// Any other status (403 included) is the server's final word.
+    fn rejected<'a>(&'a self, request: &'a Request, response: &'a Response) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            if response.status != 401 {
+                return false;
+            }
+            let mut challenges = response.headers.get_all(WWW_AUTHENTICATE).iter().peekable();
+            let no_challenge = challenges.peek().is_none();
+            let invalid_token = challenges.any(|value| {
+                value
+                    .to_str()
+                    .is_ok_and(|text| text.to_ascii_lowercase().contains("invalid_token"))
+            });
+            if !(no_challenge || invalid_token) {
+                return false;
+            }
+            let sent = request
+                .headers
+                .get(AUTHORIZATION)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.split_once(' '))
+                .map(|(_, token)| token.to_owned());
+            let Some(sent) = sent else { return false };
+            self.cache.discard(&self.key, &sent).await;
+            true
+        })
+    }
+}
