@@ -1,1 +1,4 @@
-//! Shared helpers of the integration tests.
+//! Shared helpers of the integration tests: real local servers.
+
+#[path = "support/servers.rs"]
+pub mod servers;

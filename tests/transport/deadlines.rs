@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 use patchbay_transport::{Error, Phase};
 use tokio::io::AsyncWriteExt;
 
-use crate::servers::{self, read_head};
 use crate::{client, get, with_deadline};
+use patchbay_tests::servers::{self, read_head};
 
 const DEADLINE: Duration = Duration::from_millis(800);
 

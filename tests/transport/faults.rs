@@ -5,8 +5,8 @@ use std::time::Duration;
 use patchbay_transport::Error;
 use tokio::io::AsyncWriteExt;
 
-use crate::servers::{self, read_head, reply};
 use crate::{client, get};
+use patchbay_tests::servers::{self, read_head, reply};
 
 async fn raw_reply(bytes: &'static [u8]) -> servers::Server {
     servers::raw(move |mut stream| async move {

@@ -4,7 +4,7 @@
 use http::Method;
 use patchbay_transport::{Client, Error, NetworkGuard, Request};
 
-use crate::servers::{self, reply};
+use patchbay_tests::servers::{self, reply};
 
 /// URLs whose host must be refused by default. Odd IPv4 spellings are
 /// normalised by the URL parser, then judged.

@@ -7,7 +7,6 @@ mod proxy;
 mod redirects;
 mod responses;
 mod retries;
-mod servers;
 mod tls;
 
 use std::time::Duration;

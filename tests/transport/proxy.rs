@@ -3,7 +3,7 @@
 use patchbay_transport::{Client, Error, NetworkGuard, ProxyConfig};
 
 use crate::get;
-use crate::servers::{self, Pki, reply};
+use patchbay_tests::servers::{self, Pki, reply};
 
 fn proxied(proxy: &servers::Server, no_proxy: Option<&str>, pki: Option<&Pki>) -> Client {
     let url = format!("http://{}", proxy.addr);

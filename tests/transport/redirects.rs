@@ -4,8 +4,8 @@ use http::header::AUTHORIZATION;
 use http::{HeaderValue, Method};
 use patchbay_transport::{Error, Request};
 
-use crate::servers::{self, reply};
 use crate::{client, get};
+use patchbay_tests::servers::{self, reply};
 
 fn redirect(status: u16, location: String) -> servers::Reply {
     let mut response = reply(status, "");

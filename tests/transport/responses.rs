@@ -1,7 +1,7 @@
 //! Every status is data; bodies arrive whole; connections are reused.
 
-use crate::servers::{self, reply};
 use crate::{client, get};
+use patchbay_tests::servers::{self, reply};
 
 #[tokio::test]
 async fn statuses_are_returned_as_data() {
@@ -65,7 +65,7 @@ async fn gzip_bodies_are_decoded() {
 #[tokio::test]
 async fn errors_never_carry_the_query_or_credentials() {
     use http::HeaderValue;
-    let server = crate::servers::raw(|stream| async move { drop(stream) }).await;
+    let server = patchbay_tests::servers::raw(|stream| async move { drop(stream) }).await;
     let mut url = server.url("/search");
     url.set_query(Some("api_key=canary-s3cr3t"));
     let mut request = get(url);

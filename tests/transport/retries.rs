@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use http::Method;
 use patchbay_transport::{Error, Request};
 
-use crate::servers::{self, reply};
 use crate::{client, get, with_deadline};
+use patchbay_tests::servers::{self, reply};
 
 /// Answers 503 with `Retry-After: 1` the first time, then 200.
 async fn unavailable_once() -> (servers::Server, Arc<AtomicUsize>) {

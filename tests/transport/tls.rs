@@ -3,7 +3,7 @@
 use patchbay_transport::{Client, Error, HttpVersion, NetworkGuard};
 
 use crate::get;
-use crate::servers::{self, Pki, reply};
+use patchbay_tests::servers::{self, Pki, reply};
 
 fn trusting(pki: &Pki) -> Client {
     Client::builder()

@@ -1,4 +1,4 @@
-//! Real local servers for the transport tests: hyper (plain and TLS, HTTP/1.1
+//! Real local servers for the integration tests: hyper (plain and TLS, HTTP/1.1
 //! and HTTP/2) and raw TCP for servers that break HTTP on purpose. All bind
 //! 127.0.0.1 on port 0.
 
@@ -19,29 +19,30 @@ use rustls::pki_types::pem::PemObject;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-pub(crate) type Reply = http::Response<Full<Bytes>>;
+pub type Reply = http::Response<Full<Bytes>>;
 type Handler = Arc<
     dyn Fn(http::Request<Incoming>) -> Pin<Box<dyn Future<Output = Reply> + Send>> + Send + Sync,
 >;
 
 /// A running server; stops when dropped.
-pub(crate) struct Server {
-    pub(crate) addr: SocketAddr,
+#[derive(Debug)]
+pub struct Server {
+    pub addr: SocketAddr,
     accepts: Arc<AtomicUsize>,
     task: JoinHandle<()>,
 }
 
 impl Server {
-    pub(crate) fn url(&self, path: &str) -> url::Url {
+    pub fn url(&self, path: &str) -> url::Url {
         url::Url::parse(&format!("http://{}{path}", self.addr)).expect("url")
     }
 
-    pub(crate) fn https_url(&self, path: &str) -> url::Url {
+    pub fn https_url(&self, path: &str) -> url::Url {
         url::Url::parse(&format!("https://localhost:{}{path}", self.addr.port())).expect("url")
     }
 
     /// TCP connections accepted so far.
-    pub(crate) fn accepts(&self) -> usize {
+    pub fn accepts(&self) -> usize {
         self.accepts.load(Ordering::SeqCst)
     }
 }
@@ -52,7 +53,7 @@ impl Drop for Server {
     }
 }
 
-pub(crate) fn reply(status: u16, body: impl Into<Bytes>) -> Reply {
+pub fn reply(status: u16, body: impl Into<Bytes>) -> Reply {
     http::Response::builder()
         .status(status)
         .header("content-type", "application/json")
@@ -61,7 +62,7 @@ pub(crate) fn reply(status: u16, body: impl Into<Bytes>) -> Reply {
 }
 
 /// A hyper server answering with `handler`.
-pub(crate) async fn http<F, Fut>(handler: F) -> Server
+pub async fn http<F, Fut>(handler: F) -> Server
 where
     F: Fn(http::Request<Incoming>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Reply> + Send + 'static,
@@ -70,7 +71,7 @@ where
 }
 
 /// A hyper server behind TLS (ALPN h2 and http/1.1).
-pub(crate) async fn https<F, Fut>(handler: F, pki: &Pki) -> Server
+pub async fn https<F, Fut>(handler: F, pki: &Pki) -> Server
 where
     F: Fn(http::Request<Incoming>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Reply> + Send + 'static,
@@ -79,7 +80,7 @@ where
 }
 
 /// A hyper server behind TLS that requires a client certificate.
-pub(crate) async fn mutual_tls<F, Fut>(handler: F, pki: &Pki) -> Server
+pub async fn mutual_tls<F, Fut>(handler: F, pki: &Pki) -> Server
 where
     F: Fn(http::Request<Incoming>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Reply> + Send + 'static,
@@ -140,7 +141,7 @@ async fn serve(handler: Handler, tls: Option<tokio_rustls::TlsAcceptor>) -> Serv
 
 /// A TCP server that runs `script` on every connection, for servers that
 /// misbehave on purpose.
-pub(crate) async fn raw<F, Fut>(script: F) -> Server
+pub async fn raw<F, Fut>(script: F) -> Server
 where
     F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
@@ -167,7 +168,7 @@ where
 }
 
 /// Reads a request head (through the blank line) from a raw connection.
-pub(crate) async fn read_head(stream: &mut TcpStream) -> String {
+pub async fn read_head(stream: &mut TcpStream) -> String {
     use tokio::io::AsyncReadExt;
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
@@ -181,16 +182,28 @@ pub(crate) async fn read_head(stream: &mut TcpStream) -> String {
 }
 
 /// A test CA and a server certificate for `localhost` and 127.0.0.1.
-pub(crate) struct Pki {
-    pub(crate) ca_pem: String,
+pub struct Pki {
+    pub ca_pem: String,
     /// A client certificate and key (PEM) issued by the same CA.
-    pub(crate) client_pem: (String, String),
+    pub client_pem: (String, String),
     server_chain: Vec<rustls::pki_types::CertificateDer<'static>>,
     server_key: rustls::pki_types::PrivateKeyDer<'static>,
 }
 
+impl std::fmt::Debug for Pki {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pki { .. }")
+    }
+}
+
+impl Default for Pki {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Pki {
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         ca_params
@@ -224,7 +237,7 @@ impl Pki {
     }
 
     /// An acceptor that requires a client certificate from this CA.
-    pub(crate) fn acceptor_with(&self, require_client: bool) -> tokio_rustls::TlsAcceptor {
+    pub fn acceptor_with(&self, require_client: bool) -> tokio_rustls::TlsAcceptor {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
@@ -255,7 +268,7 @@ impl Pki {
 }
 
 /// A CONNECT proxy that tunnels to 127.0.0.1 only, recording each target.
-pub(crate) async fn connect_proxy() -> (Server, Arc<std::sync::Mutex<Vec<String>>>) {
+pub async fn connect_proxy() -> (Server, Arc<std::sync::Mutex<Vec<String>>>) {
     let targets = Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = Arc::clone(&targets);
     let server = raw(move |mut stream| {

@@ -1,0 +1,182 @@
+//! A real OAuth 2 token endpoint (RFC 6749) and a protected resource
+//! (RFC 6750) that count requests and can misbehave on demand.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use http_body_util::BodyExt;
+use patchbay_tests::servers::{self, Reply, Server, reply};
+
+/// The client the token endpoint knows; the secret has `:` and non-ASCII.
+pub(crate) const CLIENT_ID: &str = "bot:client";
+pub(crate) const CLIENT_SECRET: &str = "s3:cr\u{e9}t/\u{263a}";
+
+#[derive(Default)]
+pub(crate) struct State {
+    pub(crate) token_requests: AtomicUsize,
+    pub(crate) resource_requests: AtomicUsize,
+    /// Seconds each token lives; 3600 unless set.
+    pub(crate) lifetime: AtomicU64,
+    /// Milliseconds the token endpoint waits before answering.
+    pub(crate) delay: AtomicU64,
+    /// When set, the token endpoint answers this status with this body.
+    pub(crate) refuse: Mutex<Option<(u16, String)>>,
+    /// When set, the resource answers this status whatever the token.
+    pub(crate) resource_status: AtomicU16,
+    /// Tokens the resource treats as revoked.
+    pub(crate) revoked: Mutex<HashSet<String>>,
+    /// How the client authenticated on each token request.
+    pub(crate) client_auth: Mutex<Vec<&'static str>>,
+    /// The form fields of the last token request.
+    pub(crate) last_form: Mutex<HashMap<String, String>>,
+    issued: Mutex<HashMap<String, Instant>>,
+}
+
+pub(crate) struct OAuthServer {
+    pub(crate) server: Server,
+    pub(crate) state: Arc<State>,
+}
+
+impl OAuthServer {
+    pub(crate) async fn start() -> Self {
+        let state = Arc::new(State::default());
+        state.lifetime.store(3600, Ordering::SeqCst);
+        let shared = Arc::clone(&state);
+        let server = servers::http(move |request| {
+            let state = Arc::clone(&shared);
+            async move {
+                match request.uri().path() {
+                    "/token" => token(&state, request).await,
+                    _ => resource(&state, &request),
+                }
+            }
+        })
+        .await;
+        Self { server, state }
+    }
+
+    pub(crate) fn token_url(&self) -> String {
+        self.server.url("/token").to_string()
+    }
+
+    pub(crate) fn token_requests(&self) -> usize {
+        self.state.token_requests.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn resource_requests(&self) -> usize {
+        self.state.resource_requests.load(Ordering::SeqCst)
+    }
+}
+
+fn json(status: u16, body: String) -> Reply {
+    reply(status, body)
+}
+
+fn oauth_error(status: u16, error: &str, description: &str) -> Reply {
+    json(
+        status,
+        format!(r#"{{"error":"{error}","error_description":"{description}"}}"#),
+    )
+}
+
+fn form_decode(text: &str) -> String {
+    url::form_urlencoded::parse(format!("x={text}").as_bytes())
+        .next()
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default()
+}
+
+async fn token(state: &State, request: http::Request<hyper::body::Incoming>) -> Reply {
+    let number = state.token_requests.fetch_add(1, Ordering::SeqCst) + 1;
+    let delay = state.delay.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    if let Some((status, body)) = state.refuse.lock().expect("refuse").clone() {
+        return json(status, body);
+    }
+    let header = request
+        .headers()
+        .get("authorization")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|body| body.to_bytes())
+        .unwrap_or_default();
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&body)
+        .map(|(key, value)| (key.into_owned(), value.into_owned()))
+        .collect();
+    // RFC 6749 section 2.3.1: id and secret are form-encoded, then Basic.
+    let (id, secret, how) = match header.as_deref().and_then(|h| h.strip_prefix("Basic ")) {
+        Some(encoded) => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .unwrap_or_default();
+            let (id, secret) = decoded.split_once(':').unwrap_or_default();
+            (form_decode(id), form_decode(secret), "header")
+        }
+        None => (
+            form.get("client_id").cloned().unwrap_or_default(),
+            form.get("client_secret").cloned().unwrap_or_default(),
+            "body",
+        ),
+    };
+    state.client_auth.lock().expect("auth").push(how);
+    *state.last_form.lock().expect("form") = form.clone();
+    if id != CLIENT_ID || secret != CLIENT_SECRET {
+        return oauth_error(401, "invalid_client", "unknown client or wrong secret");
+    }
+    match form.get("grant_type").map(String::as_str) {
+        Some("client_credentials" | "refresh_token") => {}
+        _ => return oauth_error(400, "unsupported_grant_type", "only client_credentials"),
+    }
+    let access = format!("tok-{number}");
+    state
+        .issued
+        .lock()
+        .expect("issued")
+        .insert(access.clone(), Instant::now());
+    let lifetime = state.lifetime.load(Ordering::SeqCst);
+    json(
+        200,
+        format!(r#"{{"access_token":"{access}","token_type":"bearer","expires_in":{lifetime}}}"#),
+    )
+}
+
+fn resource(state: &State, request: &http::Request<hyper::body::Incoming>) -> Reply {
+    state.resource_requests.fetch_add(1, Ordering::SeqCst);
+    let status = state.resource_status.load(Ordering::SeqCst);
+    if status != 0 {
+        return json(status, r#"{"error":"forbidden"}"#.to_owned());
+    }
+    let token = request
+        .headers()
+        .get("authorization")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_owned();
+    let issued = state.issued.lock().expect("issued").get(&token).copied();
+    let lifetime = Duration::from_secs(state.lifetime.load(Ordering::SeqCst));
+    let valid = issued.is_some_and(|at| at.elapsed() < lifetime)
+        && !state.revoked.lock().expect("revoked").contains(&token);
+    if !valid {
+        let mut response = json(401, r#"{"error":"invalid_token"}"#.to_owned());
+        response.headers_mut().insert(
+            "www-authenticate",
+            r#"Bearer realm="api", error="invalid_token""#
+                .parse()
+                .expect("header"),
+        );
+        return response;
+    }
+    json(200, format!(r#"{{"token":"{token}"}}"#))
+}

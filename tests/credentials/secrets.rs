@@ -1,0 +1,110 @@
+//! A canary secret in every credential type never shows: not in logs, not
+//! in errors, not in any Debug output.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use http::Method;
+use patchbay_credentials::send_authenticated;
+use patchbay_tests::servers::{self, Pki, reply};
+use patchbay_transport::Request;
+
+use crate::oauth_server::{CLIENT_ID, OAuthServer};
+use crate::{bot, context};
+
+const CANARY: &str = "canary-s3cr3t";
+
+/// Everything the subscriber writes, for grepping.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn no_secret_reaches_logs_errors_or_debug_output() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
+
+    let oauth = OAuthServer::start().await;
+    let echo = servers::http(|request| async move {
+        let seen = format!("{:?}", request.headers().get("authorization"));
+        reply(200, seen)
+    })
+    .await;
+    let pki = Pki::new();
+    let (certificate, key) = pki.client_pem.clone();
+    let env = HashMap::from([
+        ("TOKEN_URL", oauth.token_url()),
+        ("CLIENT_ID", CLIENT_ID.to_owned()),
+        // Wrong on purpose: the token endpoint refuses, and its error must
+        // not quote the secret either.
+        ("CLIENT_SECRET", format!("{CANARY}-client")),
+        ("USERNAME", "bot".to_owned()),
+        ("PASSWORD", format!("{CANARY}-password")),
+        ("TOKEN", format!("{CANARY}-token")),
+        ("API_KEY", format!("{CANARY}-key")),
+        ("CONSUMER_SECRET", format!("{CANARY}-consumer")),
+        ("TOKEN_SECRET", format!("{CANARY}-token-secret")),
+        ("CERT_PEM", certificate),
+        ("KEY_PEM", key),
+    ]);
+    let context = context();
+    let client = crate::client();
+    let mut shown = Vec::new();
+    for credential in &bot().credentials {
+        let lookup = |name: &str| env.get(name).cloned();
+        let provider = patchbay_credentials::build(credential, &lookup, &context)
+            .expect("every credential builds");
+        shown.push(format!("{provider:?}"));
+        let mut request = Request::new(Method::GET, echo.url("/echo"));
+        match provider.apply(&mut request).await {
+            Ok(()) => shown.push(format!("{request:?}")),
+            Err(error) => shown.push(format!("{error} {error:?}")),
+        }
+        let outcome = send_authenticated(&client, provider.as_ref(), request.clone()).await;
+        match outcome {
+            Ok(response) => shown.push(format!("{response:?}")),
+            Err(error) => shown.push(format!("{error} {error:?}")),
+        }
+        // A failed call with the credential applied: its error must be clean.
+        let mut refused = request;
+        refused.url = url::Url::parse("http://127.0.0.1:9/closed?api_key=x").expect("url");
+        refused.limits.max_retries = 0;
+        if let Err(error) = client.send(refused).await {
+            shown.push(format!("{error} {error:?}"));
+        }
+    }
+    let missing = patchbay_credentials::build(&bot().credentials[2], &|_| None, &context)
+        .expect_err("no environment");
+    shown.push(format!("{missing} {missing:?}"));
+
+    let logs = String::from_utf8_lossy(&captured.0.lock().expect("log")).into_owned();
+    assert!(
+        logs.contains("http.attempt"),
+        "traces were captured:\n{logs}"
+    );
+    assert!(oauth.token_requests() >= 1, "the token endpoint was asked");
+    for text in shown.iter().chain(std::iter::once(&logs)) {
+        assert!(!text.contains(CANARY), "a secret leaked:\n{text}");
+        assert!(
+            !text.contains("PRIVATE KEY"),
+            "key material leaked:\n{text}"
+        );
+    }
+}
