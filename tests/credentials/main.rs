@@ -1,6 +1,7 @@
 //! Integration tests of `patchbay-credentials` against a real local OAuth 2
 //! token server and resource server (hyper on 127.0.0.1:0).
 
+mod authorization;
 mod cache;
 mod oauth_server;
 mod providers;
@@ -28,6 +29,7 @@ env:
   TOKEN_SECRET: null
   CERT_PEM: null
   KEY_PEM: null
+  AUTH_URL: null
 credentials:
   - name: oauth-header
     type: oauth2
@@ -45,6 +47,14 @@ credentials:
     clientSecret: "{$env.CLIENT_SECRET}"
     tokenUrl: "{$env.TOKEN_URL}"
     clientAuth: body
+  - name: oauth-code
+    type: oauth2
+    grant: authorization-code
+    clientId: "{$env.CLIENT_ID}"
+    clientSecret: "{$env.CLIENT_SECRET}"
+    authUrl: "{$env.AUTH_URL}"
+    tokenUrl: "{$env.TOKEN_URL}"
+    scope: profile
   - name: basic
     type: basic
     username: "{$env.USERNAME}"

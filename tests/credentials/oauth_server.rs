@@ -33,6 +33,11 @@ pub(crate) struct State {
     /// The form fields of the last token request.
     pub(crate) last_form: Mutex<HashMap<String, String>>,
     issued: Mutex<HashMap<String, Instant>>,
+    /// Codes handed out by /authorize: code -> (PKCE challenge, redirect).
+    codes: Mutex<HashMap<String, (String, String)>>,
+    refresh_tokens: Mutex<HashSet<String>>,
+    /// The grant of each token request, in order.
+    pub(crate) grants: Mutex<Vec<String>>,
 }
 
 pub(crate) struct OAuthServer {
@@ -50,12 +55,17 @@ impl OAuthServer {
             async move {
                 match request.uri().path() {
                     "/token" => token(&state, request).await,
+                    "/authorize" => authorize(&state, &request),
                     _ => resource(&state, &request),
                 }
             }
         })
         .await;
         Self { server, state }
+    }
+
+    pub(crate) fn auth_url(&self) -> String {
+        self.server.url("/authorize").to_string()
     }
 
     pub(crate) fn token_url(&self) -> String {
@@ -134,9 +144,44 @@ async fn token(state: &State, request: http::Request<hyper::body::Incoming>) -> 
     if id != CLIENT_ID || secret != CLIENT_SECRET {
         return oauth_error(401, "invalid_client", "unknown client or wrong secret");
     }
-    match form.get("grant_type").map(String::as_str) {
-        Some("client_credentials" | "refresh_token") => {}
-        _ => return oauth_error(400, "unsupported_grant_type", "only client_credentials"),
+    let grant = form.get("grant_type").cloned().unwrap_or_default();
+    state.grants.lock().expect("grants").push(grant.clone());
+    let mut refresh = String::new();
+    match grant.as_str() {
+        "client_credentials" => {}
+        "refresh_token" => {
+            let known = form.get("refresh_token").is_some_and(|token| {
+                state
+                    .refresh_tokens
+                    .lock()
+                    .expect("refresh")
+                    .contains(token)
+            });
+            if !known {
+                return oauth_error(400, "invalid_grant", "unknown refresh token");
+            }
+        }
+        "authorization_code" => {
+            let code = form.get("code").cloned().unwrap_or_default();
+            let Some((challenge, redirect)) = state.codes.lock().expect("codes").remove(&code)
+            else {
+                return oauth_error(400, "invalid_grant", "unknown or used code");
+            };
+            // RFC 7636 section 4.6: S256 of the verifier is the challenge.
+            let verifier = form.get("code_verifier").cloned().unwrap_or_default();
+            let digest = <sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes());
+            let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+            if computed != challenge || form.get("redirect_uri") != Some(&redirect) {
+                return oauth_error(400, "invalid_grant", "PKCE or redirect mismatch");
+            }
+            refresh = format!("refresh-{number}");
+            state
+                .refresh_tokens
+                .lock()
+                .expect("refresh")
+                .insert(refresh.clone());
+        }
+        _ => return oauth_error(400, "unsupported_grant_type", "unknown grant"),
     }
     let access = format!("tok-{number}");
     state
@@ -145,10 +190,50 @@ async fn token(state: &State, request: http::Request<hyper::body::Incoming>) -> 
         .expect("issued")
         .insert(access.clone(), Instant::now());
     let lifetime = state.lifetime.load(Ordering::SeqCst);
+    let refresh = if refresh.is_empty() {
+        String::new()
+    } else {
+        format!(r#","refresh_token":"{refresh}""#)
+    };
     json(
         200,
-        format!(r#"{{"access_token":"{access}","token_type":"bearer","expires_in":{lifetime}}}"#),
+        format!(
+            r#"{{"access_token":"{access}","token_type":"bearer","expires_in":{lifetime}{refresh}}}"#
+        ),
     )
+}
+
+/// Approves every request at once: redirects back with a code bound to the
+/// PKCE challenge and the redirect URI.
+fn authorize(state: &State, request: &http::Request<hyper::body::Incoming>) -> Reply {
+    let query: HashMap<String, String> =
+        url::form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
+            .map(|(key, value)| (key.into_owned(), value.into_owned()))
+            .collect();
+    let field = |name: &str| query.get(name).cloned().unwrap_or_default();
+    if field("response_type") != "code"
+        || field("client_id") != CLIENT_ID
+        || field("code_challenge_method") != "S256"
+    {
+        return oauth_error(400, "invalid_request", "expected a PKCE code request");
+    }
+    let code = format!("code-{}", state.codes.lock().expect("codes").len() + 1);
+    let redirect = field("redirect_uri");
+    state
+        .codes
+        .lock()
+        .expect("codes")
+        .insert(code.clone(), (field("code_challenge"), redirect.clone()));
+    let mut location = url::Url::parse(&redirect).expect("redirect uri");
+    location
+        .query_pairs_mut()
+        .append_pair("code", &code)
+        .append_pair("state", &field("state"));
+    let mut response = reply(302, "");
+    response
+        .headers_mut()
+        .insert("location", location.as_str().parse().expect("header"));
+    response
 }
 
 fn resource(state: &State, request: &http::Request<hyper::body::Incoming>) -> Reply {

@@ -51,6 +51,7 @@ async fn no_secret_reaches_logs_errors_or_debug_output() {
     let (certificate, key) = pki.client_pem.clone();
     let env = HashMap::from([
         ("TOKEN_URL", oauth.token_url()),
+        ("AUTH_URL", oauth.auth_url()),
         ("CLIENT_ID", CLIENT_ID.to_owned()),
         // Wrong on purpose: the token endpoint refuses, and its error must
         // not quote the secret either.
@@ -90,8 +91,13 @@ async fn no_secret_reaches_logs_errors_or_debug_output() {
             shown.push(format!("{error} {error:?}"));
         }
     }
-    let missing = patchbay_credentials::build(&bot().credentials[2], &|_| None, &context)
-        .expect_err("no environment");
+    let basic = bot()
+        .credentials
+        .into_iter()
+        .find(|credential| credential.name == "basic")
+        .expect("basic");
+    let missing =
+        patchbay_credentials::build(&basic, &|_| None, &context).expect_err("no environment");
     shown.push(format!("{missing} {missing:?}"));
 
     let logs = String::from_utf8_lossy(&captured.0.lock().expect("log")).into_owned();

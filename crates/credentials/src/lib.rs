@@ -14,7 +14,8 @@
 //! [`build`] turns a `patchbay_config::Credential` into a [`Provider`];
 //! [`send_authenticated`] applies it, sends the call and, when the server
 //! rejects the token, retries once with a fresh one. [`TokenCache`] (with
-//! [`MemoryTokenCache`]) is where OAuth 2 tokens live between calls.
+//! [`MemoryTokenCache`]) is where OAuth 2 tokens live between calls;
+//! [`authorize`] runs the authorization-code grant that fills it.
 #![deny(missing_docs)]
 
 mod env;
@@ -26,6 +27,6 @@ mod secret;
 
 pub use env::EnvLookup;
 pub use error::CredentialError;
-pub use oauth2::{CachedToken, MemoryTokenCache, TokenCache};
+pub use oauth2::{Authorization, CachedToken, MemoryTokenCache, TokenCache, authorize};
 pub use provider::{BoxFuture, Provider, ProviderContext, SendError, build, send_authenticated};
 pub use secret::Secret;

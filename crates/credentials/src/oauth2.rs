@@ -10,8 +10,8 @@ use http::HeaderValue;
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use oauth2::basic::{BasicClient, BasicTokenType};
 use oauth2::{
-    AuthType, ClientId, ClientSecret, RefreshToken, RequestTokenError, Scope, TokenResponse,
-    TokenUrl,
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope, TokenResponse, TokenUrl,
 };
 use patchbay_config::{ClientAuth, OAuth2Credential, OAuth2Grant};
 use patchbay_transport::{Client, Limits, Request, Response};
@@ -105,6 +105,7 @@ pub(crate) struct OAuth2 {
     client_id: String,
     client_secret: Option<Secret>,
     token_url: TokenUrl,
+    auth_url: Option<AuthUrl>,
     scopes: Vec<String>,
     extra_params: Vec<(String, Secret)>,
     auth_type: AuthType,
@@ -145,6 +146,17 @@ impl OAuth2 {
                 field: "tokenUrl",
                 reason: error.to_string(),
             })?;
+        let auth_url = render_opt(name, "authUrl", oauth.auth_url.as_ref(), env)?
+            .map(|url| {
+                Url::parse(url.expose())
+                    .map(AuthUrl::from_url)
+                    .map_err(|error| CredentialError::InvalidValue {
+                        credential: name.to_owned(),
+                        field: "authUrl",
+                        reason: error.to_string(),
+                    })
+            })
+            .transpose()?;
         let mut extra_params = Vec::new();
         for (key, value) in &oauth.extra_params {
             extra_params.push((key.clone(), render(name, "extraParams", value, env)?));
@@ -167,6 +179,7 @@ impl OAuth2 {
             client_id: client_id.expose().to_owned(),
             client_secret,
             token_url,
+            auth_url,
             scopes,
             extra_params,
             auth_type: match oauth.client_auth {
@@ -227,12 +240,7 @@ impl OAuth2 {
     /// the client-credentials grant otherwise.
     async fn fetch(&self, previous: Option<&CachedToken>) -> Result<CachedToken, CredentialError> {
         tracing::debug!(credential = %self.name, "fetching an OAuth 2 token");
-        let mut client = BasicClient::new(ClientId::new(self.client_id.clone()))
-            .set_token_uri(self.token_url.clone())
-            .set_auth_type(self.auth_type.clone());
-        if let Some(secret) = &self.client_secret {
-            client = client.set_client_secret(ClientSecret::new(secret.expose().to_owned()));
-        }
+        let client = self.oauth_client();
         let http = TokenHttp {
             client: &self.http,
             limits: &self.limits,
@@ -266,9 +274,35 @@ impl OAuth2 {
             }
         }
         .map_err(|error| self.token_error(error))?;
+        Ok(self.cached(&response, previous))
+    }
+
+    fn oauth_client(
+        &self,
+    ) -> BasicClient<
+        oauth2::EndpointNotSet,
+        oauth2::EndpointNotSet,
+        oauth2::EndpointNotSet,
+        oauth2::EndpointNotSet,
+        oauth2::EndpointSet,
+    > {
+        let client = BasicClient::new(ClientId::new(self.client_id.clone()))
+            .set_token_uri(self.token_url.clone())
+            .set_auth_type(self.auth_type.clone());
+        match &self.client_secret {
+            Some(secret) => client.set_client_secret(ClientSecret::new(secret.expose().to_owned())),
+            None => client,
+        }
+    }
+
+    fn cached(
+        &self,
+        response: &oauth2::basic::BasicTokenResponse,
+        previous: Option<&CachedToken>,
+    ) -> CachedToken {
         let now = SystemTime::now();
         let lifetime = response.expires_in();
-        Ok(CachedToken {
+        CachedToken {
             access_token: Secret::new(response.access_token().secret().clone()),
             token_type: match response.token_type() {
                 BasicTokenType::Bearer => "Bearer".to_owned(),
@@ -281,7 +315,7 @@ impl OAuth2 {
                 .refresh_token()
                 .map(|token| Secret::new(token.secret().clone()))
                 .or_else(|| previous.and_then(|token| token.refresh_token.clone())),
-        })
+        }
     }
 
     fn token_error(
@@ -393,5 +427,137 @@ impl Provider for OAuth2 {
             self.cache.discard(&self.key, &sent).await;
             true
         })
+    }
+}
+
+/// An authorization-code flow in progress (RFC 6749 section 4.1, with PKCE,
+/// RFC 7636): send the user to [`Authorization::url`], then hand the
+/// redirect they come back with to [`Authorization::complete`], which
+/// exchanges the code and keeps the tokens (refresh token included) in the
+/// token cache, where the credential's provider finds them.
+pub struct Authorization {
+    provider: OAuth2,
+    url: Url,
+    redirect: RedirectUrl,
+    state: CsrfToken,
+    verifier: PkceCodeVerifier,
+}
+
+impl std::fmt::Debug for Authorization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorization")
+            .field("credential", &self.provider.name)
+            .field("redirect", &self.redirect.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts the authorization-code flow of an `oauth2` credential whose grant
+/// is `authorization-code`; the user's browser will come back to `redirect`.
+pub fn authorize(
+    credential: &patchbay_config::Credential,
+    env: EnvLookup<'_>,
+    context: &ProviderContext,
+    redirect: Url,
+) -> Result<Authorization, CredentialError> {
+    let name = credential.name.as_str();
+    let not_this = |reason: &str| CredentialError::InvalidValue {
+        credential: name.to_owned(),
+        field: "grant",
+        reason: reason.to_owned(),
+    };
+    let patchbay_config::CredentialKind::OAuth2(oauth) = &credential.kind else {
+        return Err(not_this("only oauth2 credentials are authorized this way"));
+    };
+    if oauth.grant != OAuth2Grant::AuthorizationCode {
+        return Err(not_this(
+            "only the authorization-code grant needs `patchbay auth`",
+        ));
+    }
+    let provider = OAuth2::new(name, oauth, env, context)?;
+    let Some(auth_url) = provider.auth_url.clone() else {
+        return Err(CredentialError::InvalidValue {
+            credential: name.to_owned(),
+            field: "authUrl",
+            reason: "the authorization-code grant needs `authUrl`".to_owned(),
+        });
+    };
+    let redirect = RedirectUrl::from_url(redirect);
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state) = provider
+        .oauth_client()
+        .set_auth_uri(auth_url)
+        .set_redirect_uri(redirect.clone())
+        .authorize_url(CsrfToken::new_random)
+        .add_scopes(
+            provider
+                .scopes
+                .iter()
+                .map(|scope| Scope::new(scope.clone())),
+        )
+        .set_pkce_challenge(challenge)
+        .url();
+    Ok(Authorization {
+        provider,
+        url,
+        redirect,
+        state,
+        verifier,
+    })
+}
+
+impl Authorization {
+    /// Where to send the user to grant access.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// Finishes the flow with the URL the user's browser was redirected to:
+    /// checks `state`, reports an `error` the server sent back, exchanges
+    /// the code (with the PKCE verifier) and stores the tokens.
+    pub async fn complete(self, callback: &Url) -> Result<(), CredentialError> {
+        let name = self.provider.name.clone();
+        let query: std::collections::HashMap<String, String> = callback
+            .query_pairs()
+            .map(|(key, value)| (key.into_owned(), value.into_owned()))
+            .collect();
+        if let Some(error) = query.get("error") {
+            return Err(CredentialError::TokenRefused {
+                credential: name,
+                error: error.clone(),
+                description: query.get("error_description").cloned(),
+            });
+        }
+        let invalid = |reason: &str| CredentialError::TokenResponse {
+            credential: name.clone(),
+            reason: reason.to_owned(),
+        };
+        if query.get("state").map(String::as_str) != Some(self.state.secret().as_str()) {
+            return Err(invalid(
+                "the redirect's `state` does not match this authorization",
+            ));
+        }
+        let Some(code) = query.get("code") else {
+            return Err(invalid("the redirect carries no `code`"));
+        };
+        let http = TokenHttp {
+            client: &self.provider.http,
+            limits: &self.provider.limits,
+        };
+        let response = self
+            .provider
+            .oauth_client()
+            .set_redirect_uri(self.redirect.clone())
+            .exchange_code(AuthorizationCode::new(code.clone()))
+            .set_pkce_verifier(self.verifier)
+            .request_async(&http)
+            .await
+            .map_err(|error| self.provider.token_error(error))?;
+        let token = self.provider.cached(&response, None);
+        if token.refresh_token.is_none() {
+            tracing::warn!(credential = %name, "the token endpoint gave no refresh token; the grant must be run again when the token expires");
+        }
+        self.provider.cache.put(&self.provider.key, token).await;
+        Ok(())
     }
 }
