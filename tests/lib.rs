@@ -1,4 +1,6 @@
 //! Shared helpers of the integration tests: real local servers.
 
+#[path = "support/oauth.rs"]
+pub mod oauth;
 #[path = "support/servers.rs"]
 pub mod servers;

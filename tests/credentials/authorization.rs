@@ -9,8 +9,8 @@ use http::Method;
 use patchbay_credentials::{CredentialError, authorize, send_authenticated};
 use patchbay_transport::Request;
 
-use crate::oauth_server::{CLIENT_ID, CLIENT_SECRET, OAuthServer};
 use crate::{bot, context, provider};
+use patchbay_tests::oauth::{CLIENT_ID, CLIENT_SECRET, OAuthServer};
 
 fn env(server: &OAuthServer) -> HashMap<&'static str, String> {
     HashMap::from([

@@ -10,8 +10,8 @@ use http::Method;
 use patchbay_credentials::send_authenticated;
 use patchbay_transport::Request;
 
-use crate::oauth_server::{CLIENT_ID, CLIENT_SECRET, OAuthServer};
 use crate::{context, provider};
+use patchbay_tests::oauth::{CLIENT_ID, CLIENT_SECRET, OAuthServer};
 
 fn env(server: &OAuthServer) -> HashMap<&'static str, String> {
     HashMap::from([

@@ -3,7 +3,6 @@
 
 mod authorization;
 mod cache;
-mod oauth_server;
 mod providers;
 mod secrets;
 

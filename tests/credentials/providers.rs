@@ -8,8 +8,8 @@ use patchbay_credentials::{CredentialError, send_authenticated};
 use patchbay_tests::servers::{self, Pki, reply};
 use patchbay_transport::{Client, NetworkGuard, Request};
 
-use crate::oauth_server::{CLIENT_ID, CLIENT_SECRET, OAuthServer};
 use crate::{context, provider};
+use patchbay_tests::oauth::{CLIENT_ID, CLIENT_SECRET, OAuthServer};
 
 fn oauth_env(server: &OAuthServer, secret: &str) -> HashMap<&'static str, String> {
     HashMap::from([

@@ -10,8 +10,8 @@ use patchbay_credentials::send_authenticated;
 use patchbay_tests::servers::{self, Pki, reply};
 use patchbay_transport::Request;
 
-use crate::oauth_server::{CLIENT_ID, OAuthServer};
 use crate::{bot, context};
+use patchbay_tests::oauth::{CLIENT_ID, OAuthServer};
 
 const CANARY: &str = "canary-s3cr3t";
 

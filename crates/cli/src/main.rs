@@ -1,12 +1,17 @@
 //! The `patchbay` command.
 
+mod auth;
+mod bot_env;
+mod token_store;
+
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use patchbay_config::{RenderStyle, Report, Severity};
+use patchbay_config::{Bot, RenderStyle, Report, Severity};
 
 /// Runs chatbot API integrations: check bot files, and (soon) run, serve and demo them.
 #[derive(Debug, Parser)]
@@ -32,6 +37,25 @@ enum Command {
     },
     /// Print the JSON Schema of the bot file.
     Schema,
+    /// Authorize an OAuth 2 credential (authorization-code grant with PKCE)
+    /// and keep its tokens for later runs.
+    Auth {
+        /// The bot file.
+        #[arg(value_name = "BOT")]
+        bot: PathBuf,
+        /// The credential's name.
+        #[arg(value_name = "CREDENTIAL")]
+        credential: String,
+        /// An environment variable of the bot, NAME=VALUE (repeatable).
+        #[arg(long = "env", value_name = "NAME=VALUE")]
+        env: Vec<String>,
+        /// Where tokens are kept [default: $XDG_DATA_HOME/patchbay/tokens.json].
+        #[arg(long, value_name = "PATH")]
+        token_store: Option<PathBuf>,
+        /// How long to wait for the browser's redirect, in seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout_secs: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -85,10 +109,54 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
+        Command::Auth {
+            bot,
+            credential,
+            env,
+            token_store,
+            timeout_secs,
+        } => {
+            let token_store = token_store.unwrap_or_else(token_store::FileTokenStore::default_path);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(auth::run(auth::AuthOptions {
+                bot: &bot,
+                credential: &credential,
+                env: &env,
+                token_store: &token_store,
+                timeout: Duration::from_secs(timeout_secs),
+            }))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Schema => {
             let schema = patchbay_config::json_schema();
             writeln!(stdout, "{}", serde_json::to_string_pretty(&schema)?)?;
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Loads a bot file for a command that runs it: errors are printed and end
+/// the command; warnings are printed and it goes on.
+fn load_bot(path: &Path) -> anyhow::Result<Bot> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read bot file {}", path.display()))?;
+    let style = if std::io::stderr().is_terminal() {
+        RenderStyle::Color
+    } else {
+        RenderStyle::Plain
+    };
+    match patchbay_config::load(&path.display().to_string(), &text) {
+        Ok(loaded) => {
+            if !loaded.warnings.diagnostics().is_empty() {
+                let _ = write!(std::io::stderr(), "{}", loaded.warnings.render(style));
+            }
+            Ok(loaded.bot)
+        }
+        Err(report) => {
+            let _ = write!(std::io::stderr(), "{}", report.render(style));
+            anyhow::bail!("{}", report.summary())
         }
     }
 }

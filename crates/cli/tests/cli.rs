@@ -133,3 +133,114 @@ fn schema_is_json_schema() {
     );
     assert!(schema["properties"]["integrations"].is_object());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_runs_the_authorization_code_grant_and_keeps_the_tokens() {
+    use std::io::BufRead;
+    use std::os::unix::fs::PermissionsExt;
+
+    use patchbay_tests::oauth::{CLIENT_ID, CLIENT_SECRET, OAuthServer};
+    use patchbay_transport::{Client, NetworkGuard, Request};
+
+    let server = OAuthServer::start().await;
+    let dir = std::env::temp_dir().join(format!("patchbay-auth-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let bot = dir.join("bot.yaml");
+    std::fs::write(
+        &bot,
+        r#"name: auth-test
+network:
+  allow: [127.0.0.1]
+env:
+  AUTH_URL: null
+  TOKEN_URL: null
+  CLIENT_SECRET: null
+credentials:
+  - name: crm
+    type: oauth2
+    grant: authorization-code
+    clientId: "bot:client"
+    clientSecret: "{$env.CLIENT_SECRET}"
+    authUrl: "{$env.AUTH_URL}"
+    tokenUrl: "{$env.TOKEN_URL}"
+    scope: profile
+"#,
+    )
+    .expect("bot file");
+    assert_eq!(CLIENT_ID, "bot:client");
+    let store = dir.join("tokens.json");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_patchbay"))
+        .arg("auth")
+        .arg(&bot)
+        .arg("crm")
+        .args(["--env", &format!("AUTH_URL={}", server.auth_url())])
+        .args(["--env", &format!("TOKEN_URL={}", server.token_url())])
+        .args(["--env", &format!("CLIENT_SECRET={CLIENT_SECRET}")])
+        .arg("--token-store")
+        .arg(&store)
+        .args(["--timeout-secs", "20"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn patchbay auth");
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines.send(line);
+        }
+    });
+    let mut printed = Vec::new();
+    let authorize_url = loop {
+        let line = received
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the command prints the authorize URL");
+        printed.push(line.clone());
+        if let Some(url) = line.trim().strip_prefix("http://")
+            && url.contains("/authorize?")
+        {
+            break url::Url::parse(&format!("http://{url}")).expect("authorize url");
+        }
+    };
+    // Play the browser: the authorization server redirects to the
+    // command's loopback listener.
+    let browser = Client::builder()
+        .guard(NetworkGuard::with_allowed(["127.0.0.1"]).expect("allow"))
+        .build()
+        .expect("client");
+    let mut ask = Request::new(http::Method::GET, authorize_url);
+    ask.limits.max_redirects = 0;
+    let redirect = browser.send(ask).await.expect("authorize");
+    let location = redirect
+        .headers
+        .get("location")
+        .and_then(|value| value.to_str().ok())
+        .expect("redirect location");
+    let landing = browser
+        .send(Request::new(
+            http::Method::GET,
+            url::Url::parse(location).expect("callback url"),
+        ))
+        .await
+        .expect("callback");
+    assert_eq!(landing.status, 200);
+    let status = child.wait().expect("command ends");
+    assert!(status.success(), "patchbay auth failed");
+    printed.extend(received.try_iter());
+    let output = printed.join("\n");
+    assert!(output.contains("Authorized `crm`"), "{output}");
+    assert!(
+        !output.contains("tok-") && !output.contains("refresh-"),
+        "tokens printed:\n{output}"
+    );
+    let saved = std::fs::read_to_string(&store).expect("token store");
+    assert!(saved.contains("refresh-"), "the refresh token is kept");
+    let mode = std::fs::metadata(&store)
+        .expect("metadata")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let _ = std::fs::remove_dir_all(&dir);
+}

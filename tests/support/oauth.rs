@@ -6,47 +6,50 @@ use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::servers::{self, Reply, Server, reply};
 use base64::Engine as _;
 use http_body_util::BodyExt;
-use patchbay_tests::servers::{self, Reply, Server, reply};
 
 /// The client the token endpoint knows; the secret has `:` and non-ASCII.
-pub(crate) const CLIENT_ID: &str = "bot:client";
-pub(crate) const CLIENT_SECRET: &str = "s3:cr\u{e9}t/\u{263a}";
+pub const CLIENT_ID: &str = "bot:client";
+pub const CLIENT_SECRET: &str = "s3:cr\u{e9}t/\u{263a}";
 
-#[derive(Default)]
-pub(crate) struct State {
-    pub(crate) token_requests: AtomicUsize,
-    pub(crate) resource_requests: AtomicUsize,
+/// What the servers saw, and how they should misbehave.
+#[derive(Debug, Default)]
+pub struct State {
+    pub token_requests: AtomicUsize,
+    pub resource_requests: AtomicUsize,
     /// Seconds each token lives; 3600 unless set.
-    pub(crate) lifetime: AtomicU64,
+    pub lifetime: AtomicU64,
     /// Milliseconds the token endpoint waits before answering.
-    pub(crate) delay: AtomicU64,
+    pub delay: AtomicU64,
     /// When set, the token endpoint answers this status with this body.
-    pub(crate) refuse: Mutex<Option<(u16, String)>>,
+    pub refuse: Mutex<Option<(u16, String)>>,
     /// When set, the resource answers this status whatever the token.
-    pub(crate) resource_status: AtomicU16,
+    pub resource_status: AtomicU16,
     /// Tokens the resource treats as revoked.
-    pub(crate) revoked: Mutex<HashSet<String>>,
+    pub revoked: Mutex<HashSet<String>>,
     /// How the client authenticated on each token request.
-    pub(crate) client_auth: Mutex<Vec<&'static str>>,
+    pub client_auth: Mutex<Vec<&'static str>>,
     /// The form fields of the last token request.
-    pub(crate) last_form: Mutex<HashMap<String, String>>,
+    pub last_form: Mutex<HashMap<String, String>>,
     issued: Mutex<HashMap<String, Instant>>,
     /// Codes handed out by /authorize: code -> (PKCE challenge, redirect).
     codes: Mutex<HashMap<String, (String, String)>>,
     refresh_tokens: Mutex<HashSet<String>>,
     /// The grant of each token request, in order.
-    pub(crate) grants: Mutex<Vec<String>>,
+    pub grants: Mutex<Vec<String>>,
 }
 
-pub(crate) struct OAuthServer {
-    pub(crate) server: Server,
-    pub(crate) state: Arc<State>,
+/// The running token endpoint, authorization endpoint and resource.
+#[derive(Debug)]
+pub struct OAuthServer {
+    pub server: Server,
+    pub state: Arc<State>,
 }
 
 impl OAuthServer {
-    pub(crate) async fn start() -> Self {
+    pub async fn start() -> Self {
         let state = Arc::new(State::default());
         state.lifetime.store(3600, Ordering::SeqCst);
         let shared = Arc::clone(&state);
@@ -64,19 +67,19 @@ impl OAuthServer {
         Self { server, state }
     }
 
-    pub(crate) fn auth_url(&self) -> String {
+    pub fn auth_url(&self) -> String {
         self.server.url("/authorize").to_string()
     }
 
-    pub(crate) fn token_url(&self) -> String {
+    pub fn token_url(&self) -> String {
         self.server.url("/token").to_string()
     }
 
-    pub(crate) fn token_requests(&self) -> usize {
+    pub fn token_requests(&self) -> usize {
         self.state.token_requests.load(Ordering::SeqCst)
     }
 
-    pub(crate) fn resource_requests(&self) -> usize {
+    pub fn resource_requests(&self) -> usize {
         self.state.resource_requests.load(Ordering::SeqCst)
     }
 }
