@@ -29,6 +29,8 @@ env:
   CERT_PEM: null
   KEY_PEM: null
   AUTH_URL: null
+  P12: null
+  P12_PASSWORD: null
 credentials:
   - name: oauth-header
     type: oauth2
@@ -79,6 +81,10 @@ credentials:
     type: mutual-tls
     certificate: "{$env.CERT_PEM}"
     privateKey: "{$env.KEY_PEM}"
+  - name: mtls-p12
+    type: mutual-tls
+    pkcs12: "{$env.P12}"
+    password: "{$env.P12_PASSWORD}"
 "#;
 
 fn bot() -> Bot {

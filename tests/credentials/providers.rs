@@ -189,7 +189,12 @@ async fn mutual_tls_is_accepted_with_the_certificate_and_refused_without() {
     let pki = Pki::new();
     let server = servers::mutual_tls(|_| async { reply(200, "mutual") }, &pki).await;
     let (certificate, key) = pki.client_pem.clone();
-    let env = HashMap::from([("CERT_PEM", certificate), ("KEY_PEM", key)]);
+    let env = HashMap::from([
+        ("CERT_PEM", certificate),
+        ("KEY_PEM", key),
+        ("P12", pki.client_pkcs12("p12 pass")),
+        ("P12_PASSWORD", "p12 pass".to_owned()),
+    ]);
     let client = Client::builder()
         .guard(NetworkGuard::with_allowed(["localhost"]).expect("allow"))
         .add_root_certificates_pem(pki.ca_pem.as_bytes())
@@ -200,13 +205,37 @@ async fn mutual_tls_is_accepted_with_the_certificate_and_refused_without() {
         client.clone(),
         std::sync::Arc::new(patchbay_credentials::MemoryTokenCache::default()),
     );
-    let provider = provider("mtls", &env, &context);
-    let request = Request::new(Method::GET, server.https_url("/"));
-    let response = send_authenticated(&client, provider.as_ref(), request)
-        .await
-        .expect("response");
-    assert_eq!(&response.body[..], b"mutual");
+    for name in ["mtls", "mtls-p12"] {
+        let provider = provider(name, &env, &context);
+        let request = Request::new(Method::GET, server.https_url("/"));
+        let response = send_authenticated(&client, provider.as_ref(), request)
+            .await
+            .expect(name);
+        assert_eq!(&response.body[..], b"mutual");
+    }
     let mut without = Request::new(Method::GET, server.https_url("/"));
     without.limits.max_retries = 0;
     assert!(client.send(without).await.is_err());
+}
+
+#[tokio::test]
+async fn a_wrong_pkcs12_password_is_a_clear_error() {
+    let pki = Pki::new();
+    let env = HashMap::from([
+        ("P12", pki.client_pkcs12("right")),
+        ("P12_PASSWORD", "wrong".to_owned()),
+    ]);
+    let bot = crate::bot();
+    let credential = bot
+        .credentials
+        .iter()
+        .find(|credential| credential.name == "mtls-p12")
+        .expect("mtls-p12");
+    let lookup = |name: &str| env.get(name).cloned();
+    let error =
+        patchbay_credentials::build(credential, &lookup, &context()).expect_err("wrong password");
+    assert_eq!(
+        error.to_string(),
+        "credential `mtls-p12`: field `pkcs12` is unusable: not a PKCS#12 bundle, or the password is wrong"
+    );
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use http::Method;
 use patchbay_credentials::send_authenticated;
@@ -19,6 +19,24 @@ const CANARY: &str = "canary-s3cr3t";
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
 
+/// Installs, once for the whole test binary, a global subscriber at TRACE
+/// level that writes into one buffer. A scoped (`set_default`) subscriber
+/// would miss callsites that tests on other threads registered first.
+fn captured_logs() -> &'static Captured {
+    static LOGS: OnceLock<Captured> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
+        captured
+    })
+}
+
 impl Write for Captured {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.0.lock().expect("log").extend_from_slice(bytes);
@@ -32,15 +50,7 @@ impl Write for Captured {
 
 #[tokio::test]
 async fn no_secret_reaches_logs_errors_or_debug_output() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _logging = tracing::subscriber::set_default(subscriber);
-
+    let captured = captured_logs();
     let oauth = OAuthServer::start().await;
     let echo = servers::http(|request| async move {
         let seen = format!("{:?}", request.headers().get("authorization"));
@@ -62,6 +72,8 @@ async fn no_secret_reaches_logs_errors_or_debug_output() {
         ("API_KEY", format!("{CANARY}-key")),
         ("CONSUMER_SECRET", format!("{CANARY}-consumer")),
         ("TOKEN_SECRET", format!("{CANARY}-token-secret")),
+        ("P12", pki.client_pkcs12(&format!("{CANARY}-p12"))),
+        ("P12_PASSWORD", format!("{CANARY}-p12")),
         ("CERT_PEM", certificate),
         ("KEY_PEM", key),
     ]);
@@ -102,7 +114,7 @@ async fn no_secret_reaches_logs_errors_or_debug_output() {
 
     let logs = String::from_utf8_lossy(&captured.0.lock().expect("log")).into_owned();
     assert!(
-        logs.contains("http.attempt"),
+        logs.contains("fetching an OAuth 2 token") && logs.contains("http.attempt"),
         "traces were captured:\n{logs}"
     );
     assert!(oauth.token_requests() >= 1, "the token endpoint was asked");

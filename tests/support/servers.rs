@@ -232,6 +232,28 @@ impl Pki {
         }
     }
 
+    /// The client certificate and key as a base64 PKCS#12 bundle.
+    pub fn client_pkcs12(&self, password: &str) -> String {
+        use base64::Engine as _;
+        let (certificate, key) = &self.client_pem;
+        let certificate = rustls::pki_types::CertificateDer::from_pem_slice(certificate.as_bytes())
+            .expect("certificate pem");
+        let key = rustls::pki_types::PrivatePkcs8KeyDer::from_pem_slice(key.as_bytes())
+            .expect("pkcs8 pem");
+        let chain = p12_keystore::PrivateKeyChain::new(
+            vec![1u8; 20],
+            p12_keystore::PrivateKey::from_der(key.secret_pkcs8_der()).expect("key"),
+            [p12_keystore::Certificate::from_der(certificate.as_ref()).expect("certificate")],
+        );
+        let mut store = p12_keystore::KeyStore::new();
+        store.add_entry(
+            "client",
+            p12_keystore::KeyStoreEntry::PrivateKeyChain(chain),
+        );
+        let bundle = store.writer(password).write().expect("pkcs12");
+        base64::engine::general_purpose::STANDARD.encode(bundle)
+    }
+
     fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
         self.acceptor_with(false)
     }

@@ -225,16 +225,24 @@ impl MutualTls {
         };
         let certificate = render_opt(credential, "certificate", tls.certificate.as_ref(), env)?;
         let key = render_opt(credential, "privateKey", tls.private_key.as_ref(), env)?;
-        let (Some(certificate), Some(key)) = (certificate, key) else {
-            return Err(invalid(
-                "pkcs12",
-                "PKCS#12 bundles are not supported yet; give `certificate` and `privateKey` as PEM"
-                    .to_owned(),
-            ));
+        let pkcs12 = render_opt(credential, "pkcs12", tls.pkcs12.as_ref(), env)?;
+        let mut identity = match (certificate, key, pkcs12) {
+            (Some(certificate), Some(key), None) => {
+                TlsIdentity::from_pem(certificate.expose().as_bytes(), key.expose().as_bytes())
+                    .map_err(|error| invalid("certificate", error.to_string()))?
+            }
+            (None, None, Some(bundle)) => {
+                let password = render_opt(credential, "password", tls.password.as_ref(), env)?;
+                from_pkcs12(&bundle, password.as_ref())
+                    .map_err(|reason| invalid("pkcs12", reason))?
+            }
+            _ => {
+                return Err(invalid(
+                    "certificate",
+                    "give `certificate` and `privateKey` (PEM), or `pkcs12` (base64)".to_owned(),
+                ));
+            }
         };
-        let mut identity =
-            TlsIdentity::from_pem(certificate.expose().as_bytes(), key.expose().as_bytes())
-                .map_err(|error| invalid("certificate", error.to_string()))?;
         if let Some(trust) = render_opt(
             credential,
             "trustCertificate",
@@ -247,6 +255,36 @@ impl MutualTls {
         }
         Ok(Self { identity })
     }
+}
+
+/// Reads a base64 PKCS#12 bundle: its first key with its certificate chain.
+/// Errors say what is wrong without quoting the bundle.
+fn from_pkcs12(bundle: &Secret, password: Option<&Secret>) -> Result<TlsIdentity, String> {
+    let compact: String = bundle
+        .expose()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .map_err(|_| "not base64".to_owned())?;
+    let password = password.map_or("", Secret::expose);
+    let store = p12_keystore::KeyStore::from_pkcs12(
+        &der,
+        password,
+        p12_keystore::Pkcs12ImportPolicy::Relaxed,
+    )
+    .map_err(|_| "not a PKCS#12 bundle, or the password is wrong".to_owned())?;
+    let (_, chain) = store
+        .private_key_chain()
+        .ok_or_else(|| "the bundle holds no private key with a certificate".to_owned())?;
+    let certificates = chain
+        .certs()
+        .iter()
+        .map(|certificate| certificate.as_der().to_vec())
+        .collect();
+    TlsIdentity::from_der(certificates, chain.key().as_der().to_vec())
+        .map_err(|error| error.to_string())
 }
 
 impl Provider for MutualTls {

@@ -41,6 +41,19 @@ impl TlsIdentity {
         Ok(Self::assemble(chain, key, Vec::new()))
     }
 
+    /// An identity from DER: the certificate chain, leaf first, and a
+    /// PKCS#8 private key.
+    pub fn from_der(chain: Vec<Vec<u8>>, pkcs8_key: Vec<u8>) -> Result<Self, Error> {
+        if chain.is_empty() {
+            return Err(Error::InvalidRequest(
+                "the client identity holds no certificate".to_owned(),
+            ));
+        }
+        let chain = chain.into_iter().map(CertificateDer::from).collect();
+        let key = PrivateKeyDer::Pkcs8(pkcs8_key.into());
+        Ok(Self::assemble(chain, key, Vec::new()))
+    }
+
     /// The same identity, also trusting the CA certificates of a PEM bundle.
     pub fn with_trusted_pem(self, pem: &[u8]) -> Result<Self, Error> {
         let mut trusted = self.parts.trusted.clone();
