@@ -1,15 +1,29 @@
 //! The script runtime: transform scripts and pre/post-process code run on
-//! V8 with the `botContext` host API.
+//! V8 with the `botContext` host API of spec section 4.
 //!
 //! # Invariant
-//! Scripts reach nothing of the host: no I/O, no timers, no modules; every
-//! run has a wall-clock and a heap limit, and a run that breaks one ends as
-//! an error, never as a crash or `Ok(undefined)`. No state crosses
-//! conversations.
+//! Scripts reach nothing of the host: no I/O, no timers, no modules, no
+//! WebAssembly, no code generation from strings. Every run has a wall-clock
+//! limit, a heap limit and output limits, and a run that breaks one ends as
+//! a [`ScriptError`], never as a crash or `Ok(undefined)`; the isolate is
+//! replaced when its heap was exhausted. Every run gets a fresh context, so
+//! no state crosses conversations. What a script does (messages, variable
+//! writes, trigger, events, debug output) comes back as data in
+//! [`ScriptOutput`]; nothing is printed.
 //!
 //! # API boundary
-//! A runtime type that owns the isolates and an async `run` that takes a
-//! compiled script and the turn's data and returns what the script did
-//! (messages, variable writes, trigger, debug output) as data. Built in
-//! issue 6; this crate holds no code until then.
+//! [`ScriptRuntime`] owns the V8 worker threads (isolates are not `Send`)
+//! behind a bounded queue: [`ScriptRuntime::compile`] checks a script once at
+//! bot load and returns a [`Script`] handle (each worker compiles it once and
+//! keeps it), [`ScriptRuntime::run`] runs it with a [`ScriptInput`].
 #![deny(missing_docs)]
+
+mod host;
+mod limits;
+mod runtime;
+mod worker;
+
+pub use runtime::{
+    ApiData, CustomEvent, Limits, Persistence, RuntimeOptions, Script, ScriptError, ScriptInput,
+    ScriptOutput, ScriptRuntime, VariableWrite,
+};

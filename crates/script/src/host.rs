@@ -1,0 +1,403 @@
+//! `botContext`: the host API a script sees (spec section 4). Every value
+//! crosses as a string, as in the product; what the script does is recorded
+//! in the run's state, never printed.
+
+use crate::runtime::{CustomEvent, Persistence, ScriptInput, ScriptOutput, VariableWrite};
+
+/// What one run reads and writes; kept in an isolate slot for the run.
+pub(crate) struct RunState {
+    pub(crate) input: ScriptInput,
+    pub(crate) output: ScriptOutput,
+    output_bytes: usize,
+    output_limit: usize,
+    pub(crate) output_exceeded: bool,
+}
+
+impl RunState {
+    pub(crate) fn new(input: ScriptInput, output_limit: usize) -> Self {
+        Self {
+            input,
+            output: ScriptOutput::default(),
+            output_bytes: 0,
+            output_limit,
+            output_exceeded: false,
+        }
+    }
+
+    /// Counts output against the limit; false once it is passed.
+    fn charge(&mut self, bytes: usize) -> bool {
+        self.output_bytes = self.output_bytes.saturating_add(bytes);
+        if self.output_bytes > self.output_limit {
+            self.output_exceeded = true;
+        }
+        !self.output_exceeded
+    }
+}
+
+type Scope<'s, 'i> = v8::PinScope<'s, 'i>;
+
+fn state<'a>(scope: &'a mut Scope<'_, '_>) -> Option<&'a mut RunState> {
+    scope.get_slot_mut::<RunState>()
+}
+
+/// The argument as JavaScript's `String(value)` gives it; `None` when that
+/// threw (the exception then propagates to the script).
+fn text(
+    scope: &mut Scope<'_, '_>,
+    args: &v8::FunctionCallbackArguments<'_>,
+    index: i32,
+) -> Option<String> {
+    let value = args.get(index);
+    let string = value.to_string(scope)?;
+    Some(string.to_rust_string_lossy(scope))
+}
+
+fn throw_range_error(scope: &mut Scope<'_, '_>, message: &str) {
+    if let Some(message) = v8::String::new(scope, message) {
+        let exception = v8::Exception::range_error(scope, message);
+        scope.throw_exception(exception);
+    }
+}
+
+fn return_string(scope: &mut Scope<'_, '_>, rv: &mut v8::ReturnValue<'_>, value: &str) {
+    match v8::String::new(scope, value) {
+        Some(value) => rv.set(value.into()),
+        None => throw_range_error(scope, "value too large"),
+    }
+}
+
+/// Records output, or throws once the run's output limit is passed. After
+/// `sendImmediateReply` nothing more is recorded: the script has ended, even
+/// while V8 is still unwinding it.
+fn record(scope: &mut Scope<'_, '_>, bytes: usize, write: impl FnOnce(&mut ScriptOutput)) {
+    let Some(state) = state(scope) else { return };
+    if state.output.immediate_reply {
+        return;
+    }
+    if state.charge(bytes) {
+        write(&mut state.output);
+    } else {
+        throw_range_error(scope, "script output limit exceeded");
+    }
+}
+
+fn get_bot_variable(
+    scope: &mut Scope<'_, '_>,
+    args: v8::FunctionCallbackArguments<'_>,
+    mut rv: v8::ReturnValue<'_>,
+) {
+    let Some(name) = text(scope, &args, 0) else {
+        return;
+    };
+    let is_api = state(scope)
+        .and_then(|state| state.input.api.as_ref())
+        .is_some_and(|api| api.name == name);
+    if is_api {
+        // `getBotVariable("api_RDVN")` is the transform's own object.
+        let context = scope.get_current_context();
+        let global = context.global(scope);
+        if let Some(key) = v8::String::new(scope, &name)
+            && let Some(value) = global.get(scope, key.into())
+        {
+            rv.set(value);
+        }
+        return;
+    }
+    let value = state(scope).and_then(|state| state.input.variables.get(&name).cloned());
+    match value {
+        Some(value) => return_string(scope, &mut rv, &value),
+        None => rv.set_null(),
+    }
+}
+
+fn set_bot_variable(
+    scope: &mut Scope<'_, '_>,
+    args: v8::FunctionCallbackArguments<'_>,
+    _rv: v8::ReturnValue<'_>,
+) {
+    let Some(name) = text(scope, &args, 0) else {
+        return;
+    };
+    let Some(value) = text(scope, &args, 1) else {
+        return;
+    };
+    let session = args.get(2).boolean_value(scope);
+    let forever = args.get(3).boolean_value(scope);
+    let persistence = if forever {
+        Persistence::Forever
+    } else if session {
+        Persistence::Session
+    } else {
+        Persistence::Request
+    };
+    let bytes = name.len() + value.len();
+    let Some(run) = state(scope) else { return };
+    if run.output.immediate_reply {
+        return;
+    }
+    if !run.charge(bytes) {
+        throw_range_error(scope, "script output limit exceeded");
+        return;
+    }
+    // Later reads in the same run see the new value.
+    run.input.variables.insert(name.clone(), value.clone());
+    run.output.variables.push(VariableWrite {
+        name,
+        value,
+        persistence,
+    });
+}
+
+fn get_env_variable(
+    scope: &mut Scope<'_, '_>,
+    args: v8::FunctionCallbackArguments<'_>,
+    mut rv: v8::ReturnValue<'_>,
+) {
+    let Some(name) = text(scope, &args, 0) else {
+        return;
+    };
+    match state(scope).and_then(|state| state.input.env.get(&name).cloned()) {
+        Some(value) => return_string(scope, &mut rv, &value),
+        None => rv.set_null(),
+    }
+}
+
+fn set_trigger_next_message(
+    scope: &mut Scope<'_, '_>,
+    args: v8::FunctionCallbackArguments<'_>,
+    _rv: v8::ReturnValue<'_>,
+) {
+    let Some(message) = text(scope, &args, 0) else {
+        return;
+    };
+    record(scope, message.len(), |output| {
+        output.trigger = Some(message)
+    });
+}
+
+fn get_api_status_code(
+    scope: &mut Scope<'_, '_>,
+    _args: v8::FunctionCallbackArguments<'_>,
+    mut rv: v8::ReturnValue<'_>,
+) {
+    let status = state(scope)
+        .and_then(|state| state.input.api_status)
+        .map(|status| status.to_string())
+        .unwrap_or_default();
+    return_string(scope, &mut rv, &status);
+}
+
+fn is_api_execution_successful(
+    scope: &mut Scope<'_, '_>,
+    _args: v8::FunctionCallbackArguments<'_>,
+    mut rv: v8::ReturnValue<'_>,
+) {
+    let success = state(scope).is_some_and(|state| state.input.api_success);
+    rv.set_bool(success);
+}
+
+/// A getter of one input string.
+fn input_string(
+    scope: &mut Scope<'_, '_>,
+    rv: &mut v8::ReturnValue<'_>,
+    field: fn(&ScriptInput) -> &str,
+) {
+    let value = state(scope)
+        .map(|state| field(&state.input).to_owned())
+        .unwrap_or_default();
+    return_string(scope, rv, &value);
+}
+
+fn get_current_user_message(
+    scope: &mut Scope<'_, '_>,
+    _args: v8::FunctionCallbackArguments<'_>,
+    mut rv: v8::ReturnValue<'_>,
+) {
+    input_string(scope, &mut rv, |input| &input.user_message);
+}
+
+fn get_conversation_id(
+    scope: &mut Scope<'_, '_>,
+    _args: v8::FunctionCallbackArguments<'_>,
+    mut rv: v8::ReturnValue<'_>,
+) {
+    input_string(scope, &mut rv, |input| &input.conversation_id);
+}
+
+fn get_chat_bot_id(
+    scope: &mut Scope<'_, '_>,
+    _args: v8::FunctionCallbackArguments<'_>,
+    mut rv: v8::ReturnValue<'_>,
+) {
+    input_string(scope, &mut rv, |input| &input.chat_bot_id);
+}
+
+fn get_user_platform_id(
+    scope: &mut Scope<'_, '_>,
+    _args: v8::FunctionCallbackArguments<'_>,
+    mut rv: v8::ReturnValue<'_>,
+) {
+    input_string(scope, &mut rv, |input| &input.user_platform_id);
+}
+
+fn get_quick_reply_payload(
+    scope: &mut Scope<'_, '_>,
+    _args: v8::FunctionCallbackArguments<'_>,
+    mut rv: v8::ReturnValue<'_>,
+) {
+    input_string(scope, &mut rv, |input| &input.quick_reply_payload);
+}
+
+fn send_message(
+    scope: &mut Scope<'_, '_>,
+    args: v8::FunctionCallbackArguments<'_>,
+    _rv: v8::ReturnValue<'_>,
+) {
+    let Some(message) = text(scope, &args, 0) else {
+        return;
+    };
+    record(scope, message.len(), |output| output.messages.push(message));
+}
+
+fn send_messages(
+    scope: &mut Scope<'_, '_>,
+    args: v8::FunctionCallbackArguments<'_>,
+    _rv: v8::ReturnValue<'_>,
+) {
+    let Ok(array) = v8::Local::<v8::Array>::try_from(args.get(0)) else {
+        // Not an array: one message, as `sendMessage` would send it.
+        send_message(scope, args, _rv);
+        return;
+    };
+    for index in 0..array.length() {
+        let Some(item) = array.get_index(scope, index) else {
+            return;
+        };
+        let Some(message) = item.to_string(scope) else {
+            return;
+        };
+        let message = message.to_rust_string_lossy(scope);
+        record(scope, message.len(), |output| output.messages.push(message));
+        if state(scope).is_none_or(|state| state.output_exceeded) {
+            return;
+        }
+    }
+}
+
+fn send_immediate_reply(
+    scope: &mut Scope<'_, '_>,
+    args: v8::FunctionCallbackArguments<'_>,
+    _rv: v8::ReturnValue<'_>,
+) {
+    let Some(message) = text(scope, &args, 0) else {
+        return;
+    };
+    record(scope, message.len(), |output| {
+        output.messages.push(message);
+        output.immediate_reply = true;
+    });
+    // Ends the script here: termination cannot be caught by `try`.
+    if state(scope).is_some_and(|state| state.output.immediate_reply) {
+        scope.terminate_execution();
+    }
+}
+
+fn print_debug_message(
+    scope: &mut Scope<'_, '_>,
+    args: v8::FunctionCallbackArguments<'_>,
+    _rv: v8::ReturnValue<'_>,
+) {
+    let Some(message) = text(scope, &args, 0) else {
+        return;
+    };
+    record(scope, message.len(), |output| output.debug.push(message));
+}
+
+fn log_custom_event(
+    scope: &mut Scope<'_, '_>,
+    args: v8::FunctionCallbackArguments<'_>,
+    _rv: v8::ReturnValue<'_>,
+) {
+    let Some(user_message) = text(scope, &args, 0) else {
+        return;
+    };
+    let Some(name) = text(scope, &args, 1) else {
+        return;
+    };
+    let Some(detail) = text(scope, &args, 2) else {
+        return;
+    };
+    let bytes = user_message.len() + name.len() + detail.len();
+    record(scope, bytes, |output| {
+        output.events.push(CustomEvent {
+            user_message,
+            name,
+            detail,
+        });
+    });
+}
+
+/// Creates `botContext` (and the transform's `api_RDVN` object) in the
+/// current context's global object.
+pub(crate) fn install(scope: &mut Scope<'_, '_>) -> Option<()> {
+    let context = scope.get_current_context();
+    let global = context.global(scope);
+    let bot_context = v8::Object::new(scope);
+    macro_rules! method {
+        ($name:literal, $callback:expr) => {{
+            let function = v8::Function::new(scope, $callback)?;
+            let key = v8::String::new(scope, $name)?;
+            bot_context.set(scope, key.into(), function.into())?;
+        }};
+    }
+    method!("getBotVariable", get_bot_variable);
+    method!("setBotVariable", set_bot_variable);
+    method!("getEnvVariable", get_env_variable);
+    method!("setTriggerNextMessage", set_trigger_next_message);
+    method!("getApiStatusCode", get_api_status_code);
+    method!("isApiExecutionSuccessful", is_api_execution_successful);
+    method!("getCurrentUserMessage", get_current_user_message);
+    method!("getConversationId", get_conversation_id);
+    method!("getChatBotId", get_chat_bot_id);
+    method!("getUserPlatformId", get_user_platform_id);
+    method!("getQuickReplyPayload", get_quick_reply_payload);
+    method!("sendMessage", send_message);
+    method!("sendMessages", send_messages);
+    method!("sendImmediateReply", send_immediate_reply);
+    method!("printDebugMessage", print_debug_message);
+    method!("logCustomEvent", log_custom_event);
+    let key = v8::String::new(scope, "botContext")?;
+    global.set(scope, key.into(), bot_context.into())?;
+    // Scripts compile no WebAssembly; V8 exposes the global regardless of
+    // flags, so it goes here.
+    let key = v8::String::new(scope, "WebAssembly")?;
+    global.delete(scope, key.into())?;
+
+    let api = state(scope).and_then(|state| state.input.api.clone());
+    if let Some(api) = api {
+        let object = v8::Object::new(scope);
+        let key = v8::String::new(scope, "jsonData")?;
+        let value = v8::String::new(scope, &api.json_data)?;
+        object.set(scope, key.into(), value.into())?;
+        let name = v8::String::new(scope, &api.name)?;
+        global.set(scope, name.into(), object.into())?;
+    }
+    Some(())
+}
+
+/// The transform's `jsonData` after the run, as text.
+pub(crate) fn read_json_data(scope: &mut Scope<'_, '_>, name: &str) -> Option<String> {
+    let context = scope.get_current_context();
+    let global = context.global(scope);
+    let key = v8::String::new(scope, name)?;
+    let object = global.get(scope, key.into())?.to_object(scope)?;
+    let key = v8::String::new(scope, "jsonData")?;
+    let value = object.get(scope, key.into())?;
+    if value.is_string() {
+        Some(value.to_rust_string_lossy(scope))
+    } else {
+        // An object assigned to jsonData is what the script meant: its JSON.
+        let json = v8::json::stringify(scope, value)?;
+        Some(json.to_rust_string_lossy(scope))
+    }
+}

@@ -1,0 +1,306 @@
+//! The public face: a runtime handle, its options, inputs and outputs.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, oneshot};
+
+use crate::worker::{Job, spawn_worker};
+
+/// Limits of one script run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock time a run may take.
+    pub time: Duration,
+    /// Heap an isolate may use; a run that needs more ends with
+    /// [`ScriptError::HeapLimit`].
+    pub heap_bytes: usize,
+    /// Bytes a run may produce in messages, variable values, events and
+    /// debug output together.
+    pub output_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            time: Duration::from_secs(1),
+            heap_bytes: 64 * 1024 * 1024,
+            output_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// How a runtime is set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuntimeOptions {
+    /// Worker threads, each with its own isolate.
+    pub workers: usize,
+    /// Runs waiting for a worker before callers wait to submit more.
+    pub queue: usize,
+    /// Limits of every run.
+    pub limits: Limits,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Self {
+            workers: cores.clamp(1, 4),
+            queue: 256,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// A script checked by [`ScriptRuntime::compile`]. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Script {
+    pub(crate) source: Arc<ScriptSource>,
+}
+
+#[derive(Debug)]
+pub(crate) struct ScriptSource {
+    pub(crate) id: u64,
+    pub(crate) owner: String,
+    pub(crate) code: String,
+}
+
+impl Script {
+    /// Who the script belongs to, as named in errors (e.g.
+    /// `integration search-articles, transformScript`).
+    pub fn owner(&self) -> &str {
+        &self.source.owner
+    }
+}
+
+/// The response a transform script reshapes: a global `name` (e.g.
+/// `api_FAQS`) whose `jsonData` is `{"api_FAQS": <body>}` as text.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ApiData {
+    /// The global's name, `api_` followed by the response data variable.
+    pub name: String,
+    /// The JSON text the script sees in `jsonData`.
+    pub json_data: String,
+}
+
+/// What a run sees through `botContext`.
+#[derive(Clone, Debug, Default)]
+pub struct ScriptInput {
+    /// Bot variables (custom data fields included, as `RDVN.key`).
+    pub variables: HashMap<String, String>,
+    /// Environment variables of the bot.
+    pub env: HashMap<String, String>,
+    /// The user's current message.
+    pub user_message: String,
+    /// The conversation's id.
+    pub conversation_id: String,
+    /// The bot's id.
+    pub chat_bot_id: String,
+    /// The user's id on their platform.
+    pub user_platform_id: String,
+    /// The payload of the quick reply the user chose, if any.
+    pub quick_reply_payload: String,
+    /// The last call's status (`None` after a transport failure).
+    pub api_status: Option<u16>,
+    /// Whether the last call succeeded (status 200 or 201).
+    pub api_success: bool,
+    /// The response a transform script works on.
+    pub api: Option<ApiData>,
+}
+
+/// How long a variable written by a script lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Persistence {
+    /// This turn only (`persistForSession` false).
+    Request,
+    /// The conversation (`persistForSession` true).
+    Session,
+    /// The user, across conversations (`persistForever` true).
+    Forever,
+}
+
+/// A `setBotVariable` call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VariableWrite {
+    /// The variable.
+    pub name: String,
+    /// Its new value, as a string.
+    pub value: String,
+    /// How long it lives.
+    pub persistence: Persistence,
+}
+
+/// A `logCustomEvent` call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomEvent {
+    /// The user message it refers to.
+    pub user_message: String,
+    /// The event's name.
+    pub name: String,
+    /// Free detail.
+    pub detail: String,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScriptOutput {
+    /// Messages to send, in order.
+    pub messages: Vec<String>,
+    /// Variable writes, in order.
+    pub variables: Vec<VariableWrite>,
+    /// The text given to `setTriggerNextMessage`, if any (the last one).
+    pub trigger: Option<String>,
+    /// Custom events, in order.
+    pub events: Vec<CustomEvent>,
+    /// `printDebugMessage` output, in order.
+    pub debug: Vec<String>,
+    /// The transform's `jsonData` after the run, when it changed.
+    pub json_data: Option<String>,
+    /// Whether `sendImmediateReply` ended the script.
+    pub immediate_reply: bool,
+}
+
+/// Why a script did not run to completion.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScriptError {
+    /// The script does not parse.
+    #[error("{owner}: syntax error at line {line}, column {column}: {message}")]
+    Syntax {
+        /// Who the script belongs to.
+        owner: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// V8's message.
+        message: String,
+    },
+    /// The script threw.
+    #[error("{owner}: {message} (line {line})")]
+    Exception {
+        /// Who the script belongs to.
+        owner: String,
+        /// The exception as text.
+        message: String,
+        /// 1-based line, 0 when unknown.
+        line: usize,
+    },
+    /// The run took longer than allowed.
+    #[error("{owner}: stopped after {}ms, the script time limit", limit.as_millis())]
+    Timeout {
+        /// Who the script belongs to.
+        owner: String,
+        /// The limit.
+        limit: Duration,
+    },
+    /// The run needed more memory than allowed.
+    #[error("{owner}: stopped at the {limit}-byte script heap limit")]
+    HeapLimit {
+        /// Who the script belongs to.
+        owner: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// The run produced more output than allowed.
+    #[error("{owner}: produced more than {limit} bytes of messages, variables and events")]
+    OutputLimit {
+        /// Who the script belongs to.
+        owner: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// The runtime's workers are gone (a bug, or shutdown).
+    #[error("the script runtime is not running")]
+    Unavailable,
+}
+
+/// Owns the V8 worker threads. Cheap to clone; clones share the workers.
+/// Dropping the last clone stops them.
+#[derive(Clone, Debug)]
+pub struct ScriptRuntime {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    jobs: Mutex<mpsc::Sender<Job>>,
+    permits: Arc<Semaphore>,
+    next_id: AtomicU64,
+}
+
+impl ScriptRuntime {
+    /// Starts the workers.
+    pub fn new(options: RuntimeOptions) -> Self {
+        crate::limits::initialize_v8();
+        let (sender, receiver) = mpsc::channel();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for index in 0..options.workers.max(1) {
+            spawn_worker(index, Arc::clone(&receiver), options.limits);
+        }
+        Self {
+            inner: Arc::new(Inner {
+                jobs: Mutex::new(sender),
+                permits: Arc::new(Semaphore::new(options.queue.max(1))),
+                next_id: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// Checks a script's syntax once (at bot load) and returns its handle.
+    pub async fn compile(&self, owner: &str, code: &str) -> Result<Script, ScriptError> {
+        let script = Script {
+            source: Arc::new(ScriptSource {
+                id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),
+                owner: owner.to_owned(),
+                code: code.to_owned(),
+            }),
+        };
+        let (reply, answer) = oneshot::channel();
+        self.submit(|permit| Job::Compile {
+            script: Arc::clone(&script.source),
+            reply,
+            permit,
+        })
+        .await?;
+        answer.await.map_err(|_| ScriptError::Unavailable)??;
+        Ok(script)
+    }
+
+    /// Runs a script in a fresh context.
+    pub async fn run(
+        &self,
+        script: &Script,
+        input: ScriptInput,
+    ) -> Result<ScriptOutput, ScriptError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(|permit| Job::Run {
+            script: Arc::clone(&script.source),
+            input: Box::new(input),
+            reply,
+            permit,
+        })
+        .await?;
+        answer.await.map_err(|_| ScriptError::Unavailable)?
+    }
+
+    /// Waits for room in the queue, then hands the job to the workers.
+    async fn submit(
+        &self,
+        job: impl FnOnce(tokio::sync::OwnedSemaphorePermit) -> Job,
+    ) -> Result<(), ScriptError> {
+        let permit = Arc::clone(&self.inner.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| ScriptError::Unavailable)?;
+        let jobs = self
+            .inner
+            .jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        jobs.send(job(permit)).map_err(|_| ScriptError::Unavailable)
+    }
+}

@@ -1,0 +1,139 @@
+//! Scripts reach nothing of the host, and no run sees another's state.
+
+use patchbay_script::{ScriptError, ScriptInput};
+
+use crate::{compile, run, runtime};
+
+#[tokio::test]
+async fn host_facilities_are_absent() {
+    let runtime = runtime();
+    let output = run(
+        &runtime,
+        r#"
+        botContext.sendMessage([typeof require, typeof fetch, typeof process, typeof setTimeout,
+            typeof WebAssembly, typeof Deno, typeof XMLHttpRequest].join(","));
+        "#,
+        ScriptInput::default(),
+    )
+    .await
+    .expect("runs");
+    assert_eq!(
+        output.messages,
+        vec!["undefined,undefined,undefined,undefined,undefined,undefined,undefined"]
+    );
+}
+
+#[tokio::test]
+async fn code_from_strings_is_refused() {
+    let runtime = runtime();
+    for code in [
+        "eval('1 + 1')",
+        "new Function('return 1')()",
+        "Function('return 1')()",
+    ] {
+        let error = run(&runtime, code, ScriptInput::default())
+            .await
+            .expect_err(code);
+        match error {
+            ScriptError::Exception { message, .. } => {
+                assert!(message.contains("EvalError"), "{code}: {message}");
+            }
+            other => panic!("{code}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn dynamic_import_goes_nowhere() {
+    let runtime = runtime();
+    let output = run(
+        &runtime,
+        r#"
+        var p = import("fs");
+        botContext.sendMessage(String(p instanceof Promise));
+        "#,
+        ScriptInput::default(),
+    )
+    .await;
+    // Either the import is refused at once, or it returns a promise that
+    // never loads anything: no module reaches the script.
+    match output {
+        Ok(output) => assert_eq!(output.messages, vec!["true"]),
+        Err(ScriptError::Exception { message, .. }) => {
+            assert!(!message.is_empty());
+        }
+        Err(other) => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn globals_do_not_cross_runs() {
+    let runtime = runtime();
+    let writer = compile(
+        &runtime,
+        "leaked = 'yes'; globalThis.other = 1; Object.prototype.polluted = true; var declared = 1;",
+    )
+    .await;
+    let reader = compile(
+        &runtime,
+        r#"botContext.sendMessage([typeof leaked, typeof other, typeof ({}).polluted, typeof declared].join(","));"#,
+    )
+    .await;
+    runtime
+        .run(&writer, ScriptInput::default())
+        .await
+        .expect("writes");
+    let output = runtime
+        .run(&reader, ScriptInput::default())
+        .await
+        .expect("reads");
+    assert_eq!(
+        output.messages,
+        vec!["undefined,undefined,undefined,undefined"]
+    );
+}
+
+/// Resident memory of this process, in KiB.
+fn rss_kib() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("statm");
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|field| field.parse().ok())
+        .expect("resident pages");
+    pages * 4
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_runs_leave_memory_flat() {
+    let runtime = runtime();
+    let script = compile(
+        &runtime,
+        r#"
+        var data = JSON.parse(api_X.jsonData);
+        data.api_X.items = data.api_X.items.slice(0, 2);
+        api_X.jsonData = JSON.stringify(data);
+        botContext.setBotVariable("count", data.api_X.items.length, true, false);
+        "#,
+    )
+    .await;
+    let input = ScriptInput {
+        api: Some(patchbay_script::ApiData {
+            name: "api_X".to_owned(),
+            json_data: r#"{"api_X": {"items": [1, 2, 3, 4, 5]}}"#.to_owned(),
+        }),
+        ..ScriptInput::default()
+    };
+    for _ in 0..1_000 {
+        runtime
+            .run(&script, input.clone())
+            .await
+            .expect("warm-up run");
+    }
+    let before = rss_kib();
+    for _ in 0..10_000 {
+        runtime.run(&script, input.clone()).await.expect("run");
+    }
+    let growth = rss_kib().saturating_sub(before);
+    assert!(growth < 32 * 1024, "RSS grew by {growth} KiB over 10k runs");
+}
