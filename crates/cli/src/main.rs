@@ -77,9 +77,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             deny_warnings,
         } => {
+            let mut scripts = ScriptChecker::default();
             let reports = bots
                 .iter()
-                .map(|bot| check(bot))
+                .map(|bot| check(bot, &mut scripts))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let errors: usize = reports.iter().map(|r| r.count(Severity::Error)).sum();
             let warnings: usize = reports.iter().map(|r| r.count(Severity::Warning)).sum();
@@ -161,12 +162,57 @@ fn load_bot(path: &Path) -> anyhow::Result<Bot> {
     }
 }
 
-fn check(path: &Path) -> anyhow::Result<Report> {
+fn check(path: &Path, scripts: &mut ScriptChecker) -> anyhow::Result<Report> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read bot file {}", path.display()))?;
     let name = path.display().to_string();
     Ok(match patchbay_config::load(&name, &text) {
-        Ok(loaded) => loaded.warnings,
+        Ok(loaded) => {
+            let mut report = loaded.warnings;
+            scripts.check(&loaded.scripts, &mut report)?;
+            report
+        }
         Err(report) => report,
     })
+}
+
+/// Compiles a bot's scripts on V8, started only when a bot has scripts.
+#[derive(Default)]
+struct ScriptChecker {
+    started: Option<(tokio::runtime::Runtime, patchbay_script::ScriptRuntime)>,
+}
+
+impl ScriptChecker {
+    fn check(
+        &mut self,
+        sites: &[patchbay_config::ScriptSite],
+        report: &mut Report,
+    ) -> anyhow::Result<()> {
+        if sites.is_empty() {
+            return Ok(());
+        }
+        let (runtime, scripts) = match &mut self.started {
+            Some(started) => started,
+            None => self.started.insert((
+                tokio::runtime::Builder::new_current_thread().build()?,
+                patchbay_script::ScriptRuntime::new(patchbay_script::RuntimeOptions {
+                    workers: 1,
+                    ..patchbay_script::RuntimeOptions::default()
+                }),
+            )),
+        };
+        for site in sites {
+            match runtime.block_on(scripts.compile(&site.owner, &site.code)) {
+                Ok(_) => {}
+                Err(patchbay_script::ScriptError::Syntax {
+                    line,
+                    column,
+                    message,
+                    ..
+                }) => report.add_script_error(site, line, column, &message),
+                Err(other) => anyhow::bail!("cannot check scripts: {other}"),
+            }
+        }
+        Ok(())
+    }
 }

@@ -244,3 +244,28 @@ credentials:
     assert_eq!(mode & 0o777, 0o600);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn check_reports_script_syntax_errors_where_they_are() {
+    let dir = std::env::temp_dir().join(format!("patchbay-script-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let bot = dir.join("bot.yaml");
+    std::fs::write(
+        &bot,
+        "name: scripted\nintegrations:\n  - name: search\n    responseDataVariable: FAQS\n    type: api\n    method: GET\n    url: https://kb.example.com/search\n    transformScript: |\n      var data = JSON.parse(api_FAQS.jsonData);\n      var broken = ;\n",
+    )
+    .expect("bot file");
+    let output = patchbay(&["check", "--json", bot.to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let diagnostic = &report["files"][0]["diagnostics"][0];
+    assert_eq!(diagnostic["code"], "script-syntax");
+    assert_eq!(diagnostic["line"], 10, "{diagnostic}");
+    assert_eq!(diagnostic["column"], 20, "{diagnostic}");
+    let message = diagnostic["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("integration search, transformScript: SyntaxError"),
+        "{message}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

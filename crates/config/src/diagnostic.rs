@@ -60,6 +60,8 @@ pub enum Code {
     InvalidCondition,
     /// A dialog without interactions.
     EmptyDialog,
+    /// A script that does not parse.
+    ScriptSyntax,
     /// A credential or token sent in the URL or its query string.
     SecretInUrl,
     /// A credential sent over plain `http://`.
@@ -95,6 +97,7 @@ impl Code {
             Self::InvalidCredential => "invalid-credential",
             Self::InvalidCondition => "invalid-condition",
             Self::EmptyDialog => "empty-dialog",
+            Self::ScriptSyntax => "script-syntax",
             Self::SecretInUrl => "secret-in-url",
             Self::CredentialOverHttp => "credential-over-http",
             Self::PersistForever => "persist-forever",
@@ -219,6 +222,31 @@ impl Report {
             .count()
     }
 
+    /// Adds a script's syntax error, found by the script runtime, at the
+    /// place in the file where that script line and column sit.
+    pub fn add_script_error(
+        &mut self,
+        site: &ScriptSite,
+        line: usize,
+        column: usize,
+        message: &str,
+    ) {
+        let start = script_offset(&self.display_text, site.span.clone(), line, column);
+        let end = self.display_text[start..]
+            .find(['\n', ' ', ';', ')'])
+            .map_or(self.display_text.len(), |length| start + length.max(1));
+        let diagnostic = Diagnostic::new(
+            Severity::Error,
+            Code::ScriptSyntax,
+            format!("{}: {message}", site.owner),
+            start..end.max(start),
+        )
+        .with_label(format!("script line {line}, column {column}"));
+        self.diagnostics.push(diagnostic);
+        self.diagnostics
+            .sort_by_key(|diagnostic| (diagnostic.span.start, diagnostic.severity));
+    }
+
     /// Where a diagnostic starts, as a line and column.
     pub fn position(&self, diagnostic: &Diagnostic) -> Position {
         position_of(&self.display_text, diagnostic.span.start)
@@ -289,6 +317,55 @@ impl Report {
             "diagnostics": diagnostics,
         })
     }
+}
+
+/// A script of the bot and where its text sits in the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScriptSite {
+    /// Who the script belongs to, e.g. `integration search, transformScript`.
+    pub owner: String,
+    /// The script's code.
+    pub code: String,
+    /// The bytes of the file that hold the script's value.
+    pub span: Range<usize>,
+}
+
+/// The byte offset of a script's 1-based `line` and `column` in the file:
+/// inside a block scalar (`|` or `>`), lines count from the first content
+/// line and columns start after the block's indentation; in a flow scalar,
+/// line 1 starts at the value (after its quote).
+fn script_offset(text: &str, value: Range<usize>, line: usize, column: usize) -> usize {
+    let Some(value_text) = text.get(value.clone()) else {
+        return value.start.min(text.len());
+    };
+    let column = column.saturating_sub(1);
+    // A block scalar's value starts at its first content line; the `|` or
+    // `>` indicator (with any chomping or indentation digits) comes before.
+    let before = text[..value.start].trim_end();
+    let indicator =
+        before.trim_end_matches(['-', '+', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+    let start = if indicator.ends_with(['|', '>']) {
+        let line_start = text[..value.start]
+            .rfind('\n')
+            .map_or(0, |newline| newline + 1);
+        let indent = value.start - line_start;
+        let mut offset = line_start;
+        for _ in 1..line {
+            match text[offset..].find('\n') {
+                Some(newline) => offset += newline + 1,
+                None => break,
+            }
+        }
+        offset + indent + column
+    } else if line <= 1 {
+        value.start + usize::from(value_text.starts_with(['"', '\''])) + column
+    } else {
+        value.start
+    };
+    let line_end = text[start.min(text.len())..]
+        .find('\n')
+        .map_or(text.len(), |end| start.min(text.len()) + end);
+    floor_char_boundary(text, start.min(line_end))
 }
 
 pub(crate) fn position_of(text: &str, offset: usize) -> Position {

@@ -25,7 +25,7 @@ mod suggest;
 mod template;
 mod validate;
 
-pub use diagnostic::{Code, Diagnostic, Position, RenderStyle, Report, Severity};
+pub use diagnostic::{Code, Diagnostic, Position, RenderStyle, Report, ScriptSite, Severity};
 pub use field_path::{CompiledPath, FieldPath, FieldPathError, compile_json_path};
 pub use load::{Format, Loaded, MAX_FILE_BYTES, load};
 pub use model::*;

@@ -5,7 +5,7 @@ use std::ops::Range;
 use serde::de::IgnoredAny;
 use serde_saphyr::{DuplicateKeyPolicy, Error as YamlError, Options};
 
-use crate::diagnostic::{Code, Diagnostic, Report, Severity, floor_char_boundary};
+use crate::diagnostic::{Code, Diagnostic, Report, ScriptSite, Severity, floor_char_boundary};
 use crate::locate::{Locator, doc_path};
 use crate::model::Bot;
 use crate::suggest::did_you_mean;
@@ -42,6 +42,9 @@ pub struct Loaded {
     pub bot: Bot,
     /// Warnings (lints); it holds no errors.
     pub warnings: Report,
+    /// Every script of the bot and where it sits, for a script runtime to
+    /// check (see [`Report::add_script_error`]).
+    pub scripts: Vec<ScriptSite>,
 }
 
 /// Reads, validates and lints one bot file.
@@ -51,18 +54,21 @@ pub struct Loaded {
 /// error when the bot cannot be used; never panics, whatever the text.
 pub fn load(file: &str, text: &str) -> Result<Loaded, Report> {
     let format = Format::from_file_name(file);
-    let (bot, diagnostics, display_text) = parse_and_check(format, text);
+    let (bot, diagnostics, display_text, scripts) = parse_and_check(format, text);
     let report = Report::new(file, display_text, diagnostics);
     match bot {
         Some(bot) if !report.has_errors() => Ok(Loaded {
             bot,
             warnings: report,
+            scripts,
         }),
         _ => Err(report),
     }
 }
 
-fn parse_and_check(format: Format, text: &str) -> (Option<Bot>, Vec<Diagnostic>, String) {
+type Checked = (Option<Bot>, Vec<Diagnostic>, String, Vec<ScriptSite>);
+
+fn parse_and_check(format: Format, text: &str) -> Checked {
     if text.len() > MAX_FILE_BYTES {
         let diagnostic = Diagnostic::new(
             Severity::Error,
@@ -74,7 +80,7 @@ fn parse_and_check(format: Format, text: &str) -> (Option<Bot>, Vec<Diagnostic>,
             0..0,
         )
         .with_help(Some("split the bot, or move data out of it".to_owned()));
-        return (None, vec![diagnostic], String::new());
+        return (None, vec![diagnostic], String::new(), Vec::new());
     }
     // JSON is read by the YAML parser too, so that positions and the path
     // index work the same for both; serde_json first holds it to strict JSON.
@@ -97,6 +103,7 @@ fn parse_and_check(format: Format, text: &str) -> (Option<Bot>, Vec<Diagnostic>,
                     None,
                     vec![diagnostic],
                     mask_secrets(text, &Locator::new("")),
+                    Vec::new(),
                 );
             }
             text.replace('\t', " ")
@@ -125,7 +132,8 @@ fn parse_and_check(format: Format, text: &str) -> (Option<Bot>, Vec<Diagnostic>,
                     !matches!(d.code, Code::InvalidCondition | Code::InvalidCredential)
                         || !blanked_records.iter().any(|r| r.contains(&d.span.start))
                 }));
-                return (Some(bot), diagnostics, display_text);
+                let scripts = script_sites(&bot, &locator);
+                return (Some(bot), diagnostics, display_text, scripts);
             }
             Err(error) => {
                 let (diagnostic, repair) = from_yaml_error(&error, &repaired, &locator, format);
@@ -150,7 +158,52 @@ fn parse_and_check(format: Format, text: &str) -> (Option<Bot>, Vec<Diagnostic>,
             }
         }
     }
-    (None, diagnostics, display_text)
+    (None, diagnostics, display_text, Vec::new())
+}
+
+/// Every script of the bot, with its owner and the span of its value.
+fn script_sites(bot: &Bot, locator: &Locator) -> Vec<ScriptSite> {
+    let mut sites = Vec::new();
+    let mut add = |owner: String, code: &str, path: Vec<crate::locate::Step>| {
+        if let Some(span) = locator.value(&path) {
+            sites.push(ScriptSite {
+                owner,
+                code: code.to_owned(),
+                span,
+            });
+        }
+    };
+    for (i, integration) in bot.integrations.iter().enumerate() {
+        if let Some(script) = &integration.transform_script {
+            let owner = format!("integration {}, transformScript", integration.name);
+            add(
+                owner,
+                script,
+                doc_path!["integrations", i, "transformScript"],
+            );
+        }
+    }
+    for (d, dialog) in bot.dialogs.iter().enumerate() {
+        for (k, interaction) in dialog.interactions.iter().enumerate() {
+            let crate::model::InteractionKind::Integration(call) = &interaction.kind else {
+                continue;
+            };
+            for (field, script) in [
+                ("preProcess", &call.pre_process),
+                ("postProcess", &call.post_process),
+            ] {
+                if let Some(script) = script {
+                    let owner = format!("interaction {}, {field}", interaction.name);
+                    add(
+                        owner,
+                        script,
+                        doc_path!["dialogs", d, "interactions", k, field],
+                    );
+                }
+            }
+        }
+    }
+    sites
 }
 
 fn covers_everything(text: &str, range: &Range<usize>) -> bool {

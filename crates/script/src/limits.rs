@@ -7,13 +7,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Once, PoisonError};
 use std::time::{Duration, Instant};
 
-/// Initialises V8 once per process. Code generation from strings (`eval`,
-/// `new Function`) and the `WebAssembly` global are switched off for every
-/// isolate.
+/// Initialises V8 once per process, with code generation from strings
+/// (`eval`, `new Function`) switched off for every isolate. (This V8 has no
+/// flag to hide `WebAssembly`; each context removes the global instead.)
 pub(crate) fn initialize_v8() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
-        v8::V8::set_flags_from_string("--disallow-code-generation-from-strings --no-expose-wasm");
+        v8::V8::set_flags_from_string("--disallow-code-generation-from-strings");
         let platform = v8::new_default_platform(0, false).make_shared();
         v8::V8::initialize_platform(platform);
         v8::V8::initialize();

@@ -240,7 +240,11 @@ fn compile(
             Some(message) => (
                 message.get_line_number(try_catch).unwrap_or(0),
                 message.get_start_column() + 1,
-                message.get(try_catch).to_rust_string_lossy(try_catch),
+                message
+                    .get(try_catch)
+                    .to_rust_string_lossy(try_catch)
+                    .trim_start_matches("Uncaught ")
+                    .to_owned(),
             ),
             None => (0, 0, "the script does not compile".to_owned()),
         };
