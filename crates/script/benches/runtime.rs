@@ -1,0 +1,61 @@
+//! The cost of script runs on a warm runtime: a small transform over a 2 KB
+//! and a 100 KB body, and an empty script (a fresh context, the botContext
+//! API and the queue round trip, which every run pays).
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use patchbay_script::{ApiData, RuntimeOptions, ScriptInput, ScriptRuntime};
+
+const TRANSFORM: &str = r#"
+var data = JSON.parse(api_FAQS.jsonData);
+data.api_FAQS.items = data.api_FAQS.items
+  .filter(function (a) { return a.status === "published"; })
+  .slice(0, 3);
+api_FAQS.jsonData = JSON.stringify(data);
+"#;
+
+/// A response body of about `bytes` bytes: a list of articles.
+fn body(bytes: usize) -> String {
+    let article = r#"{"title":"How to reset a password","status":"published","score":0.93,"summary":"Open settings, choose security, then reset."}"#;
+    let count = (bytes / (article.len() + 1)).max(1);
+    format!("{{\"items\":[{}]}}", vec![article; count].join(","))
+}
+
+fn input(bytes: usize) -> ScriptInput {
+    ScriptInput {
+        api: Some(ApiData {
+            name: "api_FAQS".to_owned(),
+            json_data: format!("{{\"api_FAQS\": {}}}", body(bytes)),
+        }),
+        ..ScriptInput::default()
+    }
+}
+
+fn runs(c: &mut Criterion) {
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("tokio runtime");
+    let runtime = ScriptRuntime::new(RuntimeOptions {
+        workers: 1,
+        ..RuntimeOptions::default()
+    });
+    let transform = tokio
+        .block_on(runtime.compile("bench transform", TRANSFORM))
+        .expect("compiles");
+    let empty = tokio
+        .block_on(runtime.compile("bench empty", ""))
+        .expect("compiles");
+    for (name, bytes) in [("transform_2kb", 2 * 1024), ("transform_100kb", 100 * 1024)] {
+        let input = input(bytes);
+        c.bench_function(name, |b| {
+            b.to_async(&tokio)
+                .iter(|| runtime.run(&transform, input.clone()));
+        });
+    }
+    c.bench_function("empty_run_fresh_context", |b| {
+        b.to_async(&tokio)
+            .iter(|| runtime.run(&empty, ScriptInput::default()));
+    });
+}
+
+criterion_group!(benches, runs);
+criterion_main!(benches);
