@@ -337,17 +337,18 @@ fn log_custom_event(
     });
 }
 
-/// Creates `botContext` (and the transform's `api_RDVN` object) in the
-/// current context's global object.
-pub(crate) fn install(scope: &mut Scope<'_, '_>) -> Option<()> {
-    let context = scope.get_current_context();
-    let global = context.global(scope);
-    let bot_context = v8::Object::new(scope);
+/// The template of every run's global object: `botContext` with its
+/// methods. Made once per isolate; a context made from it gets fresh
+/// objects, so nothing a script does to them carries over.
+pub(crate) fn global_template<'s>(
+    scope: &mut v8::PinScope<'s, '_, ()>,
+) -> Option<v8::Local<'s, v8::ObjectTemplate>> {
+    let bot_context = v8::ObjectTemplate::new(scope);
     macro_rules! method {
         ($name:literal, $callback:expr) => {{
-            let function = v8::Function::new(scope, $callback)?;
+            let function = v8::FunctionTemplate::new(scope, $callback);
             let key = v8::String::new(scope, $name)?;
-            bot_context.set(scope, key.into(), function.into())?;
+            bot_context.set(key.into(), function.into());
         }};
     }
     method!("getBotVariable", get_bot_variable);
@@ -366,13 +367,21 @@ pub(crate) fn install(scope: &mut Scope<'_, '_>) -> Option<()> {
     method!("sendImmediateReply", send_immediate_reply);
     method!("printDebugMessage", print_debug_message);
     method!("logCustomEvent", log_custom_event);
+    let global = v8::ObjectTemplate::new(scope);
     let key = v8::String::new(scope, "botContext")?;
-    global.set(scope, key.into(), bot_context.into())?;
-    // Scripts compile no WebAssembly; V8 exposes the global regardless of
-    // flags, so it goes here.
+    global.set(key.into(), bot_context.into());
+    Some(global)
+}
+
+/// Prepares a context made from [`global_template`] for a run: removes
+/// `WebAssembly` and adds the transform's `api_RDVN` object.
+pub(crate) fn install(scope: &mut Scope<'_, '_>) -> Option<()> {
+    let context = scope.get_current_context();
+    let global = context.global(scope);
+    // Scripts compile no WebAssembly; this V8 exposes the global whatever
+    // the flags say, so each context drops it.
     let key = v8::String::new(scope, "WebAssembly")?;
     global.delete(scope, key.into())?;
-
     let api = state(scope).and_then(|state| state.input.api.clone());
     if let Some(api) = api {
         let object = v8::Object::new(scope);

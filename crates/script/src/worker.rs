@@ -43,6 +43,10 @@ struct Worker {
     /// is made, as V8 requires (isolates drop in reverse creation order).
     isolate: Option<GuardedIsolate>,
     compiled: HashMap<u64, v8::Global<v8::UnboundScript>>,
+    /// The global object template of the current isolate.
+    template: Option<v8::Global<v8::ObjectTemplate>>,
+    /// A fresh, unused context for the next run.
+    spare: Option<v8::Global<v8::Context>>,
     watchdog: Watchdog,
     limits: Limits,
 }
@@ -52,6 +56,8 @@ impl Worker {
         Self {
             isolate: None,
             compiled: HashMap::new(),
+            template: None,
+            spare: None,
             watchdog: Watchdog::start(format!("patchbay-script-{index}-watchdog")),
             limits,
         }
@@ -83,10 +89,42 @@ impl Worker {
                     let result = self.run(&script, *input);
                     drop(permit);
                     let _ = reply.send(result);
+                    // The caller has its answer; make the next run's context
+                    // now, off its path.
+                    self.prepare_context();
                 }
             }
         }
         self.watchdog.stop();
+    }
+
+    /// Makes a fresh context from the global template, kept for the next
+    /// run. Contexts cost far more than a small script, so this is done
+    /// between runs rather than at the start of one.
+    fn prepare_context(&mut self) {
+        if self.spare.is_some() {
+            return;
+        }
+        let heap = self.limits.heap_bytes;
+        let isolate = self
+            .isolate
+            .get_or_insert_with(|| GuardedIsolate::new(heap))
+            .isolate();
+        v8::scope!(let scope, isolate);
+        let template = match &self.template {
+            Some(template) => Some(v8::Local::new(scope, template)),
+            None => host::global_template(scope).inspect(|template| {
+                self.template = Some(v8::Global::new(scope, *template));
+            }),
+        };
+        let context = v8::Context::new(
+            scope,
+            v8::ContextOptions {
+                global_template: template,
+                ..Default::default()
+            },
+        );
+        self.spare = Some(v8::Global::new(scope, context));
     }
 
     fn guarded(&mut self) -> &mut GuardedIsolate {
@@ -115,6 +153,10 @@ impl Worker {
         let api_name = input.api.as_ref().map(|api| api.name.clone());
         let original_json = input.api.as_ref().map(|api| api.json_data.clone());
         let limits = self.limits;
+        self.prepare_context();
+        let Some(spare) = self.spare.take() else {
+            return Err(ScriptError::Unavailable);
+        };
         let handle = self.guarded().isolate().thread_safe_handle();
         self.guarded()
             .isolate()
@@ -126,7 +168,7 @@ impl Worker {
                 .get_or_insert_with(|| GuardedIsolate::new(limits.heap_bytes));
             let isolate = guarded.isolate();
             v8::scope!(let scope, isolate);
-            let context = v8::Context::new(scope, Default::default());
+            let context = v8::Local::new(scope, &spare);
             let scope = &mut v8::ContextScope::new(scope, context);
             run_in_context(scope, &mut self.compiled, script, api_name.as_deref())
         };
@@ -140,6 +182,8 @@ impl Worker {
         if heap_hit {
             // The heap is near its limit: start over with a fresh isolate.
             self.compiled.clear();
+            self.template = None;
+            self.spare = None;
             self.isolate = None;
             return Err(ScriptError::HeapLimit {
                 owner,
