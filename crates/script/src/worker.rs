@@ -38,10 +38,9 @@ pub(crate) fn spawn_worker(index: usize, jobs: Arc<Mutex<Receiver<Job>>>, limits
         .spawn(move || Worker::new(index, limits).serve(&jobs));
 }
 
+/// Fields drop in declaration order: the handles into the isolate come
+/// before the isolate, which must outlive them.
 struct Worker {
-    /// `None` after a heap breach: the old isolate is gone before the next
-    /// is made, as V8 requires (isolates drop in reverse creation order).
-    isolate: Option<GuardedIsolate>,
     compiled: HashMap<u64, v8::Global<v8::UnboundScript>>,
     /// The global object template of the current isolate.
     template: Option<v8::Global<v8::ObjectTemplate>>,
@@ -49,6 +48,9 @@ struct Worker {
     spare: Option<v8::Global<v8::Context>>,
     watchdog: Watchdog,
     limits: Limits,
+    /// `None` after a heap breach: the old isolate is gone before the next
+    /// is made, as V8 requires (isolates drop in reverse creation order).
+    isolate: Option<GuardedIsolate>,
 }
 
 impl Worker {
@@ -172,6 +174,8 @@ impl Worker {
             let scope = &mut v8::ContextScope::new(scope, context);
             run_in_context(scope, &mut self.compiled, script, api_name.as_deref())
         };
+        // Every handle into the isolate goes before the isolate may.
+        drop(spare);
         let timed_out = self.watchdog.disarm();
         let heap_hit = self.guarded().take_heap_hit();
         let isolate = self.guarded().isolate();
@@ -207,16 +211,16 @@ impl Worker {
                 output.json_data = json_data.filter(|json| Some(json) != original_json.as_ref());
                 Ok(output)
             }
-            RunOutcome::Completed { json_data } if !timed_out => {
+            // A script that finished is done, even if the watchdog fired
+            // as it returned (that termination was cancelled above).
+            RunOutcome::Completed { json_data } => {
                 output.json_data = json_data.filter(|json| Some(json) != original_json.as_ref());
                 Ok(output)
             }
-            RunOutcome::Completed { .. } | RunOutcome::Terminated { .. } => {
-                Err(ScriptError::Timeout {
-                    owner,
-                    limit: limits.time,
-                })
-            }
+            RunOutcome::Terminated { .. } => Err(ScriptError::Timeout {
+                owner,
+                limit: limits.time,
+            }),
         }
     }
 }
