@@ -1,12 +1,24 @@
-//! Rule and branch evaluation: custom data fields, rule matching, next
-//! actions and template rendering over the compiled forms of
-//! `patchbay-config`.
+//! Rule and branch evaluation: template rendering with the encoding of the
+//! place a value lands in, custom data fields, rule matching and next
+//! actions, over the compiled forms of `patchbay-config`.
 //!
 //! # Invariant
-//! Pure functions over plain data: no I/O, no async, no parsing per call.
+//! Pure functions over plain data: no I/O, no async, no parsing of the bot
+//! file per call (paths with template references are compiled once per
+//! distinct rendered text and cached by the caller's [`PathCache`]).
 //!
 //! # API boundary
-//! Field extraction from a JSON response, rule selection, next-action
-//! resolution and template rendering with per-context encoding. Built in
-//! issue 7; this crate holds no code until then.
+//! [`Values`] (what templates and conditions read), [`render`] with
+//! [`Place`], [`extract_fields`] into [`Fields`], [`select_rule`],
+//! [`next_step`] and [`trigger_target`].
 #![deny(missing_docs)]
+
+mod fields;
+mod flow;
+mod render;
+mod select;
+
+pub use fields::{FieldValue, Fields, PathCache, extract_fields};
+pub use flow::{Position, Step, find_interaction, next_step, trigger_target};
+pub use render::{Place, RenderError, Values, render};
+pub use select::{condition_holds, select_rule};
