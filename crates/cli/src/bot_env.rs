@@ -23,10 +23,14 @@ impl BotEnv {
                     .ok_or_else(|| anyhow::anyhow!("--env takes NAME=VALUE, not `{pair}`"))
             })
             .collect::<anyhow::Result<_>>()?;
-        Ok(Self {
+        Ok(Self::with_overrides(bot, overrides))
+    }
+
+    pub(crate) fn with_overrides(bot: &Bot, overrides: HashMap<String, String>) -> Self {
+        Self {
             overrides,
             declared: bot.env.clone().into_iter().collect(),
-        })
+        }
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<String> {

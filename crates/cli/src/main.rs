@@ -2,6 +2,7 @@
 
 mod auth;
 mod bot_env;
+mod run;
 mod token_store;
 
 use std::io::{IsTerminal, Write};
@@ -37,6 +38,30 @@ enum Command {
     },
     /// Print the JSON Schema of the bot file.
     Schema,
+    /// Run one turn of a bot from an interaction and show what happened.
+    Run {
+        /// The bot file.
+        #[arg(value_name = "BOT")]
+        bot: PathBuf,
+        /// The interaction the turn starts at.
+        #[arg(long, value_name = "NAME")]
+        interaction: String,
+        /// The user's message.
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        message: String,
+        /// A bot variable, NAME=VALUE (repeatable).
+        #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_pair)]
+        vars: Vec<(String, String)>,
+        /// An environment variable of the bot, NAME=VALUE (repeatable).
+        #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_pair)]
+        env: Vec<(String, String)>,
+        /// Print one JSON object (spec section 5) instead of the trace.
+        #[arg(long)]
+        json: bool,
+        /// Where OAuth 2 tokens are kept [default: $XDG_DATA_HOME/patchbay/tokens.json].
+        #[arg(long, value_name = "PATH")]
+        token_store: Option<PathBuf>,
+    },
     /// Authorize an OAuth 2 credential (authorization-code grant with PKCE)
     /// and keep its tokens for later runs.
     Auth {
@@ -130,11 +155,42 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Run {
+            bot,
+            interaction,
+            message,
+            vars,
+            env,
+            json,
+            token_store,
+        } => {
+            let token_store = token_store.unwrap_or_else(token_store::FileTokenStore::default_path);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(run::run(run::RunOptions {
+                bot: &bot,
+                interaction: &interaction,
+                message: &message,
+                vars: &vars,
+                env: &env,
+                json,
+                token_store: &token_store,
+            }))
+        }
         Command::Schema => {
             let schema = patchbay_config::json_schema();
             writeln!(stdout, "{}", serde_json::to_string_pretty(&schema)?)?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// `NAME=VALUE`, for `--var` and `--env`.
+fn parse_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("expected NAME=VALUE, got `{text}`")),
     }
 }
 

@@ -1,11 +1,18 @@
 //! The engine: composes config, credentials, transport, script and rules
-//! into one turn of a conversation.
+//! into one turn of a conversation (spec section 3).
 //!
 //! # Invariant
 //! Thin: it orders the steps of spec section 3 and owns no policy of its
-//! own. Conversation state is a plain value passed in and returned.
+//! own. Conversation state is a plain value passed in and returned, so a
+//! server can keep it anywhere. Success is exactly status 200 or 201.
 //!
 //! # API boundary
-//! `Engine::run_turn(state, start, message)` and `Engine::invoke(integration,
-//! state)`. Built in issue 7; this crate holds no code until then.
+//! [`Engine::new`], [`Engine::run_turn`], [`Engine::invoke`],
+//! [`ConversationState`], [`Turn`] and its JSON form.
 #![deny(missing_docs)]
+
+mod engine;
+mod state;
+
+pub use engine::{Engine, EngineError, EngineOptions, Env, Invocation, Start, StepTrace, Turn};
+pub use state::{ConversationState, Variable};

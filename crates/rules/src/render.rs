@@ -133,6 +133,9 @@ pub fn render(
                     });
                 }
                 match place {
+                    // Before the path (a base URL, a host) the value is
+                    // part of the URL's structure and goes in as it is.
+                    Place::Url if !in_path(&out) => out.push_str(&value),
                     Place::Url if in_query => {
                         out.extend(utf8_percent_encode(&value, QUERY_COMPONENT));
                     }
@@ -144,6 +147,14 @@ pub fn render(
         }
     }
     Ok(out)
+}
+
+/// Whether rendered URL text has reached its path: a scheme, an authority
+/// and a `/` after it.
+fn in_path(rendered: &str) -> bool {
+    rendered
+        .find("://")
+        .is_some_and(|at| rendered[at + 3..].contains('/'))
 }
 
 /// The value as the inside of a JSON string.
@@ -192,6 +203,13 @@ mod tests {
                 reference: "{$botContext.quote}".to_owned(),
                 place: "header"
             })
+        );
+        let based = Template::parse("{$botContext.base}/search");
+        let variables = HashMap::from([("base".to_owned(), "http://h:8/api".to_owned())]);
+        let values = super::tests::values(&variables, &fields);
+        assert_eq!(
+            render(&based, &values, Place::Url).expect("url"),
+            "http://h:8/api/search"
         );
     }
 }

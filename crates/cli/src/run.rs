@@ -1,0 +1,111 @@
+//! `patchbay run`: one turn, shown step by step or as JSON.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use patchbay_engine::{ConversationState, Engine, EngineOptions, Start, Turn};
+use patchbay_script::{Persistence, RuntimeOptions, ScriptRuntime};
+use patchbay_transport::ProxyConfig;
+
+use crate::bot_env::BotEnv;
+use crate::token_store::FileTokenStore;
+
+pub(crate) struct RunOptions<'a> {
+    pub(crate) bot: &'a Path,
+    pub(crate) interaction: &'a str,
+    pub(crate) message: &'a str,
+    pub(crate) vars: &'a [(String, String)],
+    pub(crate) env: &'a [(String, String)],
+    pub(crate) json: bool,
+    pub(crate) token_store: &'a Path,
+}
+
+pub(crate) async fn run(options: RunOptions<'_>) -> anyhow::Result<ExitCode> {
+    let bot = crate::load_bot(options.bot)?;
+    if patchbay_rules_find(&bot, options.interaction).is_none() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: {} has no interaction `{}`",
+            options.bot.display(),
+            options.interaction
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let env = BotEnv::with_overrides(&bot, options.env.iter().cloned().collect());
+    let env = Arc::new(move |name: &str| env.get(name));
+    let scripts = ScriptRuntime::new(RuntimeOptions {
+        workers: 1,
+        ..RuntimeOptions::default()
+    });
+    let mut engine_options = EngineOptions::new(env, scripts);
+    engine_options.token_cache = Arc::new(FileTokenStore::open(options.token_store)?);
+    engine_options.proxy = ProxyConfig::from_lookup(|name| std::env::var(name).ok());
+    let engine = Engine::new(bot, engine_options).await?;
+    let mut state = ConversationState {
+        conversation_id: "cli".to_owned(),
+        user_id: "cli-user".to_owned(),
+        ..ConversationState::default()
+    };
+    for (name, value) in options.vars {
+        state.set(name, value.clone(), Persistence::Session);
+    }
+    let turn = engine
+        .run_turn(
+            state,
+            Start::Interaction(options.interaction.to_owned()),
+            options.message,
+        )
+        .await?;
+    let mut stdout = std::io::stdout().lock();
+    if options.json {
+        writeln!(stdout, "{}", serde_json::to_string_pretty(&turn.to_json())?)?;
+    } else {
+        write!(stdout, "{}", trace(&turn))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn patchbay_rules_find(bot: &patchbay_config::Bot, name: &str) -> Option<()> {
+    bot.interactions()
+        .any(|(_, interaction)| interaction.name == name)
+        .then_some(())
+}
+
+/// The turn as a bot author reads it: each interaction, its call, fields,
+/// rule and messages, then where the conversation goes.
+fn trace(turn: &Turn) -> String {
+    let mut out = String::new();
+    for step in &turn.steps {
+        out.push_str(&format!("▸ {}\n", step.interaction));
+        if let Some(call) = &step.call {
+            let outcome = match (call.status, &call.failure) {
+                (Some(status), _) => {
+                    format!("{status}{}", if call.success { "" } else { " (failure)" })
+                }
+                (None, Some(failure)) => format!("failed: {failure}"),
+                (None, None) => "failed".to_owned(),
+            };
+            out.push_str(&format!(
+                "  {} → {outcome} in {} ms\n",
+                call.request_line,
+                call.elapsed.as_millis()
+            ));
+            for (key, value) in &call.fields {
+                out.push_str(&format!("  field {key} = {}\n", value.text()));
+            }
+        }
+        for error in &step.script_errors {
+            out.push_str(&format!("  script error: {error}\n"));
+        }
+        if let Some(rule) = &step.rule {
+            out.push_str(&format!("  rule: {rule}\n"));
+        }
+        for message in &step.messages {
+            out.push_str(&format!("  bot: {message}\n"));
+        }
+    }
+    out.push_str(&format!("next: {}\n", turn.next));
+    out
+}

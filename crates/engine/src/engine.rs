@@ -1,0 +1,766 @@
+//! One turn: interactions run in order until the conversation waits.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{ACCEPT, CONTENT_TYPE};
+use http::{HeaderName, HeaderValue, Method};
+use patchbay_config::{Bot, HttpSettings, Integration, InteractionKind, SystemVariable, Template};
+use patchbay_credentials::{
+    MemoryTokenCache, Provider, ProviderContext, TokenCache, send_authenticated,
+};
+use patchbay_rules::{
+    PathCache, Place, Position, Step, Values, extract_fields, find_interaction, next_step, render,
+    select_rule, trigger_target,
+};
+use patchbay_script::{ApiData, Persistence, Script, ScriptInput, ScriptOutput, ScriptRuntime};
+use patchbay_transport::{Client, Limits, NetworkGuard, ProxyConfig, Request};
+use serde_json::{Value, json};
+use url::Url;
+
+use crate::state::ConversationState;
+
+/// The bot's environment, as the host resolves it.
+pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// How long a chain of interactions may run without user input.
+const CHAIN_LIMIT: usize = 10;
+
+/// What the engine needs besides the bot.
+#[derive(Clone)]
+pub struct EngineOptions {
+    /// The bot's environment, as the host resolves it.
+    pub env: Env,
+    /// Where OAuth 2 tokens live.
+    pub token_cache: Arc<dyn TokenCache>,
+    /// The script runtime (shared by engines of one process).
+    pub scripts: ScriptRuntime,
+    /// Proxies for outbound calls.
+    pub proxy: ProxyConfig,
+    /// Extra CA certificates (PEM) trusted for calls.
+    pub extra_roots_pem: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for EngineOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineOptions").finish_non_exhaustive()
+    }
+}
+
+impl EngineOptions {
+    /// Options with an in-memory token cache and no proxy.
+    pub fn new(env: Env, scripts: ScriptRuntime) -> Self {
+        Self {
+            env,
+            token_cache: Arc::new(MemoryTokenCache::default()),
+            scripts,
+            proxy: ProxyConfig::default(),
+            extra_roots_pem: None,
+        }
+    }
+}
+
+/// Why a turn could not run (failed calls are not errors: they take the
+/// failure path).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// No interaction of that name.
+    #[error("the bot has no interaction `{0}`")]
+    UnknownInteraction(String),
+    /// No integration of that name.
+    #[error("the bot has no integration `{0}`")]
+    UnknownIntegration(String),
+    /// No dialog starter matches the message.
+    #[error("no dialog starter matches the message")]
+    NoDialog,
+    /// More than [`CHAIN_LIMIT`] interactions ran without user input.
+    #[error(
+        "more than {CHAIN_LIMIT} interactions ran without user input (a loop?); stopped at `{0}`"
+    )]
+    ChainLimit(String),
+    /// A credential could not be built.
+    #[error(transparent)]
+    Credential(#[from] patchbay_credentials::CredentialError),
+    /// The HTTP client could not be built.
+    #[error(transparent)]
+    Transport(#[from] patchbay_transport::Error),
+    /// A script could not be compiled, or ran into a limit.
+    #[error(transparent)]
+    Script(#[from] patchbay_script::ScriptError),
+    /// The bot's `network.allow` holds an entry that is not a host or range.
+    #[error(transparent)]
+    Network(#[from] patchbay_transport::InvalidAllowEntry),
+}
+
+/// Where a turn starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// At the interaction of that name.
+    Interaction(String),
+    /// At the dialog whose starter matches the user's message.
+    Message,
+}
+
+/// What one interaction did, for the readable trace.
+#[derive(Clone, Debug, Default)]
+pub struct StepTrace {
+    /// The interaction.
+    pub interaction: String,
+    /// The call it made, if any.
+    pub call: Option<Invocation>,
+    /// The rule that matched, by name or position.
+    pub rule: Option<String>,
+    /// Messages it sent.
+    pub messages: Vec<String>,
+    /// Script errors (the turn goes on without the script's effects).
+    pub script_errors: Vec<String>,
+}
+
+/// One integration call.
+#[derive(Clone, Debug, Default)]
+pub struct Invocation {
+    /// The integration.
+    pub integration: String,
+    /// `METHOD URL`, the query shown as `?[redacted]`.
+    pub request_line: String,
+    /// The status, `None` after a transport failure.
+    pub status: Option<u16>,
+    /// Status 200 or 201.
+    pub success: bool,
+    /// Why it failed, when it did.
+    pub failure: Option<String>,
+    /// How long it took.
+    pub elapsed: Duration,
+    /// The fields extracted.
+    pub fields: Vec<(String, patchbay_rules::FieldValue)>,
+}
+
+/// The outcome of a turn.
+#[derive(Clone, Debug)]
+pub struct Turn {
+    /// The state to pass to the next turn.
+    pub state: ConversationState,
+    /// Messages the bot sent, in order.
+    pub messages: Vec<String>,
+    /// Where the conversation goes: an interaction name, `end`,
+    /// `close-dialog` or `close-conversation`.
+    pub next: String,
+    /// The last call's status.
+    pub status: Option<u16>,
+    /// Whether the last call succeeded (true when no call was made).
+    pub success: bool,
+    /// What each interaction did.
+    pub steps: Vec<StepTrace>,
+    /// Variables as they were at the end of the turn (this turn's
+    /// request-scoped ones included).
+    pub variables: HashMap<String, String>,
+}
+
+impl Turn {
+    /// The JSON of spec section 5: `status`, `success`, `variables`,
+    /// `fields`, `messages`, `next`.
+    pub fn to_json(&self) -> Value {
+        let fields: serde_json::Map<String, Value> = self
+            .state
+            .fields
+            .iter()
+            .map(|(key, value)| {
+                let value = match value {
+                    patchbay_rules::FieldValue::One(one) => json!(one),
+                    patchbay_rules::FieldValue::Many(many) => json!(many),
+                };
+                (key.to_owned(), value)
+            })
+            .collect();
+        let mut variables: Vec<_> = self.variables.iter().collect();
+        variables.sort();
+        let variables: serde_json::Map<String, Value> = variables
+            .into_iter()
+            .map(|(name, value)| (name.clone(), json!(value)))
+            .collect();
+        json!({
+            "status": self.status,
+            "success": self.success,
+            "variables": variables,
+            "fields": fields,
+            "messages": self.messages,
+            "next": self.next,
+        })
+    }
+}
+
+/// A bot, ready to run turns: its credentials built, its scripts compiled.
+pub struct Engine {
+    bot: Arc<Bot>,
+    client: Client,
+    providers: HashMap<String, Arc<dyn Provider>>,
+    scripts: ScriptRuntime,
+    compiled: HashMap<String, Script>,
+    env: Env,
+    paths: Mutex<PathCache>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("bot", &self.bot.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A script's key: `i:NAME` for transforms, `pre:NAME`/`post:NAME` for
+/// interaction code.
+fn script_key(kind: &str, name: &str) -> String {
+    format!("{kind}:{name}")
+}
+
+impl Engine {
+    /// Prepares a bot: the HTTP client (its guard from `network.allow`),
+    /// every credential's provider, every script compiled.
+    pub async fn new(bot: Bot, options: EngineOptions) -> Result<Self, EngineError> {
+        let mut builder = Client::builder()
+            .guard(NetworkGuard::with_allowed(&bot.network.allow)?)
+            .proxy(options.proxy.clone());
+        if let Some(pem) = &options.extra_roots_pem {
+            builder = builder.add_root_certificates_pem(pem)?;
+        }
+        let client = builder.build()?;
+        let context = ProviderContext::new(client.clone(), Arc::clone(&options.token_cache));
+        let lookup = |name: &str| (options.env)(name);
+        let mut providers = HashMap::new();
+        for credential in &bot.credentials {
+            let provider = patchbay_credentials::build(credential, &lookup, &context)?;
+            providers.insert(credential.name.clone(), provider);
+        }
+        let mut compiled = HashMap::new();
+        for integration in &bot.integrations {
+            if let Some(code) = &integration.transform_script {
+                let owner = format!("integration {}, transformScript", integration.name);
+                let script = options.scripts.compile(&owner, code).await?;
+                compiled.insert(script_key("i", &integration.name), script);
+            }
+        }
+        for (_, interaction) in bot.interactions() {
+            if let InteractionKind::Integration(call) = &interaction.kind {
+                for (kind, field, code) in [
+                    ("pre", "preProcess", &call.pre_process),
+                    ("post", "postProcess", &call.post_process),
+                ] {
+                    if let Some(code) = code {
+                        let owner = format!("interaction {}, {field}", interaction.name);
+                        let script = options.scripts.compile(&owner, code).await?;
+                        compiled.insert(script_key(kind, &interaction.name), script);
+                    }
+                }
+            }
+        }
+        Ok(Self {
+            bot: Arc::new(bot),
+            client,
+            providers,
+            scripts: options.scripts,
+            compiled,
+            env: options.env,
+            paths: Mutex::new(PathCache::default()),
+        })
+    }
+
+    /// The bot this engine runs.
+    pub fn bot(&self) -> &Bot {
+        &self.bot
+    }
+
+    /// Runs one turn from `start`, with the user's `message`.
+    pub async fn run_turn(
+        &self,
+        mut state: ConversationState,
+        start: Start,
+        message: &str,
+    ) -> Result<Turn, EngineError> {
+        let bot = &*self.bot;
+        let mut position = match &start {
+            Start::Interaction(name) => find_interaction(bot, name)
+                .ok_or_else(|| EngineError::UnknownInteraction(name.clone()))?,
+            Start::Message => trigger_target(bot, message).ok_or(EngineError::NoDialog)?,
+        };
+        let mut messages = Vec::new();
+        let mut steps = Vec::new();
+        let mut status = None;
+        let mut success = true;
+        let mut ran = 0;
+        let next = loop {
+            let (dialog, index) = position;
+            let interaction = &bot.dialogs[dialog].interactions[index];
+            ran += 1;
+            if ran > CHAIN_LIMIT {
+                return Err(EngineError::ChainLimit(interaction.name.clone()));
+            }
+            let mut trace = StepTrace {
+                interaction: interaction.name.clone(),
+                ..StepTrace::default()
+            };
+            let mut action = interaction.next.clone();
+            let mut trigger = None;
+            let mut waits = false;
+            match &interaction.kind {
+                InteractionKind::Text(text) | InteractionKind::Question(text) => {
+                    let message_text = self.text(&text.text, &state, message);
+                    trace.messages.push(message_text);
+                    waits = matches!(interaction.kind, InteractionKind::Question(_));
+                }
+                InteractionKind::Integration(call) => {
+                    let last = LastCall { status, success };
+                    if let Some(output) = self
+                        .script(
+                            &script_key("pre", &interaction.name),
+                            &state,
+                            message,
+                            None,
+                            last,
+                            &mut trace,
+                        )
+                        .await
+                    {
+                        trigger = output.trigger.clone();
+                        apply(&mut state, &output, &mut trace);
+                    }
+                    let integration = bot
+                        .integrations
+                        .iter()
+                        .find(|integration| integration.name == call.integration)
+                        .ok_or_else(|| EngineError::UnknownIntegration(call.integration.clone()))?;
+                    let invocation = self
+                        .call(integration, &mut state, message, &mut trace)
+                        .await;
+                    status = invocation.status;
+                    success = invocation.success;
+                    trace.call = Some(invocation);
+                    let last = LastCall { status, success };
+                    if let Some(output) = self
+                        .script(
+                            &script_key("post", &interaction.name),
+                            &state,
+                            message,
+                            None,
+                            last,
+                            &mut trace,
+                        )
+                        .await
+                    {
+                        trigger = output.trigger.clone().or(trigger);
+                        apply(&mut state, &output, &mut trace);
+                    }
+                    let values_map = self.variables(&state);
+                    let chosen = {
+                        let env = |name: &str| (self.env)(name);
+                        let system =
+                            |system: SystemVariable| Some(system_value(&state, message, system));
+                        let values = Values {
+                            variables: &values_map,
+                            slots: &HashMap::new(),
+                            env: &env,
+                            system: &system,
+                            fields: &state.fields,
+                        };
+                        select_rule(&call.rules, success, &values)
+                    };
+                    match chosen {
+                        Some(index) => {
+                            let rule = &call.rules[index];
+                            trace.rule = Some(
+                                rule.name
+                                    .clone()
+                                    .unwrap_or_else(|| format!("rule {}", index + 1)),
+                            );
+                            for text in &rule.messages {
+                                let text = self.text(text, &state, message);
+                                trace.messages.push(text);
+                            }
+                            if let Some(next) = &rule.next {
+                                action = next.clone();
+                            }
+                        }
+                        None if !success => {
+                            trace.messages.push(self.text_str(
+                                bot.failure_message(),
+                                &state,
+                                message,
+                            ));
+                        }
+                        None => {}
+                    }
+                }
+            }
+            messages.extend(trace.messages.iter().cloned());
+            steps.push(trace);
+            let step = match trigger
+                .as_deref()
+                .and_then(|text| trigger_target(bot, text))
+            {
+                Some(target) => Step::Interaction(target),
+                None => next_step(bot, position, &action),
+            };
+            match step {
+                Step::Interaction(target) if waits => break name_at(bot, target),
+                Step::Interaction(target) => position = target,
+                Step::End => break "end".to_owned(),
+                Step::CloseDialog => break "close-dialog".to_owned(),
+                Step::CloseConversation => break "close-conversation".to_owned(),
+            }
+        };
+        let variables = self.variables(&state);
+        state.end_turn();
+        Ok(Turn {
+            state,
+            messages,
+            next,
+            status,
+            success,
+            steps,
+            variables,
+        })
+    }
+
+    /// Invokes one integration on `state`, outside any dialog.
+    pub async fn invoke(
+        &self,
+        integration: &str,
+        state: &mut ConversationState,
+    ) -> Result<Invocation, EngineError> {
+        let integration = self
+            .bot
+            .integrations
+            .iter()
+            .find(|candidate| candidate.name == integration)
+            .ok_or_else(|| EngineError::UnknownIntegration(integration.to_owned()))?;
+        let mut trace = StepTrace::default();
+        Ok(self.call(integration, state, "", &mut trace).await)
+    }
+
+    /// Bot variables as templates and scripts see them: the state's, then
+    /// the fields as `RDVN.key`, `RDVN.key.count` and `RDVN.key[N]`.
+    fn variables(&self, state: &ConversationState) -> HashMap<String, String> {
+        let mut values = state.values();
+        values.extend(state.fields.as_variables());
+        values
+    }
+
+    fn text(&self, template: &Template, state: &ConversationState, message: &str) -> String {
+        let variables = self.variables(state);
+        let env = |name: &str| (self.env)(name);
+        let system = |system: SystemVariable| Some(system_value(state, message, system));
+        let values = Values {
+            variables: &variables,
+            slots: &HashMap::new(),
+            env: &env,
+            system: &system,
+            fields: &state.fields,
+        };
+        render(template, &values, Place::Text).unwrap_or_default()
+    }
+
+    fn text_str(&self, text: &str, state: &ConversationState, message: &str) -> String {
+        self.text(&Template::parse(text), state, message)
+    }
+
+    /// Runs a compiled script, if the bot has one under `key`. A script
+    /// that fails is recorded in the trace and has no effect.
+    async fn script(
+        &self,
+        key: &str,
+        state: &ConversationState,
+        message: &str,
+        api: Option<ApiData>,
+        last: LastCall,
+        trace: &mut StepTrace,
+    ) -> Option<ScriptOutput> {
+        let script = self.compiled.get(key)?;
+        let input = ScriptInput {
+            variables: self.variables(state),
+            env: HashMap::new(),
+            user_message: message.to_owned(),
+            conversation_id: state.conversation_id.clone(),
+            chat_bot_id: self.bot.name.clone(),
+            user_platform_id: state.platform_user_id.clone(),
+            quick_reply_payload: String::new(),
+            api_status: last.status,
+            api_success: last.success,
+            api,
+        };
+        let input = ScriptInput {
+            env: self.script_env(),
+            ..input
+        };
+        match self.scripts.run(script, input).await {
+            Ok(output) => Some(output),
+            Err(error) => {
+                tracing::warn!(%error, "script failed");
+                trace.script_errors.push(error.to_string());
+                None
+            }
+        }
+    }
+
+    /// The bot's environment as scripts see it: the variables it declares.
+    fn script_env(&self) -> HashMap<String, String> {
+        self.bot
+            .env
+            .keys()
+            .filter_map(|name| (self.env)(name).map(|value| (name.clone(), value)))
+            .collect()
+    }
+
+    /// The call of spec section 3, steps 1 to 6.
+    async fn call(
+        &self,
+        integration: &Integration,
+        state: &mut ConversationState,
+        message: &str,
+        trace: &mut StepTrace,
+    ) -> Invocation {
+        let started = Instant::now();
+        let rdvn = &integration.response_data_variable;
+        let mut invocation = Invocation {
+            integration: integration.name.clone(),
+            request_line: format!(
+                "{} {}",
+                integration.method.as_str(),
+                integration.url.as_str()
+            ),
+            ..Invocation::default()
+        };
+        let outcome = self
+            .send(integration, state, message, &mut invocation)
+            .await;
+        invocation.elapsed = started.elapsed();
+        let status_variable = format!("api_{rdvn}Status");
+        let response = match outcome {
+            Ok(response) => response,
+            Err(failure) => {
+                invocation.failure = Some(failure);
+                state.set(&status_variable, "", Persistence::Session);
+                return invocation;
+            }
+        };
+        invocation.status = Some(response.status);
+        invocation.success = matches!(response.status, 200 | 201);
+        state.set(
+            &status_variable,
+            response.status.to_string(),
+            Persistence::Session,
+        );
+        if !invocation.success {
+            return invocation;
+        }
+        let body: Value = serde_json::from_slice(&response.body).unwrap_or_else(|_| {
+            Value::String(String::from_utf8_lossy(&response.body).into_owned())
+        });
+        let api_name = format!("api_{rdvn}");
+        let mut document = json!({ api_name.clone(): body });
+        if self
+            .compiled
+            .contains_key(&script_key("i", &integration.name))
+        {
+            let api = ApiData {
+                name: api_name.clone(),
+                json_data: document.to_string(),
+            };
+            let last = LastCall {
+                status: invocation.status,
+                success: invocation.success,
+            };
+            let output = self
+                .script(
+                    &script_key("i", &integration.name),
+                    state,
+                    message,
+                    Some(api),
+                    last,
+                    trace,
+                )
+                .await;
+            if let Some(output) = output {
+                if let Some(json_data) = &output.json_data {
+                    match serde_json::from_str(json_data) {
+                        Ok(transformed) => document = transformed,
+                        Err(_) => trace.script_errors.push(format!(
+                            "integration {}: transformScript left jsonData that is not JSON",
+                            integration.name
+                        )),
+                    }
+                }
+                apply(state, &output, trace);
+            }
+        }
+        let variables = self.variables(state);
+        let env = |name: &str| (self.env)(name);
+        let system = |system: SystemVariable| Some(system_value(state, message, system));
+        let values = Values {
+            variables: &variables,
+            slots: &HashMap::new(),
+            env: &env,
+            system: &system,
+            fields: &state.fields,
+        };
+        let fields = {
+            let mut paths = self.paths.lock().unwrap_or_else(PoisonError::into_inner);
+            extract_fields(integration, &document, &values, &mut paths)
+        };
+        invocation.fields = fields.clone();
+        state.fields.store(integration, fields);
+        invocation
+    }
+
+    /// Renders the request, applies the credential and sends it.
+    async fn send(
+        &self,
+        integration: &Integration,
+        state: &ConversationState,
+        message: &str,
+        invocation: &mut Invocation,
+    ) -> Result<patchbay_transport::Response, String> {
+        let variables = self.variables(state);
+        let env = |name: &str| (self.env)(name);
+        let system = |system: SystemVariable| Some(system_value(state, message, system));
+        let values = Values {
+            variables: &variables,
+            slots: &HashMap::new(),
+            env: &env,
+            system: &system,
+            fields: &state.fields,
+        };
+        let url =
+            render(&integration.url, &values, Place::Url).map_err(|error| error.to_string())?;
+        let mut url = Url::parse(&url).map_err(|error| format!("the URL is not valid: {error}"))?;
+        if !integration.params.is_empty() {
+            let mut query = url.query().map(str::to_owned).unwrap_or_default();
+            for (key, value) in &integration.params {
+                let value =
+                    render(value, &values, Place::Param).map_err(|error| error.to_string())?;
+                if !query.is_empty() {
+                    query.push('&');
+                }
+                query.push_str(&encode_query(key));
+                query.push('=');
+                query.push_str(&encode_query(&value));
+            }
+            url.set_query(Some(&query));
+        }
+        invocation.request_line = format!(
+            "{} {}{}",
+            integration.method.as_str(),
+            &url[..url::Position::AfterPath],
+            if url.query().is_some() {
+                "?[redacted]"
+            } else {
+                ""
+            }
+        );
+        let method = Method::from_bytes(integration.method.as_str().as_bytes())
+            .map_err(|_| "unknown method".to_owned())?;
+        let mut request = Request::new(method, url);
+        if integration.default_headers {
+            let json = HeaderValue::from_static("application/json;charset=UTF-8");
+            request.headers.insert(ACCEPT, json.clone());
+            request.headers.insert(CONTENT_TYPE, json);
+        }
+        for (name, value) in &integration.headers {
+            let value = render(value, &values, Place::Header).map_err(|error| error.to_string())?;
+            let name = HeaderName::try_from(name.as_str())
+                .map_err(|_| format!("`{name}` is not a valid header name"))?;
+            let value = HeaderValue::from_str(&value)
+                .map_err(|_| format!("the value of header `{name}` is not valid"))?;
+            request.headers.insert(name, value);
+        }
+        if let Some(body) = &integration.body {
+            let is_json = request
+                .headers
+                .get(CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok())
+                .is_some_and(|value| value.contains("json"));
+            let place = if is_json {
+                Place::JsonBody
+            } else {
+                Place::Text
+            };
+            let body = render(body, &values, place).map_err(|error| error.to_string())?;
+            request.body = Bytes::from(body);
+        }
+        request.limits = limits(&self.bot.http, &integration.http);
+        let response = match integration
+            .credential
+            .as_ref()
+            .and_then(|name| self.providers.get(name))
+        {
+            Some(provider) => send_authenticated(&self.client, provider.as_ref(), request)
+                .await
+                .map_err(|error| error.to_string()),
+            None => self
+                .client
+                .send(request)
+                .await
+                .map_err(|error| error.to_string()),
+        }?;
+        Ok(response)
+    }
+}
+
+/// The last call's outcome, as scripts read it.
+#[derive(Clone, Copy)]
+struct LastCall {
+    status: Option<u16>,
+    success: bool,
+}
+
+/// Applies what a script did to the state and the trace.
+fn apply(state: &mut ConversationState, output: &ScriptOutput, trace: &mut StepTrace) {
+    for write in &output.variables {
+        state.set(&write.name, write.value.clone(), write.persistence);
+    }
+    trace.messages.extend(output.messages.iter().cloned());
+}
+
+fn system_value(state: &ConversationState, message: &str, system: SystemVariable) -> String {
+    match system {
+        SystemVariable::UserMessage => message.to_owned(),
+        SystemVariable::ConversationId => state.conversation_id.clone(),
+        SystemVariable::ChatBotUserId => state.user_id.clone(),
+        SystemVariable::ChatBotUserPlatformId => state.platform_user_id.clone(),
+        SystemVariable::FirstName => state.first_name.clone(),
+        SystemVariable::ChatBotId | SystemVariable::QuickReplyPayload => String::new(),
+    }
+}
+
+fn name_at(bot: &Bot, (dialog, index): Position) -> String {
+    bot.dialogs[dialog].interactions[index].name.clone()
+}
+
+/// The call's limits: the integration's settings over the bot's over the
+/// transport's defaults.
+fn limits(bot: &HttpSettings, integration: &HttpSettings) -> Limits {
+    let settings = integration.or(bot);
+    let defaults = Limits::default();
+    Limits {
+        deadline: settings
+            .timeout_ms
+            .map_or(defaults.deadline, Duration::from_millis),
+        connect_timeout: settings
+            .connect_timeout_ms
+            .map_or(defaults.connect_timeout, Duration::from_millis),
+        max_retries: settings.retries.unwrap_or(defaults.max_retries),
+        max_body_bytes: settings
+            .max_response_bytes
+            .and_then(|bytes| usize::try_from(bytes).ok())
+            .unwrap_or(defaults.max_body_bytes),
+        max_redirects: settings.max_redirects.unwrap_or(defaults.max_redirects),
+    }
+}
+
+fn encode_query(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
