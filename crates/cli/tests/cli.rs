@@ -269,3 +269,82 @@ fn check_reports_script_syntax_errors_where_they_are() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn run_refuses_bad_input_with_exit_2() {
+    let faq = "examples/faq-bot.yaml";
+    let missing = patchbay(&["run", faq]);
+    assert_eq!(missing.status.code(), Some(2), "missing --interaction");
+    let unknown = patchbay(&["run", faq, "--interaction", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2), "unknown interaction");
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("has no interaction `nope`"), "{stderr}");
+    let malformed = patchbay(&["run", faq, "--interaction", "search", "--var", "novalue"]);
+    assert_eq!(malformed.status.code(), Some(2), "malformed --var");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_faq_example_runs_end_to_end() {
+    use patchbay_tests::servers::{self, reply};
+
+    let server = servers::http(|request| async move {
+        match request.uri().path() {
+            "/token" => reply(
+                200,
+                r#"{"access_token":"canary-access-token","token_type":"bearer","expires_in":3600}"#,
+            ),
+            _ => reply(
+                200,
+                r#"{"items":[{"title":"Reset your password","status":"published","score":0.9,"summary":"Settings, then security.","url":"https://kb.example.com/1"},{"title":"Draft","status":"draft","score":0.99,"summary":"-","url":"https://kb.example.com/2"}]}"#,
+            ),
+        }
+    })
+    .await;
+    let dir = std::env::temp_dir().join(format!("patchbay-faq-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    // The example as shipped, allowed to reach this loopback server.
+    let bot = std::fs::read_to_string(root().join("examples/faq-bot.yaml"))
+        .expect("example")
+        .replacen("\nenv:\n", "\nnetwork:\n  allow: [127.0.0.1]\nenv:\n", 1);
+    let bot_path = dir.join("faq-bot.yaml");
+    std::fs::write(&bot_path, bot).expect("bot");
+    let base = format!("http://127.0.0.1:{}", server.addr.port());
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_patchbay"))
+        .arg("run")
+        .arg(&bot_path)
+        .args([
+            "--interaction",
+            "search",
+            "--message",
+            "reset my password",
+            "--json",
+        ])
+        .args(["--env", &format!("KB_BASE_URL={base}/api")])
+        .args(["--env", &format!("KB_TOKEN_URL={base}/token")])
+        .args(["--env", "KB_CLIENT_SECRET=canary-client-secret"])
+        .arg("--token-store")
+        .arg(dir.join("tokens.json"))
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !text.contains("canary"),
+        "a secret in --json output:\n{text}"
+    );
+    let turn: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(turn["status"], 200);
+    assert_eq!(turn["success"], true);
+    assert_eq!(turn["fields"]["FAQS.title"], "Reset your password");
+    assert_eq!(
+        turn["messages"][0],
+        "Here is what I found: Reset your password (https://kb.example.com/1)"
+    );
+    assert_eq!(turn["next"], "end");
+    let _ = std::fs::remove_dir_all(&dir);
+}

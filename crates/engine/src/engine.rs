@@ -154,8 +154,8 @@ pub struct Turn {
     pub success: bool,
     /// What each interaction did.
     pub steps: Vec<StepTrace>,
-    /// Variables as they were at the end of the turn (this turn's
-    /// request-scoped ones included).
+    /// Bot variables as they were at the end of the turn (this turn's
+    /// request-scoped ones included; fields are in `state.fields`).
     pub variables: HashMap<String, String>,
 }
 
@@ -411,7 +411,7 @@ impl Engine {
                 Step::CloseConversation => break "close-conversation".to_owned(),
             }
         };
-        let variables = self.variables(&state);
+        let variables = state.values();
         state.end_turn();
         Ok(Turn {
             state,
