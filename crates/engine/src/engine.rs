@@ -555,9 +555,7 @@ impl Engine {
         if !invocation.success {
             return invocation;
         }
-        let body: Value = serde_json::from_slice(&response.body).unwrap_or_else(|_| {
-            Value::String(String::from_utf8_lossy(&response.body).into_owned())
-        });
+        let body = response_document(&response);
         let api_name = format!("api_{rdvn}");
         let mut document = json!({ api_name.clone(): body });
         if self
@@ -706,6 +704,23 @@ impl Engine {
         }?;
         Ok(response)
     }
+}
+
+/// A response body as the steps after the call see it: JSON as it is, XML
+/// converted (docs/engine.md), anything else as one JSON string.
+fn response_document(response: &patchbay_transport::Response) -> Value {
+    let text = String::from_utf8_lossy(&response.body);
+    let says_xml = response
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.contains("xml"));
+    if (says_xml || text.trim_start().starts_with('<'))
+        && let Some(document) = patchbay_rules::xml_to_json(&text)
+    {
+        return document;
+    }
+    serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.into_owned()))
 }
 
 /// The last call's outcome, as scripts read it.

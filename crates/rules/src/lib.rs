@@ -10,15 +10,18 @@
 //! # API boundary
 //! [`Values`] (what templates and conditions read), [`render`] with
 //! [`Place`], [`extract_fields`] into [`Fields`], [`select_rule`],
-//! [`next_step`] and [`trigger_target`].
+//! [`next_step`] and [`trigger_target`], and [`xml_to_json`] for XML
+//! responses.
 #![deny(missing_docs)]
 
 mod fields;
 mod flow;
 mod render;
 mod select;
+mod xml;
 
 pub use fields::{FieldValue, Fields, PathCache, extract_fields};
 pub use flow::{Position, Step, find_interaction, next_step, trigger_target};
 pub use render::{Place, RenderError, Values, render};
 pub use select::{condition_holds, select_rule};
+pub use xml::xml_to_json;
