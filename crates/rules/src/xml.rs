@@ -28,7 +28,10 @@ impl Element {
         for attribute in start.attributes() {
             let attribute = attribute.ok()?;
             let key = attribute.key.local_name().as_ref().to_owned();
-            let value = attribute.unescape_value().ok()?.into_owned();
+            let value = attribute
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .ok()?
+                .into_owned();
             attributes.push((key, value));
         }
         Some(Self {
