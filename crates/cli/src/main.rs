@@ -43,18 +43,18 @@ enum Command {
         /// The bot file.
         #[arg(value_name = "BOT")]
         bot: PathBuf,
-        /// The interaction the turn starts at.
+        /// The interaction the turn starts at (required).
         #[arg(long, value_name = "NAME")]
-        interaction: String,
+        interaction: Option<String>,
         /// The user's message.
         #[arg(long, value_name = "TEXT", default_value = "")]
         message: String,
         /// A bot variable, NAME=VALUE (repeatable).
-        #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_pair)]
-        vars: Vec<(String, String)>,
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
         /// An environment variable of the bot, NAME=VALUE (repeatable).
-        #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_pair)]
-        env: Vec<(String, String)>,
+        #[arg(long = "env", value_name = "NAME=VALUE")]
+        env: Vec<String>,
         /// Print one JSON object (spec section 5) instead of the trace.
         #[arg(long)]
         json: bool,
@@ -164,6 +164,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             token_store,
         } => {
+            // Usage mistakes get one line and exit 2, as `check` documents.
+            let usage = |message: String| {
+                let _ = writeln!(std::io::stderr(), "error: {message}");
+                Ok(ExitCode::from(2))
+            };
+            let Some(interaction) = interaction else {
+                return usage("`patchbay run` needs --interaction NAME".to_owned());
+            };
+            let pairs = |flag: &str, items: &[String]| {
+                items
+                    .iter()
+                    .map(|item| parse_pair(item).map_err(|error| format!("--{flag}: {error}")))
+                    .collect::<Result<Vec<_>, _>>()
+            };
+            let vars = match pairs("var", &vars) {
+                Ok(vars) => vars,
+                Err(error) => return usage(error),
+            };
+            let env = match pairs("env", &env) {
+                Ok(env) => env,
+                Err(error) => return usage(error),
+            };
             let token_store = token_store.unwrap_or_else(token_store::FileTokenStore::default_path);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -273,15 +273,23 @@ fn check_reports_script_syntax_errors_where_they_are() {
 #[test]
 fn run_refuses_bad_input_with_exit_2() {
     let faq = "examples/faq-bot.yaml";
-    let missing = patchbay(&["run", faq]);
-    assert_eq!(missing.status.code(), Some(2), "missing --interaction");
-    let unknown = patchbay(&["run", faq, "--interaction", "nope"]);
-    assert_eq!(unknown.status.code(), Some(2), "unknown interaction");
-    let stderr = String::from_utf8_lossy(&unknown.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("has no interaction `nope`"), "{stderr}");
-    let malformed = patchbay(&["run", faq, "--interaction", "search", "--var", "novalue"]);
-    assert_eq!(malformed.status.code(), Some(2), "malformed --var");
+    for (args, expected) in [
+        (vec!["run", faq], "needs --interaction NAME"),
+        (
+            vec!["run", faq, "--interaction", "nope"],
+            "has no interaction `nope`",
+        ),
+        (
+            vec!["run", faq, "--interaction", "search", "--var", "novalue"],
+            "--var: expected NAME=VALUE, got `novalue`",
+        ),
+    ] {
+        let output = patchbay(&args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
