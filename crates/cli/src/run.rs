@@ -24,7 +24,7 @@ pub(crate) struct RunOptions<'a> {
 
 pub(crate) async fn run(options: RunOptions<'_>) -> anyhow::Result<ExitCode> {
     let bot = crate::load_bot(options.bot)?;
-    if patchbay_rules_find(&bot, options.interaction).is_none() {
+    if !has_interaction(&bot, options.interaction) {
         let _ = writeln!(
             std::io::stderr(),
             "error: {} has no interaction `{}`",
@@ -67,10 +67,9 @@ pub(crate) async fn run(options: RunOptions<'_>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn patchbay_rules_find(bot: &patchbay_config::Bot, name: &str) -> Option<()> {
+fn has_interaction(bot: &patchbay_config::Bot, name: &str) -> bool {
     bot.interactions()
         .any(|(_, interaction)| interaction.name == name)
-        .then_some(())
 }
 
 /// The turn as a bot author reads it: each interaction, its call, fields,

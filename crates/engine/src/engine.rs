@@ -353,20 +353,9 @@ impl Engine {
                         trigger = output.trigger.clone().or(trigger);
                         apply(&mut state, &output, &mut trace);
                     }
-                    let values_map = self.variables(&state);
-                    let chosen = {
-                        let env = |name: &str| (self.env)(name);
-                        let system =
-                            |system: SystemVariable| Some(system_value(&state, message, system));
-                        let values = Values {
-                            variables: &values_map,
-                            slots: &HashMap::new(),
-                            env: &env,
-                            system: &system,
-                            fields: &state.fields,
-                        };
-                        select_rule(&call.rules, success, &values)
-                    };
+                    let chosen = self.with_values(&state, message, |values| {
+                        select_rule(&call.rules, success, values)
+                    });
                     match chosen {
                         Some(index) => {
                             let rule = &call.rules[index];
@@ -448,18 +437,30 @@ impl Engine {
         values
     }
 
-    fn text(&self, template: &Template, state: &ConversationState, message: &str) -> String {
+    /// Calls `f` with what templates and conditions read in `state`.
+    fn with_values<R>(
+        &self,
+        state: &ConversationState,
+        message: &str,
+        f: impl FnOnce(&Values<'_>) -> R,
+    ) -> R {
         let variables = self.variables(state);
+        let slots = HashMap::new();
         let env = |name: &str| (self.env)(name);
         let system = |system: SystemVariable| Some(system_value(state, message, system));
-        let values = Values {
+        f(&Values {
             variables: &variables,
-            slots: &HashMap::new(),
+            slots: &slots,
             env: &env,
             system: &system,
             fields: &state.fields,
-        };
-        render(template, &values, Place::Text).unwrap_or_default()
+        })
+    }
+
+    fn text(&self, template: &Template, state: &ConversationState, message: &str) -> String {
+        self.with_values(state, message, |values| {
+            render(template, values, Place::Text).unwrap_or_default()
+        })
     }
 
     fn text_str(&self, text: &str, state: &ConversationState, message: &str) -> String {
@@ -593,20 +594,10 @@ impl Engine {
                 apply(state, &output, trace);
             }
         }
-        let variables = self.variables(state);
-        let env = |name: &str| (self.env)(name);
-        let system = |system: SystemVariable| Some(system_value(state, message, system));
-        let values = Values {
-            variables: &variables,
-            slots: &HashMap::new(),
-            env: &env,
-            system: &system,
-            fields: &state.fields,
-        };
-        let fields = {
+        let fields = self.with_values(state, message, |values| {
             let mut paths = self.paths.lock().unwrap_or_else(PoisonError::into_inner);
-            extract_fields(integration, &document, &values, &mut paths)
-        };
+            extract_fields(integration, &document, values, &mut paths)
+        });
         invocation.fields = fields.clone();
         state.fields.store(integration, fields);
         invocation
@@ -620,75 +611,14 @@ impl Engine {
         message: &str,
         invocation: &mut Invocation,
     ) -> Result<patchbay_transport::Response, String> {
-        let variables = self.variables(state);
-        let env = |name: &str| (self.env)(name);
-        let system = |system: SystemVariable| Some(system_value(state, message, system));
-        let values = Values {
-            variables: &variables,
-            slots: &HashMap::new(),
-            env: &env,
-            system: &system,
-            fields: &state.fields,
+        let request = self.with_values(state, message, |values| {
+            build_request(integration, values, invocation)
+        })?;
+        let request = Request {
+            limits: limits(&self.bot.http, &integration.http),
+            ..request
         };
-        let url =
-            render(&integration.url, &values, Place::Url).map_err(|error| error.to_string())?;
-        let mut url = Url::parse(&url).map_err(|error| format!("the URL is not valid: {error}"))?;
-        if !integration.params.is_empty() {
-            let mut query = url.query().map(str::to_owned).unwrap_or_default();
-            for (key, value) in &integration.params {
-                let value =
-                    render(value, &values, Place::Param).map_err(|error| error.to_string())?;
-                if !query.is_empty() {
-                    query.push('&');
-                }
-                query.push_str(&encode_query(key));
-                query.push('=');
-                query.push_str(&encode_query(&value));
-            }
-            url.set_query(Some(&query));
-        }
-        invocation.request_line = format!(
-            "{} {}{}",
-            integration.method.as_str(),
-            &url[..url::Position::AfterPath],
-            if url.query().is_some() {
-                "?[redacted]"
-            } else {
-                ""
-            }
-        );
-        let method = Method::from_bytes(integration.method.as_str().as_bytes())
-            .map_err(|_| "unknown method".to_owned())?;
-        let mut request = Request::new(method, url);
-        if integration.default_headers {
-            let json = HeaderValue::from_static("application/json;charset=UTF-8");
-            request.headers.insert(ACCEPT, json.clone());
-            request.headers.insert(CONTENT_TYPE, json);
-        }
-        for (name, value) in &integration.headers {
-            let value = render(value, &values, Place::Header).map_err(|error| error.to_string())?;
-            let name = HeaderName::try_from(name.as_str())
-                .map_err(|_| format!("`{name}` is not a valid header name"))?;
-            let value = HeaderValue::from_str(&value)
-                .map_err(|_| format!("the value of header `{name}` is not valid"))?;
-            request.headers.insert(name, value);
-        }
-        if let Some(body) = &integration.body {
-            let is_json = request
-                .headers
-                .get(CONTENT_TYPE)
-                .and_then(|value| value.to_str().ok())
-                .is_some_and(|value| value.contains("json"));
-            let place = if is_json {
-                Place::JsonBody
-            } else {
-                Place::Text
-            };
-            let body = render(body, &values, place).map_err(|error| error.to_string())?;
-            request.body = Bytes::from(body);
-        }
-        request.limits = limits(&self.bot.http, &integration.http);
-        let response = match integration
+        match integration
             .credential
             .as_ref()
             .and_then(|name| self.providers.get(name))
@@ -701,9 +631,72 @@ impl Engine {
                 .send(request)
                 .await
                 .map_err(|error| error.to_string()),
-        }?;
-        Ok(response)
+        }
     }
+}
+
+/// Renders an integration's request: URL, params, headers, body.
+fn build_request(
+    integration: &Integration,
+    values: &Values<'_>,
+    invocation: &mut Invocation,
+) -> Result<Request, String> {
+    let url = render(&integration.url, values, Place::Url).map_err(|error| error.to_string())?;
+    let mut url = Url::parse(&url).map_err(|error| format!("the URL is not valid: {error}"))?;
+    if !integration.params.is_empty() {
+        let mut query = url.query().map(str::to_owned).unwrap_or_default();
+        for (key, value) in &integration.params {
+            let value = render(value, values, Place::Param).map_err(|error| error.to_string())?;
+            if !query.is_empty() {
+                query.push('&');
+            }
+            query.push_str(&encode_query(key));
+            query.push('=');
+            query.push_str(&encode_query(&value));
+        }
+        url.set_query(Some(&query));
+    }
+    invocation.request_line = format!(
+        "{} {}{}",
+        integration.method.as_str(),
+        &url[..url::Position::AfterPath],
+        if url.query().is_some() {
+            "?[redacted]"
+        } else {
+            ""
+        }
+    );
+    let method = Method::from_bytes(integration.method.as_str().as_bytes())
+        .map_err(|_| "unknown method".to_owned())?;
+    let mut request = Request::new(method, url);
+    if integration.default_headers {
+        let json = HeaderValue::from_static("application/json;charset=UTF-8");
+        request.headers.insert(ACCEPT, json.clone());
+        request.headers.insert(CONTENT_TYPE, json);
+    }
+    for (name, value) in &integration.headers {
+        let value = render(value, values, Place::Header).map_err(|error| error.to_string())?;
+        let name = HeaderName::try_from(name.as_str())
+            .map_err(|_| format!("`{name}` is not a valid header name"))?;
+        let value = HeaderValue::from_str(&value)
+            .map_err(|_| format!("the value of header `{name}` is not valid"))?;
+        request.headers.insert(name, value);
+    }
+    if let Some(body) = &integration.body {
+        let is_json = request
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.contains("json"));
+        let place = if is_json {
+            Place::JsonBody
+        } else {
+            Place::Text
+        };
+        let body = render(body, values, place).map_err(|error| error.to_string())?;
+        request.body = Bytes::from(body);
+    }
+    Ok(request)
 }
 
 /// A response body as the steps after the call see it: JSON as it is, XML
