@@ -2,6 +2,7 @@
 //!
 //! - `cargo xtask ci`: format check, clippy with warnings denied, all tests.
 //! - `cargo xtask test`: all tests (nextest when installed, else cargo test).
+//! - `cargo xtask demo`: `patchbay demo`.
 //!
 //! Every command points the `v8` crate at the prebuilt archive in
 //! `../shared/v8/` when that file exists, so a clean clone builds offline;
@@ -34,8 +35,12 @@ fn main() -> anyhow::Result<()> {
             test(&root)
         }
         "test" => test(&root),
+        "demo" => cargo(
+            &root,
+            &["run", "--quiet", "--package", "patchbay-cli", "--", "demo"],
+        ),
         _ => bail!(
-            "usage: cargo xtask <ci|test>\n  ci    fmt check, clippy -D warnings, all tests\n  test  all tests"
+            "usage: cargo xtask <ci|test|demo>\n  ci    fmt check, clippy -D warnings, all tests\n  test  all tests\n  demo  run `patchbay demo`"
         ),
     }
 }

@@ -2,6 +2,7 @@
 
 mod auth;
 mod bot_env;
+mod demo;
 mod run;
 mod token_store;
 
@@ -36,6 +37,8 @@ enum Command {
         #[arg(long)]
         deny_warnings: bool,
     },
+    /// Run the example bots against an embedded demo API: no network, no set-up.
+    Demo,
     /// Print the JSON Schema of the bot file.
     Schema,
     /// Run one turn of a bot from an interaction and show what happened.
@@ -199,6 +202,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 json,
                 token_store: &token_store,
             }))
+        }
+        Command::Demo => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(demo::run())?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Schema => {
             let schema = patchbay_config::json_schema();

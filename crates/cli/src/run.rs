@@ -74,7 +74,7 @@ fn has_interaction(bot: &patchbay_config::Bot, name: &str) -> bool {
 
 /// The turn as a bot author reads it: each interaction, its call, fields,
 /// rule and messages, then where the conversation goes.
-fn trace(turn: &Turn) -> String {
+pub(crate) fn trace(turn: &Turn) -> String {
     let mut out = String::new();
     for step in &turn.steps {
         out.push_str(&format!("▸ {}\n", step.interaction));

@@ -356,3 +356,26 @@ async fn the_faq_example_runs_end_to_end() {
     assert_eq!(turn["next"], "end");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_demo_runs_offline_with_no_set_up() {
+    let output = patchbay(&["demo"]);
+    let text = stdout(&output);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for expected in [
+        "Here is what I found: Reset your password",
+        "No Articles Found.",
+        "Your order is on its way with DHL",
+        "Sorry, I could not find anything for that.",
+        "Ticket T-1042 is open.",
+        "with 1 OAuth token request(s)",
+    ] {
+        assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
+    }
+    assert!(!text.contains("demo-client-secret") && !text.contains("demo-access-token"));
+}

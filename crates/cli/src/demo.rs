@@ -1,0 +1,267 @@
+//! `patchbay demo`: the bundled example bots against an embedded demo API
+//! on 127.0.0.1, through the real engine, with nothing to set up.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use patchbay_config::Bot;
+use patchbay_engine::{ConversationState, Engine, EngineOptions, Start};
+use patchbay_script::{RuntimeOptions, ScriptRuntime};
+use serde_json::json;
+use tokio::net::TcpListener;
+
+const FAQ_BOT: &str = include_str!("../../../examples/faq-bot.yaml");
+const ORDER_BOT: &str = include_str!("../../../examples/order-status.yaml");
+const TICKET_BOT: &str = include_str!("../../../examples/support-ticket.yaml");
+
+/// Requests the demo API has answered, by route, for the closing summary.
+#[derive(Default)]
+struct Counters {
+    token: AtomicUsize,
+    search: AtomicUsize,
+}
+
+pub(crate) async fn run() -> anyhow::Result<()> {
+    let counters = Arc::new(Counters::default());
+    let base = serve_demo_api(Arc::clone(&counters)).await?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "patchbay demo: example bots against a demo API on {base}\n"
+    )?;
+    let env: HashMap<&str, String> = HashMap::from([
+        ("KB_BASE_URL", format!("{base}/kb")),
+        ("KB_TOKEN_URL", format!("{base}/oauth/token")),
+        ("KB_CLIENT_ID", "faq-bot".to_owned()),
+        ("KB_CLIENT_SECRET", "demo-client-secret".to_owned()),
+        ("ORDERS_BASE_URL", format!("{base}/orders-api")),
+        ("ORDERS_API_TOKEN", "demo-orders-token".to_owned()),
+        ("HELPDESK_URL", format!("{base}/helpdesk")),
+        ("HELPDESK_API_KEY", "demo-helpdesk-key".to_owned()),
+    ]);
+    let env: HashMap<String, String> = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    let env: patchbay_engine::Env = Arc::new(move |name: &str| env.get(name).cloned());
+    let scripts = ScriptRuntime::new(RuntimeOptions {
+        workers: 1,
+        ..RuntimeOptions::default()
+    });
+    let faq = engine(FAQ_BOT, "faq-bot.yaml", &env, &scripts).await?;
+    let orders = engine(ORDER_BOT, "order-status.yaml", &env, &scripts).await?;
+    let tickets = engine(TICKET_BOT, "support-ticket.yaml", &env, &scripts).await?;
+
+    let conversations: [(&str, &Engine, &str, &str, &[(&str, &str)]); 6] = [
+        (
+            "A question the knowledge base answers",
+            &faq,
+            "search",
+            "how do I reset my password",
+            &[],
+        ),
+        (
+            "Another one: the OAuth token is reused",
+            &faq,
+            "search",
+            "how do I change my email",
+            &[],
+        ),
+        (
+            "Nothing found: the \"No Articles Found\" branch",
+            &faq,
+            "search",
+            "unicorn insurance",
+            &[],
+        ),
+        (
+            "An order on its way (path parameter, bearer token)",
+            &orders,
+            "look-up-order",
+            "1234",
+            &[],
+        ),
+        (
+            "The order service fails: the default message",
+            &orders,
+            "look-up-order",
+            "5000",
+            &[],
+        ),
+        (
+            "A ticket created with a JSON body built from variables",
+            &tickets,
+            "create",
+            "The app crashes when I upload a photo",
+            &[("subject", "App crash on upload"), ("priority", "high")],
+        ),
+    ];
+    for (title, engine, start, message, vars) in conversations {
+        writeln!(out, "── {title}")?;
+        writeln!(out, "user: {message}")?;
+        let mut state = ConversationState {
+            conversation_id: "demo-conversation".to_owned(),
+            user_id: "demo-user".to_owned(),
+            first_name: "Ada".to_owned(),
+            ..ConversationState::default()
+        };
+        for (name, value) in vars {
+            state.set(name, *value, patchbay_script::Persistence::Session);
+        }
+        let turn = engine
+            .run_turn(state, Start::Interaction(start.to_owned()), message)
+            .await?;
+        write!(out, "{}", crate::run::trace(&turn))?;
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "The demo API answered {} searches with {} OAuth token request(s): the token was fetched once and reused.",
+        counters.search.load(Ordering::SeqCst),
+        counters.token.load(Ordering::SeqCst)
+    )?;
+    Ok(())
+}
+
+/// Loads a bundled bot, allowed to reach the loopback demo API.
+async fn engine(
+    text: &str,
+    name: &str,
+    env: &patchbay_engine::Env,
+    scripts: &ScriptRuntime,
+) -> anyhow::Result<Engine> {
+    let mut bot: Bot = match patchbay_config::load(name, text) {
+        Ok(loaded) => loaded.bot,
+        Err(report) => anyhow::bail!("{}", report.summary()),
+    };
+    bot.network.allow.push("127.0.0.1".to_owned());
+    Ok(Engine::new(bot, EngineOptions::new(Arc::clone(env), scripts.clone())).await?)
+}
+
+fn reply(status: u16, body: serde_json::Value) -> http::Response<Full<Bytes>> {
+    let mut response = http::Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or_default();
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// The demo API: a knowledge base behind OAuth 2, an order service behind a
+/// bearer token, and a helpdesk behind an API key.
+async fn answer(
+    counters: &Counters,
+    request: http::Request<hyper::body::Incoming>,
+) -> http::Response<Full<Bytes>> {
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    let authorization = request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let api_key = request.headers().contains_key("x-api-key");
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|body| body.to_bytes())
+        .unwrap_or_default();
+    match path.as_str() {
+        "/oauth/token" => {
+            counters.token.fetch_add(1, Ordering::SeqCst);
+            reply(
+                200,
+                json!({"access_token": "demo-access-token", "token_type": "bearer", "expires_in": 3600}),
+            )
+        }
+        "/kb/articles/search" => {
+            counters.search.fetch_add(1, Ordering::SeqCst);
+            if authorization != "Bearer demo-access-token" {
+                return reply(401, json!({"error": "invalid_token"}));
+            }
+            let q = url::form_urlencoded::parse(query.as_bytes())
+                .find(|(key, _)| key == "q")
+                .map(|(_, value)| value.to_lowercase())
+                .unwrap_or_default();
+            let articles = [
+                (
+                    "Reset your password",
+                    "password",
+                    "Open Settings, then Security, then Reset.",
+                ),
+                (
+                    "Change your email address",
+                    "email",
+                    "Open Settings, then Profile.",
+                ),
+                (
+                    "Draft: new password rules",
+                    "password",
+                    "Not yet published.",
+                ),
+            ];
+            let items: Vec<_> = articles
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, topic, _))| q.contains(topic))
+                .map(|(index, (title, _, summary))| {
+                    json!({
+                        "title": title,
+                        "summary": summary,
+                        "url": format!("https://help.example.com/articles/{}", index + 1),
+                        "status": if title.starts_with("Draft") { "draft" } else { "published" },
+                        "score": 0.9 - index as f64 / 10.0,
+                    })
+                })
+                .collect();
+            reply(200, json!({ "items": items }))
+        }
+        "/orders-api/orders/1234" if authorization == "Bearer demo-orders-token" => reply(
+            200,
+            json!({
+                "status": "shipped",
+                "shipments": [{"carrier": "DHL", "trackingNumber": "JD0146000012"}],
+                "lines": [{"name": "Headphones"}, {"name": "Cable"}]
+            }),
+        ),
+        // The flaky one.
+        "/orders-api/orders/5000" => reply(503, json!({"error": "maintenance"})),
+        "/helpdesk/tickets" if api_key => {
+            let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let subject = request["subject"].as_str().unwrap_or("ticket");
+            reply(
+                201,
+                json!({"id": "T-1042", "subject": subject, "links": {"self": "https://helpdesk.example.com/t/T-1042"}}),
+            )
+        }
+        _ => reply(404, json!({"error": "not found"})),
+    }
+}
+
+/// Starts the demo API on a loopback port; returns its base URL.
+async fn serve_demo_api(counters: Arc<Counters>) -> anyhow::Result<String> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let counters = Arc::clone(&counters);
+            tokio::spawn(async move {
+                let service = service_fn(move |request| {
+                    let counters = Arc::clone(&counters);
+                    async move { Ok::<_, Infallible>(answer(&counters, request).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok(base)
+}
