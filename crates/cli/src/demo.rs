@@ -21,6 +21,15 @@ const FAQ_BOT: &str = include_str!("../../../examples/faq-bot.yaml");
 const ORDER_BOT: &str = include_str!("../../../examples/order-status.yaml");
 const TICKET_BOT: &str = include_str!("../../../examples/support-ticket.yaml");
 
+/// One scripted turn of the demo.
+struct Conversation<'a> {
+    title: &'a str,
+    engine: &'a Engine,
+    start: &'a str,
+    message: &'a str,
+    vars: &'a [(&'a str, &'a str)],
+}
+
 /// Requests the demo API has answered, by route, for the closing summary.
 #[derive(Default)]
 struct Counters {
@@ -56,51 +65,58 @@ pub(crate) async fn run() -> anyhow::Result<()> {
     let orders = engine(ORDER_BOT, "order-status.yaml", &env, &scripts).await?;
     let tickets = engine(TICKET_BOT, "support-ticket.yaml", &env, &scripts).await?;
 
-    let conversations: [(&str, &Engine, &str, &str, &[(&str, &str)]); 6] = [
-        (
-            "A question the knowledge base answers",
-            &faq,
-            "search",
-            "how do I reset my password",
-            &[],
-        ),
-        (
-            "Another one: the OAuth token is reused",
-            &faq,
-            "search",
-            "how do I change my email",
-            &[],
-        ),
-        (
-            "Nothing found: the \"No Articles Found\" branch",
-            &faq,
-            "search",
-            "unicorn insurance",
-            &[],
-        ),
-        (
-            "An order on its way (path parameter, bearer token)",
-            &orders,
-            "look-up-order",
-            "1234",
-            &[],
-        ),
-        (
-            "The order service fails: the default message",
-            &orders,
-            "look-up-order",
-            "5000",
-            &[],
-        ),
-        (
-            "A ticket created with a JSON body built from variables",
-            &tickets,
-            "create",
-            "The app crashes when I upload a photo",
-            &[("subject", "App crash on upload"), ("priority", "high")],
-        ),
+    let conversations = [
+        Conversation {
+            title: "A question the knowledge base answers",
+            engine: &faq,
+            start: "search",
+            message: "how do I reset my password",
+            vars: &[],
+        },
+        Conversation {
+            title: "Another one: the OAuth token is reused",
+            engine: &faq,
+            start: "search",
+            message: "how do I change my email",
+            vars: &[],
+        },
+        Conversation {
+            title: "Nothing found: the \"No Articles Found\" branch",
+            engine: &faq,
+            start: "search",
+            message: "unicorn insurance",
+            vars: &[],
+        },
+        Conversation {
+            title: "An order on its way (path parameter, bearer token)",
+            engine: &orders,
+            start: "look-up-order",
+            message: "1234",
+            vars: &[],
+        },
+        Conversation {
+            title: "The order service fails: the default message",
+            engine: &orders,
+            start: "look-up-order",
+            message: "5000",
+            vars: &[],
+        },
+        Conversation {
+            title: "A ticket created with a JSON body built from variables",
+            engine: &tickets,
+            start: "create",
+            message: "The app crashes when I upload a photo",
+            vars: &[("subject", "App crash on upload"), ("priority", "high")],
+        },
     ];
-    for (title, engine, start, message, vars) in conversations {
+    for Conversation {
+        title,
+        engine,
+        start,
+        message,
+        vars,
+    } in conversations
+    {
         writeln!(out, "── {title}")?;
         writeln!(out, "user: {message}")?;
         let mut state = ConversationState {
