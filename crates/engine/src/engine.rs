@@ -313,20 +313,16 @@ impl Engine {
                 }
                 InteractionKind::Integration(call) => {
                     let last = LastCall { status, success };
-                    if let Some(output) = self
-                        .script(
-                            &script_key("pre", &interaction.name),
-                            &state,
+                    trigger = self
+                        .interaction_code(
+                            "pre",
+                            &interaction.name,
+                            &mut state,
                             message,
-                            None,
                             last,
                             &mut trace,
                         )
-                        .await
-                    {
-                        trigger = output.trigger.clone();
-                        apply(&mut state, &output, &mut trace);
-                    }
+                        .await;
                     let integration = bot
                         .integrations
                         .iter()
@@ -339,20 +335,17 @@ impl Engine {
                     success = invocation.success;
                     trace.call = Some(invocation);
                     let last = LastCall { status, success };
-                    if let Some(output) = self
-                        .script(
-                            &script_key("post", &interaction.name),
-                            &state,
+                    trigger = self
+                        .interaction_code(
+                            "post",
+                            &interaction.name,
+                            &mut state,
                             message,
-                            None,
                             last,
                             &mut trace,
                         )
                         .await
-                    {
-                        trigger = output.trigger.clone().or(trigger);
-                        apply(&mut state, &output, &mut trace);
-                    }
+                        .or(trigger);
                     let chosen = self.with_values(&state, message, |values| {
                         select_rule(&call.rules, success, values)
                     });
@@ -465,6 +458,23 @@ impl Engine {
 
     fn text_str(&self, text: &str, state: &ConversationState, message: &str) -> String {
         self.text(&Template::parse(text), state, message)
+    }
+
+    /// Runs an interaction's `pre` or `post` code, if it has any, applies
+    /// what it did, and returns the trigger it set.
+    async fn interaction_code(
+        &self,
+        kind: &str,
+        interaction: &str,
+        state: &mut ConversationState,
+        message: &str,
+        last: LastCall,
+        trace: &mut StepTrace,
+    ) -> Option<String> {
+        let key = script_key(kind, interaction);
+        let output = self.script(&key, state, message, None, last, trace).await?;
+        apply(state, &output, trace);
+        output.trigger
     }
 
     /// Runs a compiled script, if the bot has one under `key`. A script

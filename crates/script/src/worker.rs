@@ -107,11 +107,7 @@ impl Worker {
         if self.spare.is_some() {
             return;
         }
-        let heap = self.limits.heap_bytes;
-        let isolate = self
-            .isolate
-            .get_or_insert_with(|| GuardedIsolate::new(heap))
-            .isolate();
+        let isolate = isolate_in(&mut self.isolate, self.limits.heap_bytes).isolate();
         v8::scope!(let scope, isolate);
         let template = match &self.template {
             Some(template) => Some(v8::Local::new(scope, template)),
@@ -130,17 +126,11 @@ impl Worker {
     }
 
     fn guarded(&mut self) -> &mut GuardedIsolate {
-        let heap = self.limits.heap_bytes;
-        self.isolate
-            .get_or_insert_with(|| GuardedIsolate::new(heap))
+        isolate_in(&mut self.isolate, self.limits.heap_bytes)
     }
 
     fn compile_only(&mut self, script: &ScriptSource) -> Result<(), ScriptError> {
-        let heap = self.limits.heap_bytes;
-        let isolate = self
-            .isolate
-            .get_or_insert_with(|| GuardedIsolate::new(heap))
-            .isolate();
+        let isolate = isolate_in(&mut self.isolate, self.limits.heap_bytes).isolate();
         v8::scope!(let scope, isolate);
         let context = v8::Context::new(scope, Default::default());
         let scope = &mut v8::ContextScope::new(scope, context);
@@ -165,10 +155,7 @@ impl Worker {
             .set_slot(RunState::new(input, limits.output_bytes));
         self.watchdog.arm(handle, limits.time);
         let outcome = {
-            let guarded = self
-                .isolate
-                .get_or_insert_with(|| GuardedIsolate::new(limits.heap_bytes));
-            let isolate = guarded.isolate();
+            let isolate = isolate_in(&mut self.isolate, limits.heap_bytes).isolate();
             v8::scope!(let scope, isolate);
             let context = v8::Local::new(scope, &spare);
             let scope = &mut v8::ContextScope::new(scope, context);
@@ -223,6 +210,12 @@ impl Worker {
             }),
         }
     }
+}
+
+/// The worker's isolate, made on first use (and after a heap breach). A
+/// free function, so that callers can borrow the worker's other fields.
+fn isolate_in(slot: &mut Option<GuardedIsolate>, heap_bytes: usize) -> &mut GuardedIsolate {
+    slot.get_or_insert_with(|| GuardedIsolate::new(heap_bytes))
 }
 
 /// The scope `v8::tc_scope!` makes inside a handle scope.
