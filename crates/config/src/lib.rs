@@ -29,7 +29,9 @@ pub use diagnostic::{Code, Diagnostic, Position, RenderStyle, Report, ScriptSite
 pub use field_path::{CompiledPath, FieldPath, FieldPathError, compile_json_path};
 pub use load::{Format, Loaded, MAX_FILE_BYTES, load};
 pub use model::*;
-pub use template::{FieldRef, FieldSelector, Reference, Segment, SystemVariable, Template};
+pub use template::{
+    FieldName, FieldRef, FieldSelector, Reference, Segment, SystemVariable, Template,
+};
 
 /// The JSON Schema of the bot file, for editors and other tools.
 pub fn json_schema() -> serde_json::Value {

@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
 use crate::field_path::FieldPath;
-use crate::template::Template;
+use crate::template::{FieldName, Template};
 
 /// The message a bot sends when a call fails and no rule handles the failure.
 pub const DEFAULT_FAILURE_MESSAGE: &str = "Sorry, I could not find anything for that.";
@@ -583,7 +583,7 @@ pub struct Condition {
     pub variable: Option<String>,
     /// The custom data field tested, as `RDVN.key` (or `RDVN.key.count`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
+    pub field: Option<FieldName>,
     /// The comparison.
     pub op: ConditionOp,
     /// The operand of comparisons other than `matches`, `empty`, `not-empty`.

@@ -114,6 +114,81 @@ pub struct FieldRef {
     pub selector: FieldSelector,
 }
 
+/// A condition's `field` (`RDVN.key`, `RDVN.key.count`, `RDVN.key[N]`) as
+/// written, parsed once when the bot loads.
+#[derive(Clone, Debug)]
+pub struct FieldName {
+    source: String,
+    reference: Option<FieldRef>,
+}
+
+impl FieldName {
+    /// Parses a field name; one that is not a field reference keeps its
+    /// text and has no [`FieldName::reference`] (`check` reports it).
+    pub fn parse(source: &str) -> Self {
+        let reference = match reference_body(&format!("{source}}}")) {
+            Some(body) if body == source => match Reference::parse(body) {
+                Reference::Field(field) => Some(field),
+                _ => None,
+            },
+            _ => None,
+        };
+        Self {
+            source: source.to_owned(),
+            reference,
+        }
+    }
+
+    /// The name as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// The field it names, if it is a field reference.
+    pub fn reference(&self) -> Option<&FieldRef> {
+        self.reference.as_ref()
+    }
+}
+
+impl fmt::Display for FieldName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+impl PartialEq for FieldName {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Eq for FieldName {}
+
+impl Serialize for FieldName {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.source)
+    }
+}
+
+impl<'de> Deserialize<'de> for FieldName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Self::parse(&String::deserialize(deserializer)?))
+    }
+}
+
+impl schemars::JsonSchema for FieldName {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "FieldName".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A custom data field: RDVN.key, RDVN.key.count or RDVN.key[N]."
+        })
+    }
+}
+
 /// Which part of a custom data field a reference takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FieldSelector {
@@ -388,6 +463,21 @@ mod tests {
             Template::parse("{").segments(),
             &[Segment::Literal("{".into())]
         );
+    }
+
+    #[test]
+    fn field_names_parse_once() {
+        let name = FieldName::parse("FAQS.title.count");
+        assert_eq!(
+            name.reference(),
+            Some(&FieldRef {
+                owner: "FAQS".into(),
+                key: "title".into(),
+                selector: FieldSelector::Count,
+            })
+        );
+        assert_eq!(FieldName::parse("not a field").reference(), None);
+        assert_eq!(FieldName::parse("x}{$env.A").reference(), None);
     }
 
     #[test]

@@ -563,8 +563,7 @@ impl Checker<'_> {
             self.error(Code::InvalidCondition, &field("op"), At::Key, problem);
         }
         if let Some(field_name) = &condition.field {
-            let reference = Template::parse(&format!("{{{field_name}}}"));
-            if let Some(Reference::Field(field_ref)) = reference.references().next() {
+            if let Some(field_ref) = field_name.reference() {
                 self.field_reference(field_ref, &field("field"));
             } else {
                 self.error(

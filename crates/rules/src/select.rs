@@ -1,6 +1,6 @@
 //! Rules: the first whose match holds wins.
 
-use patchbay_config::{ApiResult, Condition, ConditionOp, Reference, Rule, Template};
+use patchbay_config::{ApiResult, Condition, ConditionOp, Rule};
 
 use crate::render::{Place, Values, render};
 
@@ -54,15 +54,11 @@ fn subject(condition: &Condition, values: &Values<'_>) -> Option<String> {
     if let Some(name) = &condition.variable {
         return values.variables.get(name).cloned();
     }
-    let field = condition.field.as_ref()?;
-    let template = Template::parse(&format!("{{{field}}}"));
-    match template.references().next() {
-        Some(Reference::Field(field)) => {
-            let value = values.fields.get(&field.owner, &field.key);
-            value.map(|_| values.field(field))
-        }
-        _ => None,
-    }
+    let field = condition.field.as_ref()?.reference()?;
+    values
+        .fields
+        .get(&field.owner, &field.key)
+        .map(|_| values.field(field))
 }
 
 fn number(text: &str) -> Option<f64> {
