@@ -200,6 +200,9 @@ pub struct Engine {
     scripts: ScriptRuntime,
     compiled: HashMap<String, Script>,
     env: Env,
+    /// The bot's environment as scripts see it (the variables it declares),
+    /// resolved once.
+    script_env: HashMap<String, String>,
     paths: Mutex<PathCache>,
 }
 
@@ -257,7 +260,13 @@ impl Engine {
                 }
             }
         }
+        let script_env = bot
+            .env
+            .keys()
+            .filter_map(|name| (options.env)(name).map(|value| (name.clone(), value)))
+            .collect();
         Ok(Self {
+            script_env,
             bot: Arc::new(bot),
             client,
             providers,
@@ -491,7 +500,7 @@ impl Engine {
         let script = self.compiled.get(key)?;
         let input = ScriptInput {
             variables: self.variables(state),
-            env: HashMap::new(),
+            env: self.script_env.clone(),
             user_message: message.to_owned(),
             conversation_id: state.conversation_id.clone(),
             chat_bot_id: self.bot.name.clone(),
@@ -501,10 +510,6 @@ impl Engine {
             api_success: last.success,
             api,
         };
-        let input = ScriptInput {
-            env: self.script_env(),
-            ..input
-        };
         match self.scripts.run(script, input).await {
             Ok(output) => Some(output),
             Err(error) => {
@@ -513,15 +518,6 @@ impl Engine {
                 None
             }
         }
-    }
-
-    /// The bot's environment as scripts see it: the variables it declares.
-    fn script_env(&self) -> HashMap<String, String> {
-        self.bot
-            .env
-            .keys()
-            .filter_map(|name| (self.env)(name).map(|value| (name.clone(), value)))
-            .collect()
     }
 
     /// The call of spec section 3, steps 1 to 6.
