@@ -9,7 +9,7 @@ use http::Method;
 use patchbay_credentials::{CredentialError, authorize, send_authenticated};
 use patchbay_transport::Request;
 
-use crate::{bot, context, provider};
+use crate::{context, credential, provider};
 use patchbay_tests::oauth::{CLIENT_ID, CLIENT_SECRET, OAuthServer};
 
 fn env(server: &OAuthServer) -> HashMap<&'static str, String> {
@@ -42,11 +42,7 @@ async fn code_exchange_then_refresh() {
     server.state.lifetime.store(1, Ordering::SeqCst);
     let env = env(&server);
     let context = context();
-    let credential = bot()
-        .credentials
-        .into_iter()
-        .find(|credential| credential.name == "oauth-code")
-        .expect("oauth-code");
+    let credential = credential("oauth-code");
     let lookup = |name: &str| env.get(name).cloned();
 
     let provider = provider("oauth-code", &env, &context);
@@ -88,11 +84,7 @@ async fn a_forged_state_is_refused() {
     let server = OAuthServer::start().await;
     let env = env(&server);
     let context = context();
-    let credential = bot()
-        .credentials
-        .into_iter()
-        .find(|credential| credential.name == "oauth-code")
-        .expect("oauth-code");
+    let credential = credential("oauth-code");
     let lookup = |name: &str| env.get(name).cloned();
     let redirect = url::Url::parse("http://127.0.0.1:1/callback").expect("redirect");
     let authorization = authorize(&credential, &lookup, &context, redirect).expect("authorize");

@@ -106,18 +106,21 @@ fn context() -> ProviderContext {
     ProviderContext::new(client(), Arc::new(MemoryTokenCache::default()))
 }
 
+/// The named credential of [`BOT`].
+fn credential(name: &str) -> patchbay_config::Credential {
+    bot()
+        .credentials
+        .into_iter()
+        .find(|credential| credential.name == name)
+        .expect("credential in BOT")
+}
+
 /// Builds the named credential of [`BOT`] with `env` as its environment.
 fn provider(
     name: &str,
     env: &HashMap<&str, String>,
     context: &ProviderContext,
 ) -> Arc<dyn Provider> {
-    let bot = bot();
-    let credential = bot
-        .credentials
-        .iter()
-        .find(|credential| credential.name == name)
-        .expect("credential in BOT");
     let lookup = |key: &str| env.get(key).cloned();
-    build(credential, &lookup, context).expect("provider")
+    build(&credential(name), &lookup, context).expect("provider")
 }

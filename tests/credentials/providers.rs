@@ -170,14 +170,9 @@ async fn static_credentials_reach_the_server() {
 #[tokio::test]
 async fn missing_environment_variables_are_named() {
     let context = context();
-    let bot = crate::bot();
-    let credential = bot
-        .credentials
-        .iter()
-        .find(|credential| credential.name == "basic")
-        .expect("basic");
+    let credential = crate::credential("basic");
     let lookup = |name: &str| (name == "USERNAME").then(|| "bot".to_owned());
-    let error = patchbay_credentials::build(credential, &lookup, &context).expect_err("missing");
+    let error = patchbay_credentials::build(&credential, &lookup, &context).expect_err("missing");
     assert_eq!(
         error.to_string(),
         "credential `basic` needs environment variable `PASSWORD`, which is not set"
@@ -225,15 +220,10 @@ async fn a_wrong_pkcs12_password_is_a_clear_error() {
         ("P12", pki.client_pkcs12("right")),
         ("P12_PASSWORD", "wrong".to_owned()),
     ]);
-    let bot = crate::bot();
-    let credential = bot
-        .credentials
-        .iter()
-        .find(|credential| credential.name == "mtls-p12")
-        .expect("mtls-p12");
+    let credential = crate::credential("mtls-p12");
     let lookup = |name: &str| env.get(name).cloned();
     let error =
-        patchbay_credentials::build(credential, &lookup, &context()).expect_err("wrong password");
+        patchbay_credentials::build(&credential, &lookup, &context()).expect_err("wrong password");
     assert_eq!(
         error.to_string(),
         "credential `mtls-p12`: field `pkcs12` is unusable: not a PKCS#12 bundle, or the password is wrong"

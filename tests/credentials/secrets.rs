@@ -103,11 +103,7 @@ async fn no_secret_reaches_logs_errors_or_debug_output() {
             shown.push(format!("{error} {error:?}"));
         }
     }
-    let basic = bot()
-        .credentials
-        .into_iter()
-        .find(|credential| credential.name == "basic")
-        .expect("basic");
+    let basic = crate::credential("basic");
     let missing =
         patchbay_credentials::build(&basic, &|_| None, &context).expect_err("no environment");
     shown.push(format!("{missing} {missing:?}"));
