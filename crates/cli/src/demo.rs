@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io::Write;
+
+use anyhow::Context;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -14,6 +16,7 @@ use hyper_util::rt::TokioIo;
 use patchbay_config::Bot;
 use patchbay_engine::{ConversationState, Engine, EngineOptions, Start};
 use patchbay_script::{RuntimeOptions, ScriptRuntime};
+use patchbay_server::{Metrics, Server, ServerOptions};
 use serde_json::json;
 use tokio::net::TcpListener;
 
@@ -37,6 +40,40 @@ struct Counters {
     search: AtomicUsize,
 }
 
+/// The three example bots, ready to run against the demo API at `base`.
+struct DemoBots {
+    faq: Engine,
+    orders: Engine,
+    tickets: Engine,
+}
+
+impl DemoBots {
+    async fn start(base: &str) -> anyhow::Result<Self> {
+        let env: HashMap<&str, String> = HashMap::from([
+            ("KB_BASE_URL", format!("{base}/kb")),
+            ("KB_TOKEN_URL", format!("{base}/oauth/token")),
+            ("KB_CLIENT_ID", "faq-bot".to_owned()),
+            ("KB_CLIENT_SECRET", "demo-client-secret".to_owned()),
+            ("ORDERS_BASE_URL", format!("{base}/orders-api")),
+            ("ORDERS_API_TOKEN", "demo-orders-token".to_owned()),
+            ("HELPDESK_URL", format!("{base}/helpdesk")),
+            ("HELPDESK_API_KEY", "demo-helpdesk-key".to_owned()),
+        ]);
+        let env: HashMap<String, String> =
+            env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let env: patchbay_engine::Env = Arc::new(move |name: &str| env.get(name).cloned());
+        let scripts = ScriptRuntime::new(RuntimeOptions {
+            workers: 1,
+            ..RuntimeOptions::default()
+        });
+        Ok(Self {
+            faq: engine(FAQ_BOT, "faq-bot.yaml", &env, &scripts).await?,
+            orders: engine(ORDER_BOT, "order-status.yaml", &env, &scripts).await?,
+            tickets: engine(TICKET_BOT, "support-ticket.yaml", &env, &scripts).await?,
+        })
+    }
+}
+
 pub(crate) async fn run() -> anyhow::Result<()> {
     let counters = Arc::new(Counters::default());
     let base = serve_demo_api(Arc::clone(&counters)).await?;
@@ -45,25 +82,11 @@ pub(crate) async fn run() -> anyhow::Result<()> {
         out,
         "patchbay demo: example bots against a demo API on {base}\n"
     )?;
-    let env: HashMap<&str, String> = HashMap::from([
-        ("KB_BASE_URL", format!("{base}/kb")),
-        ("KB_TOKEN_URL", format!("{base}/oauth/token")),
-        ("KB_CLIENT_ID", "faq-bot".to_owned()),
-        ("KB_CLIENT_SECRET", "demo-client-secret".to_owned()),
-        ("ORDERS_BASE_URL", format!("{base}/orders-api")),
-        ("ORDERS_API_TOKEN", "demo-orders-token".to_owned()),
-        ("HELPDESK_URL", format!("{base}/helpdesk")),
-        ("HELPDESK_API_KEY", "demo-helpdesk-key".to_owned()),
-    ]);
-    let env: HashMap<String, String> = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-    let env: patchbay_engine::Env = Arc::new(move |name: &str| env.get(name).cloned());
-    let scripts = ScriptRuntime::new(RuntimeOptions {
-        workers: 1,
-        ..RuntimeOptions::default()
-    });
-    let faq = engine(FAQ_BOT, "faq-bot.yaml", &env, &scripts).await?;
-    let orders = engine(ORDER_BOT, "order-status.yaml", &env, &scripts).await?;
-    let tickets = engine(TICKET_BOT, "support-ticket.yaml", &env, &scripts).await?;
+    let DemoBots {
+        faq,
+        orders,
+        tickets,
+    } = DemoBots::start(&base).await?;
 
     let conversations = [
         Conversation {
@@ -140,6 +163,66 @@ pub(crate) async fn run() -> anyhow::Result<()> {
         counters.search.load(Ordering::SeqCst),
         counters.token.load(Ordering::SeqCst)
     )?;
+    Ok(())
+}
+
+/// `patchbay demo --serve`: the demo API and the example bots behind
+/// `patchbay serve`, until Ctrl-C or SIGTERM.
+pub(crate) async fn serve(listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    let base = serve_demo_api(Arc::new(Counters::default())).await?;
+    let bots = DemoBots::start(&base).await?;
+    let server = Server::new(ServerOptions {
+        metrics: Some(Metrics::install()?),
+        ..ServerOptions::default()
+    });
+    for engine in [bots.faq, bots.orders, bots.tickets] {
+        server.insert_bot(engine);
+    }
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let address = listener.local_addr()?;
+    crate::serve::announce(&server, address)?;
+    let url = format!("http://{address}");
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "The demo API answers on {base}. Try:\n")?;
+        for (bot, body) in [
+            (
+                "faq-bot",
+                r#"{"interaction":"search","message":"how do I reset my password"}"#,
+            ),
+            (
+                "faq-bot",
+                r#"{"interaction":"search","message":"unicorn insurance"}"#,
+            ),
+            (
+                "order-status",
+                r#"{"interaction":"look-up-order","message":"1234"}"#,
+            ),
+            (
+                "order-status",
+                r#"{"interaction":"look-up-order","message":"5000"}"#,
+            ),
+            (
+                "support-ticket",
+                r#"{"interaction":"create","message":"The app crashes","state":{"variables":{"subject":"Crash","priority":"high"}}}"#,
+            ),
+        ] {
+            writeln!(out, "  curl -s {url}/v1/bots/{bot}/turns -d '{body}'")?;
+        }
+        writeln!(out, "  curl -s {url}/metrics\n\nCtrl-C stops.")?;
+        out.flush()?;
+    }
+    let shutdown = async {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            Some(()) = async { terminate.as_mut()?.recv().await } => {}
+        }
+    };
+    server.serve(listener, shutdown).await?;
     Ok(())
 }
 

@@ -3,7 +3,9 @@
 mod auth;
 mod bot_env;
 mod demo;
+mod logging;
 mod run;
+mod serve;
 mod token_store;
 
 use std::io::{IsTerminal, Write};
@@ -15,10 +17,25 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use patchbay_config::{Bot, RenderStyle, Report, Severity};
 
-/// Runs chatbot API integrations: check bot files, and (soon) run, serve and demo them.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  failure: errors in a bot file, a turn that could not run, a server that could not start
+  2  usage error: a missing or malformed argument";
+
+/// Runs chatbot API integrations: check bot files, run turns, serve them
+/// over HTTP, and see it all in the demo.
 #[derive(Debug, Parser)]
-#[command(name = "patchbay", version)]
+#[command(name = "patchbay", version, after_help = EXIT_CODES)]
 struct Cli {
+    /// What to log, as RUST_LOG filters it (e.g. `info`,
+    /// `patchbay_engine=debug`) [default: $RUST_LOG, else `warn`, or `info`
+    /// for serve].
+    #[arg(long, global = true, value_name = "FILTER")]
+    log: Option<String>,
+    /// How logs are written to stderr.
+    #[arg(long, global = true, value_enum, default_value_t = logging::Format::Text)]
+    log_format: logging::Format,
     #[command(subcommand)]
     command: Command,
 }
@@ -26,6 +43,10 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Load, validate and lint bot files. Exit 0 when clean, 1 on errors.
+    #[command(after_help = "\
+Examples:
+  patchbay check examples/faq-bot.yaml
+  patchbay check --deny-warnings --json examples/*.yaml")]
     Check {
         /// Bot files (YAML, or JSON when the name ends in .json).
         #[arg(required = true, value_name = "BOT")]
@@ -38,10 +59,73 @@ enum Command {
         deny_warnings: bool,
     },
     /// Run the example bots against an embedded demo API: no network, no set-up.
-    Demo,
+    #[command(after_help = "\
+Examples:
+  patchbay demo
+  patchbay demo --serve --listen 127.0.0.1:8080")]
+    Demo {
+        /// Leave the demo API and `patchbay serve` running, and print curl
+        /// commands to try (Ctrl-C stops).
+        #[arg(long)]
+        serve: bool,
+        /// Where the server listens with --serve.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
     /// Print the JSON Schema of the bot file.
+    #[command(after_help = "\
+Examples:
+  patchbay schema > bot.schema.json")]
     Schema,
+    /// Serve bots over HTTP: turns, invocations, health, readiness, metrics.
+    /// SIGTERM or Ctrl-C drains in-flight requests and exits 0; SIGHUP
+    /// reloads the bot files (a file that no longer loads keeps its old bot).
+    #[command(after_help = "\
+Examples:
+  patchbay serve --bot examples/faq-bot.yaml --listen 127.0.0.1:8080
+  curl -s localhost:8080/v1/bots/faq-bot/turns -d '{\"interaction\":\"search\",\"message\":\"password\"}'
+  kill -HUP $(pidof patchbay)   # reload the bot files
+
+See docs/http-api.md for the API.")]
+    Serve {
+        /// A bot file to serve (repeatable).
+        #[arg(long = "bot", value_name = "BOT", required = true)]
+        bots: Vec<PathBuf>,
+        /// Where to listen.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// An environment variable of the bots, NAME=VALUE (repeatable).
+        #[arg(long = "env", value_name = "NAME=VALUE")]
+        env: Vec<String>,
+        /// Keep OAuth 2 tokens in this file instead of in memory.
+        #[arg(long, value_name = "PATH")]
+        token_store: Option<PathBuf>,
+        /// The largest request body accepted, in bytes.
+        #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
+        max_request_bytes: usize,
+        /// How long one request may take, in milliseconds.
+        #[arg(long, value_name = "MS", default_value_t = 30_000)]
+        deadline_ms: u64,
+        /// How long in-flight requests may finish after SIGTERM, in milliseconds.
+        #[arg(long, value_name = "MS", default_value_t = 30_000)]
+        drain_timeout_ms: u64,
+    },
+    /// Print a shell completion script.
+    #[command(after_help = "\
+Examples:
+  patchbay completions bash > /etc/bash_completion.d/patchbay
+  patchbay completions zsh > ~/.zfunc/_patchbay")]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Run one turn of a bot from an interaction and show what happened.
+    #[command(after_help = "\
+Examples:
+  patchbay run examples/order-status.yaml --interaction look-up-order --message 1234 \\
+      --env ORDERS_BASE_URL=http://127.0.0.1:9000 --env ORDERS_API_TOKEN=secret
+  patchbay run examples/support-ticket.yaml --interaction create --var subject=Crash --json")]
     Run {
         /// The bot file.
         #[arg(value_name = "BOT")]
@@ -67,6 +151,9 @@ enum Command {
     },
     /// Authorize an OAuth 2 credential (authorization-code grant with PKCE)
     /// and keep its tokens for later runs.
+    #[command(after_help = "\
+Examples:
+  patchbay auth examples/faq-bot.yaml kb-oauth --env KB_CLIENT_ID=my-client")]
     Auth {
         /// The bot file.
         #[arg(value_name = "BOT")]
@@ -88,6 +175,14 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let default_filter = match cli.command {
+        Command::Serve { .. } | Command::Demo { serve: true, .. } => "info",
+        _ => "warn",
+    };
+    if let Err(error) = logging::init(cli.log.as_deref(), default_filter, cli.log_format) {
+        let _ = writeln!(std::io::stderr(), "error: --log: {error}");
+        return ExitCode::from(2);
+    }
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
@@ -203,11 +298,50 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 token_store: &token_store,
             }))
         }
-        Command::Demo => {
+        Command::Demo { serve, listen } => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(demo::run())?;
+            if serve {
+                runtime.block_on(demo::serve(listen))?;
+            } else {
+                runtime.block_on(demo::run())?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve {
+            bots,
+            listen,
+            env,
+            token_store,
+            max_request_bytes,
+            deadline_ms,
+            drain_timeout_ms,
+        } => {
+            let env = match env.iter().map(|item| parse_pair(item)).collect() {
+                Ok(env) => env,
+                Err(error) => {
+                    let _ = writeln!(std::io::stderr(), "error: --env: {error}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(serve::run(serve::ServeOptions {
+                bots,
+                listen,
+                env,
+                token_store,
+                max_request_bytes,
+                deadline: Duration::from_millis(deadline_ms),
+                drain_timeout: Duration::from_millis(drain_timeout_ms),
+            }))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "patchbay", &mut stdout);
             Ok(ExitCode::SUCCESS)
         }
         Command::Schema => {

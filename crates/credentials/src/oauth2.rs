@@ -15,6 +15,7 @@ use oauth2::{
 };
 use patchbay_config::{ClientAuth, OAuth2Credential, OAuth2Grant};
 use patchbay_transport::{Client, Limits, Request, Response};
+use tracing::Instrument;
 use url::Url;
 
 use crate::env::{EnvLookup, render, render_opt};
@@ -239,6 +240,22 @@ impl OAuth2 {
     /// One token request: the refresh grant when a refresh token is known,
     /// the client-credentials grant otherwise.
     async fn fetch(&self, previous: Option<&CachedToken>) -> Result<CachedToken, CredentialError> {
+        let span = tracing::info_span!("token.fetch", credential = %self.name);
+        let result = self.request_token(previous).instrument(span).await;
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        metrics::counter!(
+            "patchbay_token_fetches_total",
+            "credential" => self.name.clone(),
+            "outcome" => outcome
+        )
+        .increment(1);
+        result
+    }
+
+    async fn request_token(
+        &self,
+        previous: Option<&CachedToken>,
+    ) -> Result<CachedToken, CredentialError> {
         tracing::debug!(credential = %self.name, "fetching an OAuth 2 token");
         let client = self.oauth_client();
         let http = TokenHttp {

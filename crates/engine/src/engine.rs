@@ -18,6 +18,7 @@ use patchbay_rules::{
 use patchbay_script::{ApiData, Persistence, Script, ScriptInput, ScriptOutput, ScriptRuntime};
 use patchbay_transport::{Client, Limits, NetworkGuard, ProxyConfig, Request};
 use serde_json::{Value, json};
+use tracing::Instrument;
 use url::Url;
 
 use crate::state::ConversationState;
@@ -130,12 +131,113 @@ pub struct Invocation {
     pub status: Option<u16>,
     /// Status 200 or 201.
     pub success: bool,
-    /// Why it failed, when it did.
-    pub failure: Option<String>,
+    /// Why no response came back, when none did.
+    pub failure: Option<CallFailure>,
     /// How long it took.
     pub elapsed: Duration,
     /// The fields extracted.
     pub fields: Vec<(String, patchbay_rules::FieldValue)>,
+}
+
+/// Why a call got no response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallFailure {
+    /// A stable name: `render`, `credential`, or the transport's kind
+    /// (`timeout`, `connect`, `dns`, `tls`, `blocked`, `too-large`,
+    /// `too-many-redirects`, `protocol`, `invalid-request`).
+    pub kind: &'static str,
+    /// What happened, for people (never a secret).
+    pub message: String,
+}
+
+impl std::fmt::Display for CallFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl CallFailure {
+    fn render(message: impl Into<String>) -> Self {
+        Self {
+            kind: "render",
+            message: message.into(),
+        }
+    }
+}
+
+impl From<patchbay_credentials::SendError> for CallFailure {
+    fn from(error: patchbay_credentials::SendError) -> Self {
+        let kind = match &error {
+            patchbay_credentials::SendError::Transport(transport) => transport.kind(),
+            _ => "credential",
+        };
+        Self {
+            kind,
+            message: error.to_string(),
+        }
+    }
+}
+
+impl From<patchbay_transport::Error> for CallFailure {
+    fn from(error: patchbay_transport::Error) -> Self {
+        Self {
+            kind: error.kind(),
+            message: error.to_string(),
+        }
+    }
+}
+
+impl Invocation {
+    /// The call as JSON: `integration`, `request`, `status`, `success`,
+    /// `failure` (`{kind, message}` or null), `elapsedMs`, `fields`.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "integration": self.integration,
+            "request": self.request_line,
+            "status": self.status,
+            "success": self.success,
+            "failure": self.failure.as_ref().map(|failure| json!({
+                "kind": failure.kind,
+                "message": failure.message,
+            })),
+            "elapsedMs": duration_ms(self.elapsed),
+            "fields": fields_json(self.fields.iter().map(|(key, value)| (key.as_str(), value))),
+        })
+    }
+}
+
+impl StepTrace {
+    /// The step as JSON: `interaction`, `call` (see [`Invocation::to_json`]),
+    /// `rule`, `messages`, `scriptErrors`.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "interaction": self.interaction,
+            "call": self.call.as_ref().map(Invocation::to_json),
+            "rule": self.rule,
+            "messages": self.messages,
+            "scriptErrors": self.script_errors,
+        })
+    }
+}
+
+fn duration_ms(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// Fields as a JSON object: `"RDVN.key"` to a string or an array.
+pub(crate) fn fields_json<'a>(
+    fields: impl Iterator<Item = (&'a str, &'a patchbay_rules::FieldValue)>,
+) -> Value {
+    let fields: serde_json::Map<String, Value> = fields
+        .map(|(key, value)| {
+            let value = match value {
+                patchbay_rules::FieldValue::One(one) => json!(one),
+                patchbay_rules::FieldValue::Many(many) => json!(many),
+            };
+            (key.to_owned(), value)
+        })
+        .collect();
+    Value::Object(fields)
 }
 
 /// The outcome of a turn.
@@ -163,18 +265,7 @@ impl Turn {
     /// The JSON of spec section 5: `status`, `success`, `variables`,
     /// `fields`, `messages`, `next`.
     pub fn to_json(&self) -> Value {
-        let fields: serde_json::Map<String, Value> = self
-            .state
-            .fields
-            .iter()
-            .map(|(key, value)| {
-                let value = match value {
-                    patchbay_rules::FieldValue::One(one) => json!(one),
-                    patchbay_rules::FieldValue::Many(many) => json!(many),
-                };
-                (key.to_owned(), value)
-            })
-            .collect();
+        let fields = fields_json(self.state.fields.iter());
         let mut variables: Vec<_> = self.variables.iter().collect();
         variables.sort();
         let variables: serde_json::Map<String, Value> = variables
@@ -285,6 +376,18 @@ impl Engine {
     /// Runs one turn from `start`, with the user's `message`.
     pub async fn run_turn(
         &self,
+        state: ConversationState,
+        start: Start,
+        message: &str,
+    ) -> Result<Turn, EngineError> {
+        let span = tracing::info_span!("turn", bot = %self.bot.name, conversation = %state.conversation_id);
+        self.run_turn_inner(state, start, message)
+            .instrument(span)
+            .await
+    }
+
+    async fn run_turn_inner(
+        &self,
         mut state: ConversationState,
         start: Start,
         message: &str,
@@ -307,6 +410,7 @@ impl Engine {
             if ran > CHAIN_LIMIT {
                 return Err(EngineError::ChainLimit(interaction.name.clone()));
             }
+            let span = tracing::debug_span!("interaction", name = %interaction.name);
             let mut trace = StepTrace {
                 interaction: interaction.name.clone(),
                 ..StepTrace::default()
@@ -331,6 +435,7 @@ impl Engine {
                             last,
                             &mut trace,
                         )
+                        .instrument(span.clone())
                         .await;
                     let integration = bot
                         .integrations
@@ -339,6 +444,7 @@ impl Engine {
                         .ok_or_else(|| EngineError::UnknownIntegration(call.integration.clone()))?;
                     let invocation = self
                         .call(integration, &mut state, message, &mut trace)
+                        .instrument(span.clone())
                         .await;
                     status = invocation.status;
                     success = invocation.success;
@@ -353,11 +459,14 @@ impl Engine {
                             last,
                             &mut trace,
                         )
+                        .instrument(span)
                         .await
                         .or(trigger);
+                    let rules_started = Instant::now();
                     let chosen = self.with_values(&state, message, |values| {
                         select_rule(&call.rules, success, values)
                     });
+                    observe_phase("rules", rules_started);
                     match chosen {
                         Some(index) => {
                             let rule = &call.rules[index];
@@ -481,7 +590,20 @@ impl Engine {
         trace: &mut StepTrace,
     ) -> Option<String> {
         let key = script_key(kind, interaction);
-        let output = self.script(&key, state, message, None, last, trace).await?;
+        if !self.compiled.contains_key(&key) {
+            return None;
+        }
+        let started = Instant::now();
+        let output = self.script(&key, state, message, None, last, trace).await;
+        observe_phase(
+            if kind == "pre" {
+                "pre-process"
+            } else {
+                "post-process"
+            },
+            started,
+        );
+        let output = output?;
         apply(state, &output, trace);
         output.trigger
     }
@@ -528,6 +650,19 @@ impl Engine {
         message: &str,
         trace: &mut StepTrace,
     ) -> Invocation {
+        let span = tracing::info_span!("integration", bot = %self.bot.name, integration = %integration.name);
+        self.call_inner(integration, state, message, trace)
+            .instrument(span)
+            .await
+    }
+
+    async fn call_inner(
+        &self,
+        integration: &Integration,
+        state: &mut ConversationState,
+        message: &str,
+        trace: &mut StepTrace,
+    ) -> Invocation {
         let started = Instant::now();
         let rdvn = &integration.response_data_variable;
         let mut invocation = Invocation {
@@ -543,10 +678,19 @@ impl Engine {
             .send(integration, state, message, &mut invocation)
             .await;
         invocation.elapsed = started.elapsed();
+        observe_phase("request", started);
+        metrics::histogram!(
+            "patchbay_integration_duration_seconds",
+            "bot" => self.bot.name.clone(),
+            "integration" => integration.name.clone()
+        )
+        .record(invocation.elapsed.as_secs_f64());
         let status_variable = format!("api_{rdvn}Status");
         let response = match outcome {
             Ok(response) => response,
             Err(failure) => {
+                tracing::info!(kind = failure.kind, %failure, "call failed");
+                count_upstream(integration, "none", failure.kind);
                 invocation.failure = Some(failure);
                 state.set(&status_variable, "", Persistence::Session);
                 return invocation;
@@ -554,6 +698,11 @@ impl Engine {
         };
         invocation.status = Some(response.status);
         invocation.success = matches!(response.status, 200 | 201);
+        count_upstream(
+            integration,
+            status_class(response.status),
+            if invocation.success { "" } else { "status" },
+        );
         state.set(
             &status_variable,
             response.status.to_string(),
@@ -569,6 +718,7 @@ impl Engine {
             .compiled
             .contains_key(&script_key("i", &integration.name))
         {
+            let transform_started = Instant::now();
             let api = ApiData {
                 name: api_name.clone(),
                 json_data: document.to_string(),
@@ -599,11 +749,14 @@ impl Engine {
                 }
                 apply(state, &output, trace);
             }
+            observe_phase("transform", transform_started);
         }
+        let fields_started = Instant::now();
         let fields = self.with_values(state, message, |values| {
             let mut paths = self.paths.lock().unwrap_or_else(PoisonError::into_inner);
             extract_fields(integration, &document, values, &mut paths)
         });
+        observe_phase("fields", fields_started);
         invocation.fields = fields.clone();
         state.fields.store(integration, fields);
         invocation
@@ -616,10 +769,12 @@ impl Engine {
         state: &ConversationState,
         message: &str,
         invocation: &mut Invocation,
-    ) -> Result<patchbay_transport::Response, String> {
-        let request = self.with_values(state, message, |values| {
-            build_request(integration, values, invocation)
-        })?;
+    ) -> Result<patchbay_transport::Response, CallFailure> {
+        let request = self
+            .with_values(state, message, |values| {
+                build_request(integration, values, invocation)
+            })
+            .map_err(CallFailure::render)?;
         let request = Request {
             limits: limits(&self.bot.http, &integration.http),
             ..request
@@ -629,14 +784,10 @@ impl Engine {
             .as_ref()
             .and_then(|name| self.providers.get(name))
         {
-            Some(provider) => send_authenticated(&self.client, provider.as_ref(), request)
-                .await
-                .map_err(|error| error.to_string()),
-            None => self
-                .client
-                .send(request)
-                .await
-                .map_err(|error| error.to_string()),
+            Some(provider) => {
+                Ok(send_authenticated(&self.client, provider.as_ref(), request).await?)
+            }
+            None => Ok(self.client.send(request).await?),
         }
     }
 }
@@ -720,6 +871,36 @@ fn response_document(response: &patchbay_transport::Response) -> Value {
         return document;
     }
     serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.into_owned()))
+}
+
+/// Records how long one phase of a call or turn took.
+fn observe_phase(phase: &'static str, started: Instant) {
+    metrics::histogram!("patchbay_phase_duration_seconds", "phase" => phase)
+        .record(started.elapsed().as_secs_f64());
+}
+
+/// Counts one upstream outcome: its status class (`none` when no response
+/// came) and, for a failure, its kind.
+fn count_upstream(integration: &Integration, class: &'static str, failure: &'static str) {
+    metrics::counter!(
+        "patchbay_upstream_responses_total",
+        "integration" => integration.name.clone(),
+        "class" => class
+    )
+    .increment(1);
+    if !failure.is_empty() {
+        metrics::counter!("patchbay_call_failures_total", "kind" => failure).increment(1);
+    }
+}
+
+fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
 }
 
 /// The last call's outcome, as scripts read it.

@@ -14,5 +14,7 @@
 mod engine;
 mod state;
 
-pub use engine::{Engine, EngineError, EngineOptions, Env, Invocation, Start, StepTrace, Turn};
+pub use engine::{
+    CallFailure, Engine, EngineError, EngineOptions, Env, Invocation, Start, StepTrace, Turn,
+};
 pub use state::{ConversationState, Variable};

@@ -1,8 +1,10 @@
 //! Conversation state: a plain value that travels with each turn.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use patchbay_rules::Fields;
+use indexmap::IndexMap;
+use patchbay_config::Bot;
+use patchbay_rules::{FieldValue, Fields};
 use patchbay_script::Persistence;
 
 /// A bot variable and how long it lives.
@@ -55,5 +57,102 @@ impl ConversationState {
     pub(crate) fn end_turn(&mut self) {
         self.variables
             .retain(|_, variable| variable.persistence != Persistence::Request);
+    }
+}
+
+/// The state's JSON form: what `serve` returns and takes back.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct StateJson {
+    #[serde(default)]
+    conversation_id: String,
+    #[serde(default)]
+    user_id: String,
+    #[serde(default)]
+    platform_user_id: String,
+    #[serde(default)]
+    first_name: String,
+    /// Session variables.
+    #[serde(default)]
+    variables: BTreeMap<String, String>,
+    /// Variables kept per user, across conversations.
+    #[serde(default)]
+    user_variables: BTreeMap<String, String>,
+    #[serde(default)]
+    fields: IndexMap<String, FieldJson>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum FieldJson {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl ConversationState {
+    /// The state as JSON: `conversationId`, `userId`, `platformUserId`,
+    /// `firstName`, `variables` (session), `userVariables` (kept per user),
+    /// `fields` (`"RDVN.key"` to a string or an array). Request variables
+    /// are not part of it: they end with the turn.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut json = StateJson {
+            conversation_id: self.conversation_id.clone(),
+            user_id: self.user_id.clone(),
+            platform_user_id: self.platform_user_id.clone(),
+            first_name: self.first_name.clone(),
+            variables: BTreeMap::new(),
+            user_variables: BTreeMap::new(),
+            fields: self
+                .fields
+                .iter()
+                .map(|(key, value)| {
+                    let value = match value {
+                        FieldValue::One(one) => FieldJson::One(one.clone()),
+                        FieldValue::Many(many) => FieldJson::Many(many.clone()),
+                    };
+                    (key.to_owned(), value)
+                })
+                .collect(),
+        };
+        for (name, variable) in &self.variables {
+            let map = match variable.persistence {
+                Persistence::Request => continue,
+                Persistence::Session => &mut json.variables,
+                Persistence::Forever => &mut json.user_variables,
+            };
+            map.insert(name.clone(), variable.value.clone());
+        }
+        serde_json::to_value(json).unwrap_or_default()
+    }
+
+    /// Reads a state in the form [`ConversationState::to_json`] writes, for
+    /// `bot` (its integrations own the fields). Every member is optional;
+    /// an unknown member or a wrong type is an error naming it.
+    pub fn from_json(json: serde_json::Value, bot: &Bot) -> Result<Self, serde_json::Error> {
+        let json: StateJson = serde_json::from_value(json)?;
+        let mut state = Self {
+            conversation_id: json.conversation_id,
+            user_id: json.user_id,
+            platform_user_id: json.platform_user_id,
+            first_name: json.first_name,
+            variables: HashMap::new(),
+            fields: Fields::restore(
+                json.fields.into_iter().map(|(key, value)| {
+                    let value = match value {
+                        FieldJson::One(one) => FieldValue::One(one),
+                        FieldJson::Many(many) => FieldValue::Many(many),
+                    };
+                    (key, value)
+                }),
+                &bot.integrations,
+            ),
+        };
+        for (name, value) in json.variables {
+            state.set(&name, value, Persistence::Session);
+        }
+        for (name, value) in json.user_variables {
+            state.set(&name, value, Persistence::Forever);
+        }
+        Ok(state)
     }
 }

@@ -54,6 +54,29 @@ impl Fields {
         self.aliases.insert(integration.name.clone(), rdvn.clone());
     }
 
+    /// Fields kept outside the process (as `RDVN.key`), read back for the
+    /// bot's `integrations`: a key no integration owns is dropped.
+    pub fn restore(
+        stored: impl IntoIterator<Item = (String, FieldValue)>,
+        integrations: &[Integration],
+    ) -> Self {
+        let mut fields = Self::default();
+        for (key, value) in stored {
+            let owner = integrations.iter().find(|integration| {
+                key.strip_prefix(integration.response_data_variable.as_str())
+                    .is_some_and(|rest| rest.len() > 1 && rest.starts_with('.'))
+            });
+            if let Some(integration) = owner {
+                fields.aliases.insert(
+                    integration.name.clone(),
+                    integration.response_data_variable.clone(),
+                );
+                fields.values.insert(key, value);
+            }
+        }
+        fields
+    }
+
     /// The field `RDVN.key` (or `name.key`), if it was extracted.
     pub fn get(&self, owner: &str, key: &str) -> Option<&FieldValue> {
         let owner = self.aliases.get(owner).map_or(owner, String::as_str);

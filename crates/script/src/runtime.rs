@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, oneshot};
+use tracing::Instrument;
 
 use crate::worker::{Job, spawn_worker};
 
@@ -218,6 +219,20 @@ pub enum ScriptError {
     Unavailable,
 }
 
+impl ScriptError {
+    /// A stable name of the error's kind, for metrics and API results.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Syntax { .. } => "syntax",
+            Self::Exception { .. } => "exception",
+            Self::Timeout { .. } => "timeout",
+            Self::HeapLimit { .. } => "heap-limit",
+            Self::OutputLimit { .. } => "output-limit",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
 /// Owns the V8 worker threads. Cheap to clone; clones share the workers.
 /// Dropping the last clone stops them.
 #[derive(Clone, Debug)]
@@ -276,15 +291,26 @@ impl ScriptRuntime {
         script: &Script,
         input: ScriptInput,
     ) -> Result<ScriptOutput, ScriptError> {
-        let (reply, answer) = oneshot::channel();
-        self.submit(|permit| Job::Run {
-            script: Arc::clone(&script.source),
-            input: Box::new(input),
-            reply,
-            permit,
-        })
-        .await?;
-        answer.await.map_err(|_| ScriptError::Unavailable)?
+        let span = tracing::debug_span!("script", owner = %script.source.owner);
+        let started = std::time::Instant::now();
+        let result = async {
+            let (reply, answer) = oneshot::channel();
+            self.submit(|permit| Job::Run {
+                script: Arc::clone(&script.source),
+                input: Box::new(input),
+                reply,
+                permit,
+            })
+            .await?;
+            answer.await.map_err(|_| ScriptError::Unavailable)?
+        }
+        .instrument(span)
+        .await;
+        metrics::histogram!("patchbay_script_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
+        let outcome = result.as_ref().err().map_or("ok", ScriptError::kind);
+        metrics::counter!("patchbay_script_runs_total", "outcome" => outcome).increment(1);
+        result
     }
 
     /// Waits for room in the queue, then hands the job to the workers.
