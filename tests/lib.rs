@@ -1,5 +1,7 @@
 //! Shared helpers of the integration tests: real local servers.
 
+#[path = "support/client.rs"]
+pub mod client;
 #[path = "support/oauth.rs"]
 pub mod oauth;
 #[path = "support/servers.rs"]
