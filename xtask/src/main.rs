@@ -8,12 +8,15 @@
 //! `../shared/v8/` when that file exists, so a clean clone builds offline;
 //! elsewhere the crate downloads its archive as usual.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
 
 const V8_ARCHIVE: &str = "librusty_v8_release_x86_64-unknown-linux-gnu.a.gz";
+/// The `v8` crate's version, pinned in the workspace's Cargo.toml.
+const V8_VERSION: &str = "152.2.0";
 
 fn main() -> anyhow::Result<()> {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -37,7 +40,15 @@ fn main() -> anyhow::Result<()> {
         "test" => test(&root),
         "demo" => cargo(
             &root,
-            &["run", "--quiet", "--package", "patchbay-cli", "--", "demo"],
+            &[
+                "run",
+                "--quiet",
+                "--release",
+                "--package",
+                "patchbay",
+                "--",
+                "demo",
+            ],
         ),
         _ => bail!(
             "usage: cargo xtask <ci|test|demo>\n  ci    fmt check, clippy -D warnings, all tests\n  test  all tests\n  demo  run `patchbay demo`"
@@ -64,7 +75,8 @@ fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<()> {
     if std::env::var_os("RUSTY_V8_ARCHIVE").is_none() {
         let archive = root.join("../shared/v8").join(V8_ARCHIVE);
         if archive.is_file() {
-            command.env("RUSTY_V8_ARCHIVE", archive);
+            command.env("RUSTY_V8_ARCHIVE", &archive);
+            seed_v8_download_cache(&archive);
         }
     }
     let status = command
@@ -76,8 +88,54 @@ fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Puts the offline archive where the `v8` build script looks before it
+/// downloads (`$CARGO_HOME/.rusty_v8/`, keyed by tag and file name), so a
+/// plain `cargo build` or `cargo run` works offline too once any xtask
+/// command has run. Best effort: without it only plain cargo is affected.
+fn seed_v8_download_cache(archive: &Path) {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")));
+    let Some(cargo_home) = cargo_home else {
+        return;
+    };
+    let key: String = format!("v{V8_VERSION}/{V8_ARCHIVE}")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let cached = cargo_home.join(".rusty_v8").join(key);
+    let size = |path: &Path| std::fs::metadata(path).map(|meta| meta.len()).ok();
+    if size(&cached).is_some() && size(&cached) == size(archive) {
+        return;
+    }
+    let partial = cached.with_extension("partial");
+    let copied = cached
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::copy(archive, &partial))
+        .and_then(|_| std::fs::rename(&partial, &cached));
+    if let Err(error) = copied {
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: could not seed the V8 download cache at {}: {error}",
+            cached.display()
+        );
+    }
+}
+
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_v8_version_matches_the_workspace_pin() {
+        let manifest = std::fs::read_to_string(super::workspace_root().join("Cargo.toml"))
+            .expect("workspace manifest");
+        let pin = format!("v8 = \"={}\"", super::V8_VERSION);
+        assert!(manifest.contains(&pin), "Cargo.toml does not pin `{pin}`");
+    }
 }

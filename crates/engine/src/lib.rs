@@ -8,8 +8,16 @@
 //!
 //! # API boundary
 //! [`Engine::new`], [`Engine::run_turn`], [`Engine::invoke`],
-//! [`ConversationState`], [`Turn`] and its JSON form.
+//! [`ConversationState`], [`Turn`] and their JSON forms. The crates it
+//! composes are re-exported ([`config`], [`script`], [`credentials`],
+//! [`transport`]) so an embedder depends on this crate alone
+//! (docs/embedding.md, `examples/embed.rs`).
 #![deny(missing_docs)]
+
+pub use patchbay_config as config;
+pub use patchbay_credentials as credentials;
+pub use patchbay_script as script;
+pub use patchbay_transport as transport;
 
 mod engine;
 mod state;

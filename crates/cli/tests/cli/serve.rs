@@ -286,7 +286,33 @@ async fn serve_answers_reloads_and_drains() {
         invoked.to_string(),
     ]);
 
-    // Failures answer JSON with a stable code.
+    // Failures answer JSON with a stable code, each one documented.
+    let openapi: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::root().join("docs/openapi.json")).expect("openapi.json"),
+    )
+    .expect("openapi.json is JSON");
+    let documented = openapi["components"]["schemas"]["Error"]["properties"]["error"]["properties"]
+        ["code"]["enum"]
+        .as_array()
+        .expect("documented codes")
+        .clone();
+    let mut paths: Vec<_> = openapi["paths"]
+        .as_object()
+        .expect("paths")
+        .keys()
+        .cloned()
+        .collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "/healthz",
+            "/metrics",
+            "/readyz",
+            "/v1/bots/{bot}/integrations/{integration}/invoke",
+            "/v1/bots/{bot}/turns"
+        ]
+    );
     for (method, path, body, expected_status, code) in [
         ("POST", "/v1/bots/nobody/turns", "{}", 404, "unknown_bot"),
         (
@@ -326,6 +352,10 @@ async fn serve_answers_reloads_and_drains() {
             (status, json["error"]["code"].as_str()),
             (expected_status, Some(code)),
             "{method} {path}: {text}"
+        );
+        assert!(
+            documented.contains(&json!(code)),
+            "`{code}` is not in docs/openapi.json"
         );
         answers.push(text);
     }
@@ -430,4 +460,30 @@ async fn serve_answers_reloads_and_drains() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     let _ = Path::new(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_serve_leaves_the_examples_running() {
+    let mut demo = Process::start(&["demo", "--serve", "--listen", "127.0.0.1:0"]);
+    let addr = demo.addr;
+    let (status, turn) = post_json(
+        addr,
+        "/v1/bots/faq-bot/turns",
+        &json!({"interaction": "search", "message": "unicorn insurance"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{turn}");
+    assert!(
+        turn["messages"].to_string().contains("No Articles Found"),
+        "{turn}"
+    );
+    let (status, text) = request(addr, "GET", "/readyz", "").await;
+    assert_eq!(status, 200, "{text}");
+    demo.signal("TERM");
+    assert_eq!(demo.wait(Duration::from_secs(20)), Some(0));
+    let printed = demo.stdout.lock().expect("stdout").clone();
+    assert!(
+        printed.contains(&format!("curl -s http://{addr}/v1/bots/faq-bot/turns")),
+        "{printed}"
+    );
 }
