@@ -32,7 +32,7 @@ pub(crate) fn init(filter: Option<&str>, default: &str, format: Format) -> anyho
         Format::Text => builder
             .with_ansi(std::io::stderr().is_terminal())
             .try_init(),
-        Format::Json => builder.json().with_current_span(false).try_init(),
+        Format::Json => builder.json().try_init(),
     };
     installed.map_err(|error| anyhow::anyhow!("{error}"))
 }

@@ -353,8 +353,46 @@ fn the_demo_runs_offline_with_no_set_up() {
         "Sorry, I could not find anything for that.",
         "Ticket T-1042 is open.",
         "with 1 OAuth token request(s)",
+        // What was called, what came back, which rule matched.
+        "GET http://127.0.0.1:",
+        "/kb/articles/search?[redacted] → 200",
+        "rule: found",
+        "→ 503 (failure)",
+        "POST http://127.0.0.1:",
     ] {
         assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
     }
     assert!(!text.contains("demo-client-secret") && !text.contains("demo-access-token"));
+}
+
+#[test]
+fn every_command_has_help_with_examples_and_completions_exist() {
+    for command in [
+        "check",
+        "run",
+        "serve",
+        "auth",
+        "demo",
+        "schema",
+        "completions",
+    ] {
+        let output = patchbay(&[command, "--help"]);
+        let text = stdout(&output);
+        assert_eq!(output.status.code(), Some(0), "{command}: {text}");
+        assert!(
+            text.contains("Examples:"),
+            "`{command} --help` has no examples:\n{text}"
+        );
+    }
+    let help = stdout(&patchbay(&["--help"]));
+    assert!(help.contains("Exit codes:"), "{help}");
+    let output = patchbay(&["completions", "bash"]);
+    let script = stdout(&output);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(
+        script.contains("complete") && script.contains("serve"),
+        "{script}"
+    );
+    // Piped output carries no colour codes.
+    assert!(!help.contains('\u{1b}'), "{help}");
 }

@@ -236,7 +236,7 @@ async fn serve_answers_reloads_and_drains() {
         "--env",
         &shop_key,
         "--log",
-        "debug",
+        "trace",
         "--log-format",
         "json",
     ]);
@@ -437,14 +437,27 @@ async fn serve_answers_reloads_and_drains() {
 
     // Spans with durations, as JSON lines; and no secret anywhere.
     let logs = server.stderr();
-    assert!(
-        logs.contains(r#""message":"close""#) && logs.contains("time.busy"),
-        "{logs}"
-    );
-    assert!(
-        logs.contains(r#""name":"turn""#) || logs.contains("turn"),
-        "{logs}"
-    );
+    let closed: Vec<String> = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|event| {
+            event["fields"]["message"] == "close" && event["fields"]["time.busy"].is_string()
+        })
+        .filter_map(|event| event["span"]["name"].as_str().map(str::to_owned))
+        .collect();
+    for span in [
+        "turn",
+        "interaction",
+        "integration",
+        "http.call",
+        "http.attempt",
+        "script",
+    ] {
+        assert!(
+            closed.iter().any(|name| name == span),
+            "no closed `{span}` span in:\n{logs}"
+        );
+    }
     let stdout = server.stdout.lock().expect("stdout").clone();
     for (what, text) in [("stderr", &logs), ("stdout", &stdout)] {
         assert!(
