@@ -32,6 +32,35 @@ pub async fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> 
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
+/// One HTTP/2 request (prior knowledge, no TLS) on a fresh connection: the
+/// status and the body as text.
+pub async fn request_h2(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        TokioIo::new(stream),
+    )
+    .await
+    .expect("h2 handshake");
+    tokio::spawn(connection);
+    let request = http::Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .expect("request");
+    let response = sender.send_request(request).await.expect("response");
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    let status = response.status().as_u16();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
 /// `POST path` with a JSON body; the status and the body parsed as JSON.
 pub async fn post_json(
     addr: SocketAddr,

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use patchbay_tests::client::{post_json, request};
+use patchbay_tests::client::{post_json, request, request_h2};
 use patchbay_tests::servers::{self, reply};
 use serde_json::json;
 
@@ -366,6 +366,15 @@ async fn serve_answers_reloads_and_drains() {
 
     let (status, text) = request(addr, "GET", "/healthz", "").await;
     assert_eq!(status, 200, "{text}");
+    let (status, text) = request_h2(
+        addr,
+        "POST",
+        "/v1/bots/shop/turns",
+        r#"{"interaction": "look-up", "message": "mug"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("Blue mug"), "{text}");
     let (status, text) = request(addr, "GET", "/readyz", "").await;
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("shop"));
@@ -373,7 +382,7 @@ async fn serve_answers_reloads_and_drains() {
     let (status, metrics) = request(addr, "GET", "/metrics", "").await;
     assert_eq!(status, 200);
     for expected in [
-        r#"patchbay_turns_total{bot="shop",outcome="success"} 2"#,
+        r#"patchbay_turns_total{bot="shop",outcome="success"} 3"#,
         r#"patchbay_turns_total{bot="shop",outcome="failure"} 1"#,
         r#"patchbay_upstream_responses_total{integration="item",class="4xx"} 1"#,
         r#"patchbay_integration_duration_seconds_bucket{bot="shop",integration="item""#,
@@ -414,6 +423,35 @@ async fn serve_answers_reloads_and_drains() {
         json!(["Article: Blue mug (turn 1)"]),
         "{reloaded}"
     );
+
+    // A turn past the request deadline answers 504 and the server goes on.
+    let mut hurried = Process::start(&[
+        "serve",
+        "--bot",
+        bot.to_str().expect("utf-8 path"),
+        "--listen",
+        "127.0.0.1:0",
+        "--env",
+        &shop_url,
+        "--env",
+        &shop_key,
+        "--deadline-ms",
+        "300",
+    ]);
+    let (status, text) = request(
+        hurried.addr,
+        "POST",
+        "/v1/bots/shop/turns",
+        r#"{"interaction": "wait"}"#,
+    )
+    .await;
+    assert_eq!(status, 504, "{text}");
+    assert!(text.contains("deadline_exceeded"), "{text}");
+    let (status, _) = request(hurried.addr, "GET", "/healthz", "").await;
+    assert_eq!(status, 200);
+    hurried.signal("TERM");
+    assert_eq!(hurried.wait(Duration::from_secs(20)), Some(0));
+    slow_started.store(false, Ordering::SeqCst);
 
     // SIGTERM during a slow turn: the turn completes, then the process exits 0.
     let slow = tokio::spawn(async move {
