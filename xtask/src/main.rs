@@ -72,11 +72,11 @@ fn test(root: &Path) -> anyhow::Result<()> {
 fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<()> {
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command.args(args).current_dir(root);
-    if std::env::var_os("RUSTY_V8_ARCHIVE").is_none() {
-        let archive = root.join("../shared/v8").join(V8_ARCHIVE);
-        if archive.is_file() {
+    let archive = root.join("../shared/v8").join(V8_ARCHIVE);
+    if archive.is_file() {
+        seed_v8_download_cache(&archive);
+        if std::env::var_os("RUSTY_V8_ARCHIVE").is_none() {
             command.env("RUSTY_V8_ARCHIVE", &archive);
-            seed_v8_download_cache(&archive);
         }
     }
     let status = command
