@@ -93,6 +93,53 @@ async fn globals_do_not_cross_runs() {
     );
 }
 
+/// Each worker reuses one locked-down context; these are the ways a run
+/// could try to leave something for the next one (another conversation).
+#[tokio::test]
+async fn nothing_a_run_leaves_reaches_the_next() {
+    let runtime = runtime();
+    let writers = [
+        // Builtins and their prototypes are frozen: writes fail silently
+        // in sloppy code and throw in strict code.
+        "JSON.parse = function () { return 'hijacked'; }; Array.prototype.push = null; Math.stash = 'A';",
+        "'use strict'; try { Object.prototype.polluted = 1; } catch (e) {} try { String.prototype.trim = null; } catch (e) {}",
+        "botContext.sendMessage = function () {}; botContext.stash = 'A';",
+        "Object.getPrototypeOf(globalThis).stash = 'A'; globalThis.__proto__.other = 'A';",
+        // A global that cannot be deleted, and a global that refuses new
+        // properties: the context is replaced.
+        "Object.defineProperty(globalThis, 'sticky', { value: 'A', configurable: false });",
+        "Object.preventExtensions(globalThis);",
+        // RegExp's legacy statics hold the last match.
+        "/secret-(\\d+)/.exec('secret-42');",
+        "function declared() { return 'A'; } var local = 'A'; implicit = 'A'; this.viaThis = 'A';",
+    ];
+    let reader = compile(
+        &runtime,
+        r#"
+        implicitNext = 1; // new globals still work in every run
+        var seen = [
+          JSON.parse('"ok"'), typeof [].push, typeof Math.stash, typeof ({}).polluted,
+          typeof "".trim, typeof botContext.stash, typeof Object.getPrototypeOf(globalThis).stash,
+          typeof sticky, String(RegExp.$1), String(RegExp.input), typeof declared, typeof local,
+          typeof implicit, typeof viaThis, typeof FinalizationRegistry, typeof WeakRef,
+          typeof SharedArrayBuffer, typeof Atomics,
+        ];
+        botContext.sendMessage(seen.join(","));
+        "#,
+    )
+    .await;
+    let expected = "ok,function,undefined,undefined,function,undefined,undefined,undefined,,,undefined,undefined,undefined,undefined,undefined,undefined,undefined,undefined";
+    for writer in writers {
+        let script = compile(&runtime, writer).await;
+        let _ = runtime.run(&script, ScriptInput::default()).await;
+        let output = runtime
+            .run(&reader, ScriptInput::default())
+            .await
+            .unwrap_or_else(|error| panic!("after `{writer}`: {error}"));
+        assert_eq!(output.messages, vec![expected], "after `{writer}`");
+    }
+}
+
 /// Resident memory of this process, in KiB.
 fn rss_kib() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").expect("statm");

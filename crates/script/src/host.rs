@@ -337,9 +337,8 @@ fn log_custom_event(
     });
 }
 
-/// The template of every run's global object: `botContext` with its
-/// methods. Made once per isolate; a context made from it gets fresh
-/// objects, so nothing a script does to them carries over.
+/// The template of the sandbox's global object: `botContext` with its
+/// methods (frozen by the lockdown, like every builtin).
 pub(crate) fn global_template<'s>(
     scope: &mut v8::PinScope<'s, '_, ()>,
 ) -> Option<v8::Local<'s, v8::ObjectTemplate>> {
@@ -373,15 +372,11 @@ pub(crate) fn global_template<'s>(
     Some(global)
 }
 
-/// Prepares a context made from [`global_template`] for a run: removes
-/// `WebAssembly` and adds the transform's `api_RDVN` object.
-pub(crate) fn install(scope: &mut Scope<'_, '_>) -> Option<()> {
+/// Adds the transform's `api_RDVN` object to the global for a run (the
+/// sandbox's reset removes it afterwards).
+pub(crate) fn install_api(scope: &mut Scope<'_, '_>) -> Option<()> {
     let context = scope.get_current_context();
     let global = context.global(scope);
-    // Scripts compile no WebAssembly; this V8 exposes the global whatever
-    // the flags say, so each context drops it.
-    let key = v8::String::new(scope, "WebAssembly")?;
-    global.delete(scope, key.into())?;
     let api = state(scope).and_then(|state| state.input.api.clone());
     if let Some(api) = api {
         let object = v8::Object::new(scope);

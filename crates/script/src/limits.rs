@@ -97,6 +97,10 @@ pub(crate) struct Watchdog {
 
 struct WatchState {
     deadline: Option<Instant>,
+    /// When the watchdog thread wakes up by itself; `None` while it waits
+    /// to be woken. Arming only wakes it when it would otherwise wake too
+    /// late, so a run costs no thread switch for the watchdog.
+    sleeping_until: Option<Instant>,
     handle: Option<v8::IsolateHandle>,
     fired: bool,
     stop: bool,
@@ -108,6 +112,7 @@ impl Watchdog {
             shared: Arc::new((
                 Mutex::new(WatchState {
                     deadline: None,
+                    sleeping_until: None,
                     handle: None,
                     fired: false,
                     stop: false,
@@ -122,6 +127,7 @@ impl Watchdog {
             while !state.stop {
                 match state.deadline {
                     None => {
+                        state.sleeping_until = None;
                         state = wakeup.wait(state).unwrap_or_else(PoisonError::into_inner);
                     }
                     Some(deadline) if Instant::now() >= deadline => {
@@ -132,6 +138,7 @@ impl Watchdog {
                         state.deadline = None;
                     }
                     Some(deadline) => {
+                        state.sleeping_until = Some(deadline);
                         let wait = deadline.saturating_duration_since(Instant::now());
                         state = wakeup
                             .wait_timeout(state, wait)
@@ -157,8 +164,11 @@ impl Watchdog {
         let mut state = self.state();
         state.handle = Some(handle);
         state.fired = false;
-        state.deadline = Some(Instant::now() + limit);
-        self.shared.1.notify_one();
+        let deadline = Instant::now() + limit;
+        state.deadline = Some(deadline);
+        if state.sleeping_until.is_none_or(|wakes| wakes > deadline) {
+            self.shared.1.notify_one();
+        }
     }
 
     /// Disarms it after the run; returns whether it fired.

@@ -11,6 +11,8 @@ use crate::host::{self, RunState};
 use crate::limits::{GuardedIsolate, Watchdog};
 use crate::runtime::{Limits, ScriptError, ScriptInput, ScriptOutput, ScriptSource};
 
+const LOCKDOWN: &str = include_str!("lockdown.js");
+
 pub(crate) enum Job {
     Compile {
         script: Arc<ScriptSource>,
@@ -38,14 +40,20 @@ pub(crate) fn spawn_worker(index: usize, jobs: Arc<Mutex<Receiver<Job>>>, limits
         .spawn(move || Worker::new(index, limits).serve(&jobs));
 }
 
+/// The worker's context, locked down (`lockdown.js`) and reused by every
+/// run until a run leaves it unclean or is stopped by a limit.
+struct Sandbox {
+    context: v8::Global<v8::Context>,
+    /// Puts the global back as it was; true when it could.
+    reset: v8::Global<v8::Function>,
+}
+
 /// Fields drop in declaration order: the handles into the isolate come
 /// before the isolate, which must outlive them.
 struct Worker {
-    compiled: HashMap<u64, v8::Global<v8::UnboundScript>>,
-    /// The global object template of the current isolate.
-    template: Option<v8::Global<v8::ObjectTemplate>>,
-    /// A fresh, unused context for the next run.
-    spare: Option<v8::Global<v8::Context>>,
+    /// Scripts compiled as functions of the sandbox's context.
+    compiled: HashMap<u64, v8::Global<v8::Function>>,
+    sandbox: Option<Sandbox>,
     watchdog: Watchdog,
     limits: Limits,
     /// `None` after a heap breach: the old isolate is gone before the next
@@ -58,8 +66,7 @@ impl Worker {
         Self {
             isolate: None,
             compiled: HashMap::new(),
-            template: None,
-            spare: None,
+            sandbox: None,
             watchdog: Watchdog::start(format!("patchbay-script-{index}-watchdog")),
             limits,
         }
@@ -91,38 +98,46 @@ impl Worker {
                     let result = self.run(&script, *input);
                     drop(permit);
                     let _ = reply.send(result);
-                    // The caller has its answer; make the next run's context
-                    // now, off its path.
-                    self.prepare_context();
                 }
             }
         }
         self.watchdog.stop();
     }
 
-    /// Makes a fresh context from the global template, kept for the next
-    /// run. Contexts cost far more than a small script, so this is done
-    /// between runs rather than at the start of one.
-    fn prepare_context(&mut self) {
-        if self.spare.is_some() {
-            return;
+    /// The sandbox, made (and locked down) when there is none.
+    fn sandbox(&mut self) -> Result<&Sandbox, ScriptError> {
+        if self.sandbox.is_none() {
+            let isolate = isolate_in(&mut self.isolate, self.limits.heap_bytes).isolate();
+            v8::scope!(let scope, isolate);
+            let sandbox = host::global_template(scope).and_then(|template| {
+                let context = v8::Context::new(
+                    scope,
+                    v8::ContextOptions {
+                        global_template: Some(template),
+                        ..Default::default()
+                    },
+                );
+                let scope = &mut v8::ContextScope::new(scope, context);
+                let code = v8::String::new(scope, LOCKDOWN)?;
+                let reset = v8::Script::compile(scope, code, None)?.run(scope)?;
+                let reset = v8::Local::<v8::Function>::try_from(reset).ok()?;
+                Some(Sandbox {
+                    context: v8::Global::new(scope, context),
+                    reset: v8::Global::new(scope, reset),
+                })
+            });
+            // Functions compiled in an earlier context belong to it.
+            self.compiled.clear();
+            self.sandbox = Some(sandbox.ok_or(ScriptError::Unavailable)?);
         }
-        let isolate = isolate_in(&mut self.isolate, self.limits.heap_bytes).isolate();
-        v8::scope!(let scope, isolate);
-        let template = match &self.template {
-            Some(template) => Some(v8::Local::new(scope, template)),
-            None => host::global_template(scope).inspect(|template| {
-                self.template = Some(v8::Global::new(scope, *template));
-            }),
-        };
-        let context = v8::Context::new(
-            scope,
-            v8::ContextOptions {
-                global_template: template,
-                ..Default::default()
-            },
-        );
-        self.spare = Some(v8::Global::new(scope, context));
+        self.sandbox.as_ref().ok_or(ScriptError::Unavailable)
+    }
+
+    /// Drops the sandbox (and what was compiled in it): the next run makes
+    /// a new one.
+    fn discard_sandbox(&mut self) {
+        self.compiled.clear();
+        self.sandbox = None;
     }
 
     fn guarded(&mut self) -> &mut GuardedIsolate {
@@ -130,9 +145,10 @@ impl Worker {
     }
 
     fn compile_only(&mut self, script: &ScriptSource) -> Result<(), ScriptError> {
+        let context = self.sandbox()?.context.clone();
         let isolate = isolate_in(&mut self.isolate, self.limits.heap_bytes).isolate();
         v8::scope!(let scope, isolate);
-        let context = v8::Context::new(scope, Default::default());
+        let context = v8::Local::new(scope, &context);
         let scope = &mut v8::ContextScope::new(scope, context);
         compile(scope, &mut self.compiled, script).map(|_| ())
     }
@@ -145,24 +161,30 @@ impl Worker {
         let api_name = input.api.as_ref().map(|api| api.name.clone());
         let original_json = input.api.as_ref().map(|api| api.json_data.clone());
         let limits = self.limits;
-        self.prepare_context();
-        let Some(spare) = self.spare.take() else {
-            return Err(ScriptError::Unavailable);
+        let (context, reset) = {
+            let sandbox = self.sandbox()?;
+            (sandbox.context.clone(), sandbox.reset.clone())
         };
         let handle = self.guarded().isolate().thread_safe_handle();
         self.guarded()
             .isolate()
             .set_slot(RunState::new(input, limits.output_bytes));
         self.watchdog.arm(handle, limits.time);
-        let outcome = {
+        let (outcome, clean) = {
             let isolate = isolate_in(&mut self.isolate, limits.heap_bytes).isolate();
             v8::scope!(let scope, isolate);
-            let context = v8::Local::new(scope, &spare);
+            let context = v8::Local::new(scope, &context);
             let scope = &mut v8::ContextScope::new(scope, context);
-            run_in_context(scope, &mut self.compiled, script, api_name.as_deref())
+            let outcome = run_in_context(scope, &mut self.compiled, script, api_name.as_deref());
+            let reset = v8::Local::new(scope, &reset);
+            let receiver = v8::undefined(scope).into();
+            let clean = reset
+                .call(scope, receiver, &[])
+                .is_some_and(|value| value.is_true());
+            (outcome, clean)
         };
         // Every handle into the isolate goes before the isolate may.
-        drop(spare);
+        drop((context, reset));
         let timed_out = self.watchdog.disarm();
         let heap_hit = self.guarded().take_heap_hit();
         let isolate = self.guarded().isolate();
@@ -172,14 +194,17 @@ impl Worker {
         let owner = script.owner.clone();
         if heap_hit {
             // The heap is near its limit: start over with a fresh isolate.
-            self.compiled.clear();
-            self.template = None;
-            self.spare = None;
+            self.discard_sandbox();
             self.isolate = None;
             return Err(ScriptError::HeapLimit {
                 owner,
                 limit: limits.heap_bytes,
             });
+        }
+        if !clean || timed_out {
+            // A global that would not go, or a run stopped midway: this
+            // context may hold what the run left; the next run gets a new one.
+            self.discard_sandbox();
         }
         let Some(state) = state else {
             return Err(ScriptError::Unavailable);
@@ -229,25 +254,26 @@ enum RunOutcome {
 
 fn run_in_context(
     scope: &mut v8::PinScope<'_, '_>,
-    compiled: &mut HashMap<u64, v8::Global<v8::UnboundScript>>,
+    compiled: &mut HashMap<u64, v8::Global<v8::Function>>,
     script: &ScriptSource,
     api_name: Option<&str>,
 ) -> RunOutcome {
-    if host::install(scope).is_none() {
+    if host::install_api(scope).is_none() {
         return RunOutcome::Failed(ScriptError::Exception {
             owner: script.owner.clone(),
             message: "the botContext API could not be set up".to_owned(),
             line: 0,
         });
     }
-    let unbound = match compile(scope, compiled, script) {
-        Ok(unbound) => unbound,
+    let function = match compile(scope, compiled, script) {
+        Ok(function) => function,
         Err(error) => return RunOutcome::Failed(error),
     };
     v8::tc_scope!(let try_catch, scope);
-    let unbound = v8::Local::new(try_catch, &unbound);
-    let bound = unbound.bind_to_current_context(try_catch);
-    let finished = bound.run(try_catch).is_some();
+    let function = v8::Local::new(try_catch, &function);
+    // `this` is the global, as at the top level of a script.
+    let receiver = try_catch.get_current_context().global(try_catch).into();
+    let finished = function.call(try_catch, receiver, &[]).is_some();
     let terminated = try_catch.has_terminated();
     let failure = if finished || terminated {
         None
@@ -266,14 +292,16 @@ fn run_in_context(
     }
 }
 
-/// The script's compiled form on this isolate, compiling it the first time.
+/// The script as a function of the current context, compiled the first
+/// time. A function body, so that its top-level `var`s and functions are
+/// the run's own and leave nothing on the global.
 fn compile(
     scope: &mut v8::PinScope<'_, '_>,
-    compiled: &mut HashMap<u64, v8::Global<v8::UnboundScript>>,
+    compiled: &mut HashMap<u64, v8::Global<v8::Function>>,
     script: &ScriptSource,
-) -> Result<v8::Global<v8::UnboundScript>, ScriptError> {
-    if let Some(unbound) = compiled.get(&script.id) {
-        return Ok(unbound.clone());
+) -> Result<v8::Global<v8::Function>, ScriptError> {
+    if let Some(function) = compiled.get(&script.id) {
+        return Ok(function.clone());
     }
     v8::tc_scope!(let try_catch, scope);
     let syntax_error = |try_catch: &mut TryCatchScope<'_, '_, '_, '_>| {
@@ -305,15 +333,17 @@ fn compile(
         });
     };
     let mut source = v8::script_compiler::Source::new(code, None);
-    let Some(unbound) = v8::script_compiler::compile_unbound_script(
+    let Some(function) = v8::script_compiler::compile_function(
         try_catch,
         &mut source,
+        &[],
+        &[],
         v8::script_compiler::CompileOptions::NoCompileOptions,
         v8::script_compiler::NoCacheReason::NoReason,
     ) else {
         return Err(syntax_error(try_catch));
     };
-    let global = v8::Global::new(try_catch, unbound);
+    let global = v8::Global::new(try_catch, function);
     compiled.insert(script.id, global.clone());
     Ok(global)
 }
