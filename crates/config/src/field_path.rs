@@ -90,6 +90,7 @@ impl FieldPath {
 
 /// Compiles a JSONPath (RFC 9535 syntax, as `jsonpath-rust` reads it).
 pub fn compile_json_path(path: &str) -> Result<JpQuery, FieldPathError> {
+    crate::count_compilation("json-path");
     parse_json_path(path).map_err(|error| FieldPathError {
         path: path.to_owned(),
         reason: first_line(&error.to_string()),

@@ -37,3 +37,10 @@ pub use template::{
 pub fn json_schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(Bot)).unwrap_or_default()
 }
+
+/// Counts one compilation (`patchbay_compiled_total{kind}`): everything is
+/// compiled when a bot loads, so in a steady state this counter stands
+/// still; `cargo xtask bench` checks that it does.
+pub(crate) fn count_compilation(kind: &'static str) {
+    metrics::counter!("patchbay_compiled_total", "kind" => kind).increment(1);
+}

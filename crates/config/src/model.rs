@@ -638,6 +638,7 @@ const PATTERN_SIZE_LIMIT: usize = 1 << 20;
 impl Pattern {
     /// Compiles `source` with the size limit patchbay applies to bot files.
     pub fn new(source: &str) -> Result<Self, regex::Error> {
+        crate::count_compilation("regex");
         regex::RegexBuilder::new(source)
             .size_limit(PATTERN_SIZE_LIMIT)
             .build()
@@ -707,6 +708,7 @@ impl StarterPattern {
             .map(regex::escape)
             .collect::<Vec<_>>()
             .join(".*");
+        crate::count_compilation("regex");
         let regex = regex::RegexBuilder::new(&format!("^{body}$"))
             .case_insensitive(true)
             .dot_matches_new_line(true)

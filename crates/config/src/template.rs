@@ -203,6 +203,7 @@ pub enum FieldSelector {
 impl Template {
     /// Parses `source`. Never fails; see the type's documentation.
     pub fn parse(source: &str) -> Self {
+        crate::count_compilation("template");
         let mut segments = Vec::new();
         let mut literal = String::new();
         let mut rest = source;

@@ -295,6 +295,8 @@ pub struct Engine {
     /// resolved once.
     script_env: HashMap<String, String>,
     paths: Mutex<PathCache>,
+    /// The bot's failure message, parsed once.
+    failure_message: Template,
 }
 
 impl std::fmt::Debug for Engine {
@@ -357,6 +359,7 @@ impl Engine {
             .filter_map(|name| (options.env)(name).map(|value| (name.clone(), value)))
             .collect();
         Ok(Self {
+            failure_message: Template::parse(bot.failure_message()),
             script_env,
             bot: Arc::new(bot),
             client,
@@ -484,8 +487,8 @@ impl Engine {
                             }
                         }
                         None if !success => {
-                            trace.messages.push(self.text_str(
-                                bot.failure_message(),
+                            trace.messages.push(self.text(
+                                &self.failure_message,
                                 &state,
                                 message,
                             ));
@@ -574,9 +577,6 @@ impl Engine {
         })
     }
 
-    fn text_str(&self, text: &str, state: &ConversationState, message: &str) -> String {
-        self.text(&Template::parse(text), state, message)
-    }
 
     /// Runs an interaction's `pre` or `post` code, if it has any, applies
     /// what it did, and returns the trigger it set.

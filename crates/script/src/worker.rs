@@ -303,6 +303,7 @@ fn compile(
     if let Some(function) = compiled.get(&script.id) {
         return Ok(function.clone());
     }
+    metrics::counter!("patchbay_compiled_total", "kind" => "script").increment(1);
     v8::tc_scope!(let try_catch, scope);
     let syntax_error = |try_catch: &mut TryCatchScope<'_, '_, '_, '_>| {
         let (line, column, message) = match try_catch.message() {
