@@ -3,6 +3,7 @@
 //! - `cargo xtask ci`: format check, clippy with warnings denied, all tests.
 //! - `cargo xtask test`: all tests (nextest when installed, else cargo test).
 //! - `cargo xtask demo`: `patchbay demo`.
+//! - `cargo xtask bench [--quick]`: the benchmark table (docs/benchmarks.md).
 //!
 //! Every command points the `v8` crate at the prebuilt archive in
 //! `../shared/v8/` when that file exists, so a clean clone builds offline;
@@ -35,8 +36,10 @@ fn main() -> anyhow::Result<()> {
                     "warnings",
                 ],
             )?;
-            test(&root)
+            test(&root)?;
+            bench(&root, true)
         }
+        "bench" => bench(&root, std::env::args().any(|arg| arg == "--quick")),
         "test" => test(&root),
         "demo" => cargo(
             &root,
@@ -51,8 +54,54 @@ fn main() -> anyhow::Result<()> {
             ],
         ),
         _ => bail!(
-            "usage: cargo xtask <ci|test|demo>\n  ci    fmt check, clippy -D warnings, all tests\n  test  all tests\n  demo  run `patchbay demo`"
+            "usage: cargo xtask <ci|test|demo|bench>\n  ci     fmt check, clippy -D warnings, all tests, bench --quick\n  test   all tests\n  demo   run `patchbay demo`\n  bench  the benchmark table (release build); --quick: every row once, briefly (dev build)"
         ),
+    }
+}
+
+/// The benchmark table: release builds, the harness, then criterion's
+/// micro-benchmarks. `quick` checks every row runs, in seconds, on dev
+/// builds; it asserts nothing about speed.
+fn bench(root: &Path, quick: bool) -> anyhow::Result<()> {
+    let (profile, dir) = if quick {
+        ("dev", "debug")
+    } else {
+        ("release", "release")
+    };
+    cargo(
+        root,
+        &[
+            "build",
+            "--profile",
+            profile,
+            "--package",
+            "patchbay",
+            "--package",
+            "patchbay-bench",
+        ],
+    )?;
+    let bin = root.join("target").join(dir);
+    let mut harness = Command::new(bin.join("patchbay-bench"));
+    harness
+        .arg("--patchbay")
+        .arg(bin.join("patchbay"))
+        .arg("--node-server")
+        .arg(root.join("bench/node/server.js"))
+        .arg("--out")
+        .arg(root.join("target/bench/report.json"))
+        .current_dir(root);
+    if quick {
+        harness.arg("--quick");
+    }
+    let status = harness.status().context("cannot run patchbay-bench")?;
+    if !status.success() {
+        bail!("patchbay-bench failed ({status})");
+    }
+    if quick {
+        // Each micro-benchmark once, as a test.
+        cargo(root, &["test", "--workspace", "--benches", "--quiet"])
+    } else {
+        cargo(root, &["bench", "--workspace"])
     }
 }
 

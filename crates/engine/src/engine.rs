@@ -487,11 +487,9 @@ impl Engine {
                             }
                         }
                         None if !success => {
-                            trace.messages.push(self.text(
-                                &self.failure_message,
-                                &state,
-                                message,
-                            ));
+                            trace
+                                .messages
+                                .push(self.text(&self.failure_message, &state, message));
                         }
                         None => {}
                     }
@@ -576,7 +574,6 @@ impl Engine {
             render(template, values, Place::Text).unwrap_or_default()
         })
     }
-
 
     /// Runs an interaction's `pre` or `post` code, if it has any, applies
     /// what it did, and returns the trigger it set.

@@ -245,6 +245,7 @@ struct Inner {
     jobs: Mutex<mpsc::Sender<Job>>,
     permits: Arc<Semaphore>,
     next_id: AtomicU64,
+    workers: usize,
 }
 
 impl ScriptRuntime {
@@ -253,19 +254,23 @@ impl ScriptRuntime {
         crate::limits::initialize_v8();
         let (sender, receiver) = mpsc::channel();
         let receiver = Arc::new(Mutex::new(receiver));
-        for index in 0..options.workers.max(1) {
+        let workers = options.workers.max(1);
+        for index in 0..workers {
             spawn_worker(index, Arc::clone(&receiver), options.limits);
         }
         Self {
             inner: Arc::new(Inner {
                 jobs: Mutex::new(sender),
-                permits: Arc::new(Semaphore::new(options.queue.max(1))),
+                // Room for one compile job per worker at least.
+                permits: Arc::new(Semaphore::new(options.queue.max(workers))),
                 next_id: AtomicU64::new(1),
+                workers,
             }),
         }
     }
 
-    /// Checks a script's syntax once (at bot load) and returns its handle.
+    /// Compiles a script on every worker (at bot load, so that no run
+    /// compiles) and returns its handle, or its syntax error.
     pub async fn compile(&self, owner: &str, code: &str) -> Result<Script, ScriptError> {
         let script = Script {
             source: Arc::new(ScriptSource {
@@ -274,14 +279,24 @@ impl ScriptRuntime {
                 code: code.to_owned(),
             }),
         };
-        let (reply, answer) = oneshot::channel();
-        self.submit(|permit| Job::Compile {
-            script: Arc::clone(&script.source),
-            reply,
-            permit,
-        })
-        .await?;
-        answer.await.map_err(|_| ScriptError::Unavailable)??;
+        // One job per worker; each waits at the rendezvous after compiling,
+        // so no worker takes two of them.
+        let rendezvous = Arc::new(Rendezvous::new(self.inner.workers));
+        let mut answers = Vec::with_capacity(self.inner.workers);
+        for _ in 0..self.inner.workers {
+            let (reply, answer) = oneshot::channel();
+            self.submit(|permit| Job::Compile {
+                script: Arc::clone(&script.source),
+                reply,
+                permit,
+                rendezvous: Arc::clone(&rendezvous),
+            })
+            .await?;
+            answers.push(answer);
+        }
+        for answer in answers {
+            answer.await.map_err(|_| ScriptError::Unavailable)??;
+        }
         Ok(script)
     }
 
@@ -328,5 +343,41 @@ impl ScriptRuntime {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         jobs.send(job(permit)).map_err(|_| ScriptError::Unavailable)
+    }
+}
+
+/// Where the workers compiling one script wait for each other, so that each
+/// takes exactly one of its compile jobs. Bounded: a worker busy elsewhere
+/// (a run takes at most its time limit) delays the others by at most
+/// [`Rendezvous::PATIENCE`]; the script is then compiled by that worker on
+/// its first run instead.
+#[derive(Debug)]
+pub(crate) struct Rendezvous {
+    arrived: Mutex<usize>,
+    all_here: std::sync::Condvar,
+    expected: usize,
+}
+
+impl Rendezvous {
+    const PATIENCE: Duration = Duration::from_secs(2);
+
+    fn new(expected: usize) -> Self {
+        Self {
+            arrived: Mutex::new(0),
+            all_here: std::sync::Condvar::new(),
+            expected,
+        }
+    }
+
+    pub(crate) fn arrive_and_wait(&self) {
+        let mut arrived = self
+            .arrived
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *arrived += 1;
+        self.all_here.notify_all();
+        let _ = self
+            .all_here
+            .wait_timeout_while(arrived, Self::PATIENCE, |arrived| *arrived < self.expected);
     }
 }

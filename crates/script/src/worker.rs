@@ -9,7 +9,7 @@ use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use crate::host::{self, RunState};
 use crate::limits::{GuardedIsolate, Watchdog};
-use crate::runtime::{Limits, ScriptError, ScriptInput, ScriptOutput, ScriptSource};
+use crate::runtime::{Limits, Rendezvous, ScriptError, ScriptInput, ScriptOutput, ScriptSource};
 
 const LOCKDOWN: &str = include_str!("lockdown.js");
 
@@ -18,6 +18,7 @@ pub(crate) enum Job {
         script: Arc<ScriptSource>,
         reply: oneshot::Sender<Result<(), ScriptError>>,
         permit: OwnedSemaphorePermit,
+        rendezvous: Arc<Rendezvous>,
     },
     Run {
         script: Arc<ScriptSource>,
@@ -84,10 +85,12 @@ impl Worker {
                     script,
                     reply,
                     permit,
+                    rendezvous,
                 } => {
                     let result = self.compile_only(&script);
                     drop(permit);
                     let _ = reply.send(result);
+                    rendezvous.arrive_and_wait();
                 }
                 Job::Run {
                     script,

@@ -1,0 +1,505 @@
+//! `patchbay-bench`: the rows of `cargo xtask bench`, measured side by side
+//! in one run against one local upstream (docs/benchmarks.md).
+//!
+//! 1. raw: a bare hyper client GET of the upstream's 2 KB JSON;
+//! 2. invoke: `Engine::invoke` of the bench bot's integration;
+//! 3. turn: a whole `run_turn`;
+//! 4. serve: `patchbay serve` under the closed-loop load generator;
+//! 5. node: the same turn in Node.js (bench/node/server.js), same load.
+#![allow(clippy::print_stdout)] // a report printer
+
+mod load;
+mod process;
+mod stats;
+mod upstream;
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use patchbay_engine::script::{RuntimeOptions, ScriptRuntime};
+use patchbay_engine::{ConversationState, Engine, EngineOptions, Start};
+use serde_json::{Value, json};
+
+use crate::load::Target;
+use crate::stats::Samples;
+
+const BOT: &str = include_str!("../bench-bot.yaml");
+const BOT_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/bench-bot.yaml");
+const TOKEN: &str = "bench-token-value";
+const TURN_BODY: &str = r#"{"interaction":"search","message":"password","state":{"conversationId":"bench","variables":{"locale":"en","query":"password reset"}}}"#;
+const EXPECTED_REPLY: &str = "Here is what I found";
+
+/// How much of everything to do.
+#[derive(Clone, Copy, Debug)]
+struct Budget {
+    warmup: usize,
+    calls: usize,
+    connections: usize,
+    load: Duration,
+    /// Turns the memory soak runs through `serve`.
+    soak_turns: usize,
+}
+
+impl Budget {
+    fn full() -> Self {
+        Self {
+            warmup: 2_000,
+            calls: 20_000,
+            connections: 64,
+            load: Duration::from_secs(10),
+            soak_turns: 100_000,
+        }
+    }
+
+    fn quick() -> Self {
+        Self {
+            warmup: 50,
+            calls: 300,
+            connections: 64,
+            load: Duration::from_millis(1500),
+            soak_turns: 2_000,
+        }
+    }
+}
+
+struct Options {
+    budget: Budget,
+    quick: bool,
+    patchbay: PathBuf,
+    node_server: PathBuf,
+    out: PathBuf,
+}
+
+fn options() -> anyhow::Result<Options> {
+    let mut quick = false;
+    let mut values = HashMap::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--patchbay" | "--node-server" | "--out" => {
+                let value = args
+                    .next()
+                    .with_context(|| format!("{arg} needs a value"))?;
+                values.insert(arg, PathBuf::from(value));
+            }
+            other => anyhow::bail!(
+                "unknown argument `{other}`; usage: patchbay-bench [--quick] --patchbay BIN --node-server FILE --out FILE"
+            ),
+        }
+    }
+    let mut take = |name: &str| {
+        values
+            .remove(name)
+            .with_context(|| format!("{name} is required"))
+    };
+    Ok(Options {
+        budget: if quick {
+            Budget::quick()
+        } else {
+            Budget::full()
+        },
+        quick,
+        patchbay: take("--patchbay")?,
+        node_server: take("--node-server")?,
+        out: take("--out")?,
+    })
+}
+
+/// One line of the report.
+struct Row {
+    name: &'static str,
+    what: &'static str,
+    samples: Samples,
+    errors: usize,
+    /// The row this one is compared with, and how.
+    baseline: Option<&'static str>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let options = options()?;
+    let metrics = patchbay_server::Metrics::install()?;
+    let upstream = upstream::start()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let budget = options.budget;
+    println!(
+        "patchbay bench{}: upstream on {upstream}, {} core(s)\n",
+        if options.quick { " --quick" } else { "" },
+        cores()
+    );
+
+    let raw = runtime.block_on(raw_row(upstream, budget))?;
+    let engine = runtime.block_on(engine(upstream))?;
+    let compiled_before = compilations(&metrics);
+    let invoke = runtime.block_on(invoke_row(&engine, budget))?;
+    let turn = runtime.block_on(turn_row(&engine, budget))?;
+    let compiled_during = compilations(&metrics) - compiled_before;
+    drop(engine);
+
+    let serve = process::Server::start(serve_command(&options, upstream))?;
+    let target = turn_target(serve.addr);
+    let (serve_load, serve_memory) = measure_server(&serve, &target, budget)?;
+    drop(serve);
+
+    let node = process::Server::start(node_command(&options, upstream))?;
+    let (node_load, node_memory) = measure_server(&node, &turn_target(node.addr), budget)?;
+    drop(node);
+
+    let rows = vec![
+        Row {
+            name: "raw",
+            what: "bare hyper GET, 2 KB JSON",
+            samples: raw,
+            errors: 0,
+            baseline: None,
+        },
+        Row {
+            name: "invoke",
+            what: "Engine::invoke: templates, bearer, transform, 3 fields",
+            samples: invoke,
+            errors: 0,
+            baseline: Some("raw"),
+        },
+        Row {
+            name: "turn",
+            what: "run_turn: invoke + post-process + rules + text",
+            samples: turn,
+            errors: 0,
+            baseline: Some("raw"),
+        },
+        Row {
+            name: "serve",
+            what: "patchbay serve, 64 connections, closed loop",
+            samples: serve_load.samples,
+            errors: serve_load.errors,
+            baseline: Some("node"),
+        },
+        Row {
+            name: "node",
+            what: "Node.js peer (http, fetch, vm), same load",
+            samples: node_load.samples,
+            errors: node_load.errors,
+            baseline: None,
+        },
+    ];
+    let report = report(&rows, compiled_during, serve_memory, node_memory, &options);
+    println!("{}", table(&rows, &report));
+    if let Some(parent) = options.out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&options.out, serde_json::to_string_pretty(&report)? + "\n")
+        .with_context(|| format!("cannot write {}", options.out.display()))?;
+    println!("report: {}", options.out.display());
+    let errors: usize = rows.iter().map(|row| row.errors).sum();
+    anyhow::ensure!(errors == 0, "{errors} request(s) got a wrong answer");
+    anyhow::ensure!(
+        compiled_during == 0,
+        "{compiled_during} compilation(s) happened during measured calls"
+    );
+    Ok(())
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// Row 1: the physical floor of one call.
+async fn raw_row(upstream: SocketAddr, budget: Budget) -> anyhow::Result<Samples> {
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let uri: http::Uri =
+        format!("http://{upstream}/kb/en/search?q=password%20reset&limit=3").parse()?;
+    let call = || async {
+        let request = http::Request::get(uri.clone())
+            .header(http::header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .header("x-conversation", "bench")
+            .body(Empty::new())?;
+        let response = client.request(request).await?;
+        anyhow::ensure!(response.status() == http::StatusCode::OK);
+        let body = response.into_body().collect().await?.to_bytes();
+        anyhow::ensure!(body.len() > 1000);
+        Ok(())
+    };
+    for _ in 0..budget.warmup {
+        call().await?;
+    }
+    sequential(budget.calls, call).await
+}
+
+async fn sequential<F, Fut>(calls: usize, call: F) -> anyhow::Result<Samples>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let started = Instant::now();
+    let mut latencies = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let sent = Instant::now();
+        call().await?;
+        latencies.push(sent.elapsed());
+    }
+    Ok(Samples::new(latencies, started.elapsed()))
+}
+
+async fn engine(upstream: SocketAddr) -> anyhow::Result<Engine> {
+    let loaded = patchbay_engine::config::load("bench-bot.yaml", BOT)
+        .map_err(|report| anyhow::anyhow!("{}", report.summary()))?;
+    let env: HashMap<String, String> = HashMap::from([
+        ("UPSTREAM".to_owned(), format!("http://{upstream}")),
+        ("TOKEN".to_owned(), TOKEN.to_owned()),
+    ]);
+    let env = Arc::new(move |name: &str| env.get(name).cloned());
+    let scripts = ScriptRuntime::new(RuntimeOptions::default());
+    Ok(Engine::new(loaded.bot, EngineOptions::new(env, scripts)).await?)
+}
+
+fn bench_state() -> ConversationState {
+    let mut state = ConversationState {
+        conversation_id: "bench".to_owned(),
+        ..ConversationState::default()
+    };
+    state.set(
+        "locale",
+        "en",
+        patchbay_engine::script::Persistence::Session,
+    );
+    state.set(
+        "query",
+        "password reset",
+        patchbay_engine::script::Persistence::Session,
+    );
+    state
+}
+
+/// Row 2: one integration, everything but the dialog.
+async fn invoke_row(engine: &Engine, budget: Budget) -> anyhow::Result<Samples> {
+    let call = || async {
+        let mut state = bench_state();
+        let invocation = engine.invoke("search", &mut state).await?;
+        anyhow::ensure!(
+            invocation.success && invocation.fields.len() == 3,
+            "invoke failed: {:?}",
+            invocation.failure
+        );
+        Ok(())
+    };
+    for _ in 0..budget.warmup {
+        call().await?;
+    }
+    sequential(budget.calls, call).await
+}
+
+/// Row 3: a whole turn.
+async fn turn_row(engine: &Engine, budget: Budget) -> anyhow::Result<Samples> {
+    let call = || async {
+        let turn = engine
+            .run_turn(
+                bench_state(),
+                Start::Interaction("search".to_owned()),
+                "password",
+            )
+            .await?;
+        anyhow::ensure!(
+            turn.messages
+                .first()
+                .is_some_and(|m| m.starts_with(EXPECTED_REPLY)),
+            "unexpected turn: {:?}",
+            turn.messages
+        );
+        Ok(())
+    };
+    for _ in 0..budget.warmup {
+        call().await?;
+    }
+    sequential(budget.calls, call).await
+}
+
+/// Everything compiled so far (templates, JSONPath, regexes, scripts).
+fn compilations(metrics: &patchbay_server::Metrics) -> u64 {
+    metrics
+        .render()
+        .lines()
+        .filter(|line| line.starts_with("patchbay_compiled_total"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+fn serve_command(options: &Options, upstream: SocketAddr) -> Command {
+    let mut command = Command::new(&options.patchbay);
+    command
+        .args(["serve", "--bot", BOT_PATH, "--listen", "127.0.0.1:0"])
+        .args(["--log", "warn"])
+        .arg("--env")
+        .arg(format!("UPSTREAM=http://{upstream}"))
+        .arg("--env")
+        .arg(format!("TOKEN={TOKEN}"));
+    command
+}
+
+fn node_command(options: &Options, upstream: SocketAddr) -> Command {
+    let mut command = Command::new("node");
+    command
+        .arg(&options.node_server)
+        .env("UPSTREAM", format!("http://{upstream}"))
+        .env("TOKEN", TOKEN)
+        .env("WORKERS", cores().to_string());
+    command
+}
+
+fn turn_target(addr: SocketAddr) -> Target {
+    Target {
+        addr,
+        path: "/v1/bots/bench/turns".to_owned(),
+        body: Bytes::from_static(TURN_BODY.as_bytes()),
+        expect: EXPECTED_REPLY,
+    }
+}
+
+/// Memory of a server process over the run, in KiB.
+#[derive(Clone, Copy, Debug)]
+struct Memory {
+    after_warmup: u64,
+    after_soak: u64,
+    peak: u64,
+    soak_turns: usize,
+}
+
+/// Warm-up, the measured load, then a soak of `soak_turns` turns for memory.
+fn measure_server(
+    server: &process::Server,
+    target: &Target,
+    budget: Budget,
+) -> anyhow::Result<(load::LoadResult, Memory)> {
+    load::run(target, budget.connections, budget.load / 5)?;
+    let after_warmup = server.memory_kib().0;
+    let measured = load::run(target, budget.connections, budget.load)?;
+    let mut soaked = measured.samples.count();
+    let soak_started = Instant::now();
+    while soaked < budget.soak_turns && soak_started.elapsed() < Duration::from_secs(120) {
+        soaked += load::run(target, budget.connections, Duration::from_secs(2))?
+            .samples
+            .count();
+    }
+    let (after_soak, peak) = server.memory_kib();
+    Ok((
+        measured,
+        Memory {
+            after_warmup,
+            after_soak,
+            peak,
+            soak_turns: soaked,
+        },
+    ))
+}
+
+fn report(
+    rows: &[Row],
+    compiled_during: u64,
+    serve: Memory,
+    node: Memory,
+    options: &Options,
+) -> Value {
+    let find = |name: &str| rows.iter().find(|row| row.name == name);
+    let p = |row: &Row, q: f64| (row.samples.quantile_us(q) * 10.0).round() / 10.0;
+    let json_rows: Vec<Value> = rows
+        .iter()
+        .map(|row| {
+            let baseline = row.baseline.and_then(find);
+            json!({
+                "name": row.name,
+                "what": row.what,
+                "samples": row.samples.count(),
+                "errors": row.errors,
+                "p50_us": p(row, 0.5),
+                "p99_us": p(row, 0.99),
+                "throughput_per_s": row.samples.throughput().round(),
+                "baseline": row.baseline,
+                "ratio_p50": baseline.map(|base| ratio(row.samples.quantile_us(0.5), base.samples.quantile_us(0.5))),
+                "ratio_p99": baseline.map(|base| ratio(row.samples.quantile_us(0.99), base.samples.quantile_us(0.99))),
+                "ratio_throughput": baseline.map(|base| ratio(row.samples.throughput(), base.samples.throughput())),
+            })
+        })
+        .collect();
+    let memory = |memory: Memory| {
+        json!({
+            "rss_after_warmup_kib": memory.after_warmup,
+            "rss_after_soak_kib": memory.after_soak,
+            "peak_rss_kib": memory.peak,
+            "soak_turns": memory.soak_turns,
+        })
+    };
+    let overhead = match (find("invoke"), find("raw")) {
+        (Some(invoke), Some(raw)) => invoke.samples.quantile_us(0.5) - raw.samples.quantile_us(0.5),
+        _ => f64::NAN,
+    };
+    json!({
+        "quick": options.quick,
+        "cores": cores(),
+        "rows": json_rows,
+        "engine_overhead_p50_us": (overhead * 10.0).round() / 10.0,
+        "compilations_during_measured_calls": compiled_during,
+        "memory": { "serve": memory(serve), "node": memory(node) },
+    })
+}
+
+fn ratio(value: f64, base: f64) -> f64 {
+    (value / base * 100.0).round() / 100.0
+}
+
+fn table(rows: &[Row], report: &Value) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<8} {:>10} {:>10} {:>10}  {:<16} what",
+        "row", "p50 µs", "p99 µs", "req/s", "vs baseline"
+    );
+    for (row, json) in rows
+        .iter()
+        .zip(report["rows"].as_array().into_iter().flatten())
+    {
+        let versus = match row.baseline {
+            Some("node") => format!(
+                "×{} thr, ×{} p99",
+                json["ratio_throughput"], json["ratio_p99"]
+            ),
+            Some(base) => format!("×{} p50 ({base})", json["ratio_p50"]),
+            None => "baseline".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<8} {:>10.1} {:>10.1} {:>10.0}  {:<16} {}",
+            row.name,
+            row.samples.quantile_us(0.5),
+            row.samples.quantile_us(0.99),
+            row.samples.throughput(),
+            versus,
+            row.what
+        );
+    }
+    let memory = &report["memory"];
+    let _ = writeln!(
+        out,
+        "\nengine overhead (invoke − raw, p50): {} µs; compilations during measured calls: {}",
+        report["engine_overhead_p50_us"], report["compilations_during_measured_calls"]
+    );
+    for name in ["serve", "node"] {
+        let m = &memory[name];
+        let _ = writeln!(
+            out,
+            "{name} memory: peak RSS {} KiB; RSS {} KiB after warm-up, {} KiB after {} turns",
+            m["peak_rss_kib"], m["rss_after_warmup_kib"], m["rss_after_soak_kib"], m["soak_turns"]
+        );
+    }
+    out
+}
