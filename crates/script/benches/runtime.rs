@@ -1,6 +1,8 @@
 //! The cost of script runs on a warm runtime: a small transform over a 2 KB
-//! and a 100 KB body, and an empty script (a fresh context, the botContext
-//! API and the queue round trip, which every run pays).
+//! and a 100 KB body, an empty script (the botContext API, the queue round
+//! trip and the context's reset, which every run pays), and a run that
+//! needs a new context (what a worker pays after a run leaves its context
+//! unclean, and what every run paid before contexts were reused).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use patchbay_script::{ApiData, RuntimeOptions, ScriptInput, ScriptRuntime};
@@ -51,9 +53,19 @@ fn runs(c: &mut Criterion) {
                 .iter(|| runtime.run(&transform, input.clone()));
         });
     }
-    c.bench_function("empty_run_fresh_context", |b| {
+    c.bench_function("empty_run_warm", |b| {
         b.to_async(&tokio)
             .iter(|| runtime.run(&empty, ScriptInput::default()));
+    });
+    // A script that leaves the global unable to take new properties makes
+    // its worker replace the context: each run then pays for a new context,
+    // its lockdown and the script's compilation.
+    let dirty = tokio
+        .block_on(runtime.compile("bench dirty", "Object.preventExtensions(globalThis);"))
+        .expect("compiles");
+    c.bench_function("run_with_context_creation", |b| {
+        b.to_async(&tokio)
+            .iter(|| runtime.run(&dirty, ScriptInput::default()));
     });
 }
 

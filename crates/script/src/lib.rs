@@ -6,16 +6,17 @@
 //! WebAssembly, no code generation from strings. Every run has a wall-clock
 //! limit, a heap limit and output limits, and a run that breaks one ends as
 //! a [`ScriptError`], never as a crash or `Ok(undefined)`; the isolate is
-//! replaced when its heap was exhausted. Every run gets a fresh context, so
-//! no state crosses conversations. What a script does (messages, variable
+//! replaced when its heap was exhausted. Each worker reuses one locked-down
+//! context (frozen builtins, globals reset after every run, replaced when a
+//! run leaves it unclean), so no state crosses conversations. What a script does (messages, variable
 //! writes, trigger, events, debug output) comes back as data in
 //! [`ScriptOutput`]; nothing is printed.
 //!
 //! # API boundary
 //! [`ScriptRuntime`] owns the V8 worker threads (isolates are not `Send`)
-//! behind a bounded queue: [`ScriptRuntime::compile`] checks a script once at
-//! bot load and returns a [`Script`] handle (each worker compiles it once and
-//! keeps it), [`ScriptRuntime::run`] runs it with a [`ScriptInput`].
+//! behind a bounded queue: [`ScriptRuntime::compile`] compiles a script on
+//! every worker at bot load and returns a [`Script`] handle,
+//! [`ScriptRuntime::run`] runs it with a [`ScriptInput`].
 #![deny(missing_docs)]
 
 mod host;

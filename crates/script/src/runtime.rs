@@ -300,7 +300,7 @@ impl ScriptRuntime {
         Ok(script)
     }
 
-    /// Runs a script in a fresh context.
+    /// Runs a script on a worker's context, which it leaves as it found it.
     pub async fn run(
         &self,
         script: &Script,
