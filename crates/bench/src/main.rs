@@ -75,6 +75,8 @@ impl Budget {
 struct Options {
     budget: Budget,
     quick: bool,
+    /// Only the in-process rows (raw, invoke, turn): for profiling.
+    engine_only: bool,
     patchbay: PathBuf,
     node_server: PathBuf,
     out: PathBuf,
@@ -82,11 +84,13 @@ struct Options {
 
 fn options() -> anyhow::Result<Options> {
     let mut quick = false;
+    let mut engine_only = false;
     let mut values = HashMap::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => quick = true,
+            "--engine-only" => engine_only = true,
             "--patchbay" | "--node-server" | "--out" => {
                 let value = args
                     .next()
@@ -94,7 +98,7 @@ fn options() -> anyhow::Result<Options> {
                 values.insert(arg, PathBuf::from(value));
             }
             other => anyhow::bail!(
-                "unknown argument `{other}`; usage: patchbay-bench [--quick] --patchbay BIN --node-server FILE --out FILE"
+                "unknown argument `{other}`; usage: patchbay-bench [--quick] [--engine-only] --patchbay BIN --node-server FILE --out FILE"
             ),
         }
     }
@@ -110,6 +114,7 @@ fn options() -> anyhow::Result<Options> {
             Budget::full()
         },
         quick,
+        engine_only,
         patchbay: take("--patchbay")?,
         node_server: take("--node-server")?,
         out: take("--out")?,
@@ -147,6 +152,39 @@ fn main() -> anyhow::Result<()> {
     let turn = runtime.block_on(turn_row(&engine, budget))?;
     let compiled_during = compilations(&metrics) - compiled_before;
     drop(engine);
+    if options.engine_only {
+        // Where the engine's time went, from its own phase histograms.
+        let text = metrics.render();
+        let sum = |prefix: &str| -> f64 {
+            text.lines()
+                .filter(|line| line.starts_with(prefix))
+                .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        };
+        for phase in ["request", "transform", "fields", "rules", "post-process"] {
+            let total = sum(&format!(
+                "patchbay_phase_duration_seconds_sum{{phase=\"{phase}\"}}"
+            ));
+            let count = sum(&format!(
+                "patchbay_phase_duration_seconds_count{{phase=\"{phase}\"}}"
+            ));
+            println!(
+                "phase {phase:<12} mean {:>8.1} µs",
+                total / count.max(1.0) * 1e6
+            );
+        }
+        let scripts = sum("patchbay_script_duration_seconds_sum")
+            / sum("patchbay_script_duration_seconds_count").max(1.0);
+        println!("script run   mean {:>8.1} µs", scripts * 1e6);
+        for (name, samples) in [("raw", &raw), ("invoke", &invoke), ("turn", &turn)] {
+            println!(
+                "{name:<8} p50 {:>8.1} µs  p99 {:>8.1} µs",
+                samples.quantile_us(0.5),
+                samples.quantile_us(0.99)
+            );
+        }
+        return Ok(());
+    }
 
     let serve = process::Server::start(serve_command(&options, upstream))?;
     let target = turn_target(serve.addr);

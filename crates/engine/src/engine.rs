@@ -708,36 +708,27 @@ impl Engine {
         if !invocation.success {
             return invocation;
         }
-        let body = response_document(&response);
         let api_name = format!("api_{rdvn}");
-        let mut document = json!({ api_name.clone(): body });
-        if self
-            .compiled
-            .contains_key(&script_key("i", &integration.name))
-        {
+        let transform = script_key("i", &integration.name);
+        let document = if self.compiled.contains_key(&transform) {
             let transform_started = Instant::now();
+            let json_data = api_json_text(&api_name, &response);
             let api = ApiData {
                 name: api_name.clone(),
-                json_data: document.to_string(),
+                json_data: json_data.clone(),
             };
             let last = LastCall {
                 status: invocation.status,
                 success: invocation.success,
             };
             let output = self
-                .script(
-                    &script_key("i", &integration.name),
-                    state,
-                    message,
-                    Some(api),
-                    last,
-                    trace,
-                )
+                .script(&transform, state, message, Some(api), last, trace)
                 .await;
+            let mut transformed = None;
             if let Some(output) = output {
                 if let Some(json_data) = &output.json_data {
                     match serde_json::from_str(json_data) {
-                        Ok(transformed) => document = transformed,
+                        Ok(document) => transformed = Some(document),
                         Err(_) => trace.script_errors.push(format!(
                             "integration {}: transformScript left jsonData that is not JSON",
                             integration.name
@@ -746,8 +737,15 @@ impl Engine {
                 }
                 apply(state, &output, trace);
             }
+            let document = transformed.unwrap_or_else(|| {
+                serde_json::from_str(&json_data)
+                    .unwrap_or_else(|_| json!({ api_name: response_document(&response) }))
+            });
             observe_phase("transform", transform_started);
-        }
+            document
+        } else {
+            json!({ api_name: response_document(&response) })
+        };
         let fields_started = Instant::now();
         let fields = self.with_values(state, message, |values| {
             let mut paths = self.paths.lock().unwrap_or_else(PoisonError::into_inner);
@@ -898,6 +896,25 @@ fn status_class(status: u16) -> &'static str {
         400..=499 => "4xx",
         _ => "5xx",
     }
+}
+
+/// `{"api_RDVN": <body>}` as the text a transform script reads: a JSON
+/// body's own text, spliced in without a parse and a re-serialisation;
+/// anything else as the document the later steps would see.
+fn api_json_text(api_name: &str, response: &patchbay_transport::Response) -> String {
+    let says_xml = response
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.contains("xml"));
+    if !says_xml
+        && let Ok(text) = std::str::from_utf8(&response.body)
+        && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+        && let Ok(key) = serde_json::to_string(api_name)
+    {
+        return format!("{{{key}:{text}}}");
+    }
+    json!({ api_name: response_document(response) }).to_string()
 }
 
 /// The last call's outcome, as scripts read it.
