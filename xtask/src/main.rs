@@ -101,7 +101,7 @@ fn bench(root: &Path, quick: bool) -> anyhow::Result<()> {
         // Each micro-benchmark once, as a test.
         cargo(root, &["test", "--workspace", "--benches", "--quiet"])
     } else {
-        cargo(root, &["bench", "--workspace"])
+        cargo(root, &["bench", "--workspace", "--benches"])
     }
 }
 

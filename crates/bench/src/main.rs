@@ -408,6 +408,10 @@ fn turn_target(addr: SocketAddr) -> Target {
 #[derive(Clone, Copy, Debug)]
 struct Memory {
     after_warmup: u64,
+    /// RSS once half the soak's turns were done, and how many that was:
+    /// growth in the second half tells a leak from a warm-up.
+    after_half: u64,
+    halfway_turns: usize,
     after_soak: u64,
     peak: u64,
     soak_turns: usize,
@@ -423,17 +427,24 @@ fn measure_server(
     let after_warmup = server.memory_kib().0;
     let measured = load::run(target, budget.connections, budget.load)?;
     let mut soaked = measured.samples.count();
+    let mut halfway = None;
     let soak_started = Instant::now();
     while soaked < budget.soak_turns && soak_started.elapsed() < Duration::from_secs(120) {
         soaked += load::run(target, budget.connections, Duration::from_secs(2))?
             .samples
             .count();
+        if halfway.is_none() && soaked >= budget.soak_turns / 2 {
+            halfway = Some((soaked, server.memory_kib().0));
+        }
     }
     let (after_soak, peak) = server.memory_kib();
+    let (halfway_turns, after_half) = halfway.unwrap_or((soaked, after_soak));
     Ok((
         measured,
         Memory {
             after_warmup,
+            after_half,
+            halfway_turns,
             after_soak,
             peak,
             soak_turns: soaked,
@@ -472,6 +483,8 @@ fn report(
     let memory = |memory: Memory| {
         json!({
             "rss_after_warmup_kib": memory.after_warmup,
+            "rss_halfway_kib": memory.after_half,
+            "halfway_turns": memory.halfway_turns,
             "rss_after_soak_kib": memory.after_soak,
             "peak_rss_kib": memory.peak,
             "soak_turns": memory.soak_turns,
@@ -535,8 +548,13 @@ fn table(rows: &[Row], report: &Value) -> String {
         let m = &memory[name];
         let _ = writeln!(
             out,
-            "{name} memory: peak RSS {} KiB; RSS {} KiB after warm-up, {} KiB after {} turns",
-            m["peak_rss_kib"], m["rss_after_warmup_kib"], m["rss_after_soak_kib"], m["soak_turns"]
+            "{name} memory: peak RSS {} KiB; RSS {} KiB after warm-up, {} KiB after {} turns, {} KiB after {} turns",
+            m["peak_rss_kib"],
+            m["rss_after_warmup_kib"],
+            m["rss_halfway_kib"],
+            m["halfway_turns"],
+            m["rss_after_soak_kib"],
+            m["soak_turns"]
         );
     }
     out
