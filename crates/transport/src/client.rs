@@ -413,6 +413,22 @@ impl Client {
                 .iter()
                 .map(|(name, value)| name.as_str().len() + value.len() + 4)
                 .sum();
+            // Both framings at once is how responses get smuggled past a
+            // proxy or split on a pooled connection (RFC 9112, 6.3): refused,
+            // and the connection is not reused (its body is never read).
+            if response
+                .headers()
+                .contains_key(http::header::TRANSFER_ENCODING)
+                && response
+                    .headers()
+                    .contains_key(http::header::CONTENT_LENGTH)
+            {
+                return Err(Error::Protocol {
+                    host,
+                    reason: "both Content-Length and Transfer-Encoding framed the response"
+                        .to_owned(),
+                });
+            }
             if head_bytes > self.shared.settings.max_header_bytes {
                 return Err(Error::TooLarge {
                     host,
