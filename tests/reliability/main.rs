@@ -24,6 +24,7 @@ struct Row {
 
 /// Writes `rows` as a Markdown table to `target/reliability/<name>.md`,
 /// prints it, and fails the test with every failing row.
+#[allow(clippy::print_stdout)] // the table is what the suite shows
 fn report(name: &str, rows: &[Row]) {
     let mut table =
         String::from("| case | expected | observed | time | pass |\n|---|---|---|---|---|\n");
