@@ -1,1 +1,152 @@
+//! Server-side request forgery through whole turns: a URL template that a
+//! conversation's variables point at loopback, private, link-local, CGNAT,
+//! multicast or unspecified addresses, in every spelling, is refused unless
+//! the bot's `network.allow` names it, and so is a redirect there.
 
+use std::sync::Arc;
+use std::time::Instant;
+
+use patchbay_engine::script::{Persistence, RuntimeOptions, ScriptRuntime};
+use patchbay_engine::{ConversationState, Engine, EngineOptions, Start};
+use patchbay_tests::servers::{self, reply};
+
+use crate::{Row, report};
+
+fn bot(allow: &str) -> String {
+    format!(
+        r#"name: ssrf
+network:
+  allow: [{allow}]
+http:
+  timeoutMs: 2000
+  retries: 0
+integrations:
+  - name: probe
+    responseDataVariable: PROBE
+    type: api
+    method: GET
+    url: "{{$botContext.target}}/probe"
+dialogs:
+  - name: main
+    interactions:
+      - name: probe
+        type: integration
+        integration: probe
+        next: end
+"#
+    )
+}
+
+async fn engine(allow: &str) -> Engine {
+    let bot = match patchbay_engine::config::load("ssrf.yaml", &bot(allow)) {
+        Ok(loaded) => loaded.bot,
+        Err(report) => panic!(
+            "{}",
+            report.render(patchbay_engine::config::RenderStyle::Plain)
+        ),
+    };
+    let scripts = ScriptRuntime::new(RuntimeOptions {
+        workers: 1,
+        ..RuntimeOptions::default()
+    });
+    Engine::new(bot, EngineOptions::new(Arc::new(|_: &str| None), scripts))
+        .await
+        .expect("engine")
+}
+
+async fn probe(engine: &Engine, case: &str, target: &str, expect_blocked: bool) -> Row {
+    let mut state = ConversationState::default();
+    state.set("target", target, Persistence::Session);
+    let started = Instant::now();
+    let turn = engine
+        .run_turn(state, Start::Interaction("probe".to_owned()), "")
+        .await;
+    let time = started.elapsed();
+    let (observed, blocked) = match turn {
+        Ok(turn) => {
+            let call = turn.steps.first().and_then(|step| step.call.clone());
+            match call.and_then(|call| call.failure.map(|failure| (call.status, failure))) {
+                Some((_, failure)) => (
+                    format!("failure `{}`: {}", failure.kind, failure.message),
+                    failure.kind == "blocked",
+                ),
+                None => (format!("answered, status {:?}", turn.status), false),
+            }
+        }
+        Err(error) => (format!("turn error: {error}"), false),
+    };
+    Row {
+        case: format!("{case}: `{target}`"),
+        expected: if expect_blocked {
+            "refused: blocked"
+        } else {
+            "allowed: answered"
+        }
+        .to_owned(),
+        observed,
+        time,
+        pass: blocked == expect_blocked,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_destinations_are_refused_through_the_engine() {
+    // A real server on loopback, so that "refused" cannot be mistaken for
+    // "nothing listens there".
+    let inside = servers::http(|_| async { reply(200, "{}") }).await;
+    let port = inside.addr.port();
+    let closed = engine("").await;
+    let mut rows = Vec::new();
+    for (case, host) in [
+        ("loopback", "127.0.0.1".to_owned()),
+        ("loopback, other address", "127.0.0.2".to_owned()),
+        ("loopback by name", "localhost".to_owned()),
+        ("IPv6 loopback", "[::1]".to_owned()),
+        ("IPv4-mapped IPv6", "[::ffff:127.0.0.1]".to_owned()),
+        ("decimal", "2130706433".to_owned()),
+        ("hex", "0x7f.0.0.1".to_owned()),
+        ("octal", "0177.0.0.1".to_owned()),
+        ("short form", "127.1".to_owned()),
+        ("unspecified", "0.0.0.0".to_owned()),
+        ("private 10/8", "10.0.0.1".to_owned()),
+        ("private 192.168/16", "192.168.1.1".to_owned()),
+        ("link-local (cloud metadata)", "169.254.169.254".to_owned()),
+        ("CGNAT", "100.64.0.1".to_owned()),
+        ("multicast", "224.0.0.1".to_owned()),
+        ("IPv6 unique-local", "[fd00::1]".to_owned()),
+        ("IPv6 link-local", "[fe80::1]".to_owned()),
+    ] {
+        let target = format!("http://{host}:{port}");
+        rows.push(probe(&closed, case, &target, true).await);
+    }
+    // Allowed when named, and a redirect from there to a place not named is
+    // refused.
+    let redirecting = servers::http(move |_| async move {
+        http::Response::builder()
+            .status(302)
+            .header("location", format!("http://127.0.0.2:{port}/probe"))
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .expect("response")
+    })
+    .await;
+    let open = engine("\"127.0.0.1\"").await;
+    rows.push(
+        probe(
+            &open,
+            "allowed by network.allow",
+            &format!("http://127.0.0.1:{port}"),
+            false,
+        )
+        .await,
+    );
+    rows.push(
+        probe(
+            &open,
+            "redirect to a place not allowed",
+            &format!("http://127.0.0.1:{}", redirecting.addr.port()),
+            true,
+        )
+        .await,
+    );
+    report("ssrf", &rows);
+}
