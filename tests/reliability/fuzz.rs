@@ -1,1 +1,155 @@
+//! Hostile input to everything that reads outside data per call: templates
+//! rendered in every place, JSONPath, rule conditions, XML bodies and the
+//! state a client sends back. Zero panics, and the output keeps its
+//! promises (no line break in a header or URL). `PROPTEST_CASES` raises the
+//! case count; `cargo xtask fuzz --minutes N` runs these for N minutes.
 
+use std::collections::HashMap;
+
+use patchbay_config::{SystemVariable, Template};
+use patchbay_engine::ConversationState;
+use patchbay_rules::{Fields, Place, Values, render, select_rule, xml_to_json};
+use proptest::prelude::*;
+
+const BOT: &str = r#"
+name: fuzz
+integrations:
+  - name: item
+    responseDataVariable: ITEM
+    type: api
+    method: GET
+    url: https://api.example.com/items
+    customDataFields:
+      name: "{$.api_ITEM.name}"
+dialogs:
+  - name: main
+    interactions:
+      - name: look-up
+        type: integration
+        integration: item
+        rules:
+          - match:
+              apiResult: success
+              conditions:
+                - variable: a
+                  op: greater-than
+                  value: "{$botContext.b}"
+                - variable: b
+                  op: matches
+                  pattern: "^[0-9]+(\\.[0-9]+)?$"
+          - match:
+              apiResult: failure
+              conditions:
+                - field: ITEM.name
+                  op: contains
+                  value: "{$botContext.a}"
+"#;
+
+fn bot() -> patchbay_config::Bot {
+    match patchbay_config::load("fuzz.yaml", BOT) {
+        Ok(loaded) => loaded.bot,
+        Err(report) => panic!("{}", report.render(patchbay_config::RenderStyle::Plain)),
+    }
+}
+
+fn with_values<R>(variables: &HashMap<String, String>, f: impl FnOnce(&Values<'_>) -> R) -> R {
+    let slots = HashMap::new();
+    let env = |name: &str| variables.get(name).cloned();
+    let system = |_: SystemVariable| variables.get("message").cloned();
+    let fields = Fields::default();
+    f(&Values {
+        variables,
+        slots: &slots,
+        env: &env,
+        system: &system,
+        fields: &fields,
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn templates_render_safely_in_every_place(
+        template in "([a-z/:?=&]{0,6}(\\{\\$?[a-zA-Z.\\[\\]0-9_]{0,12}\\}?)?){0,6}",
+        values in proptest::collection::hash_map("[a-z]{1,3}", "\\PC{0,40}", 0..6),
+    ) {
+        let template = Template::parse(&template);
+        with_values(&values, |values| {
+            for place in [Place::Url, Place::Param, Place::Header, Place::JsonBody, Place::Text] {
+                if let Ok(text) = render(&template, values, place) {
+                    if matches!(place, Place::Url | Place::Header | Place::Param) {
+                        prop_assert!(!text.contains('\r') && !text.contains('\n'), "{place:?}: {text:?}");
+                    }
+                }
+            }
+            Ok(())
+        })?;
+    }
+
+    #[test]
+    fn json_paths_compile_or_refuse(path in "\\$?[.\\[\\]a-z0-9*?@()=<>!'\" ,:-]{0,40}") {
+        let _ = patchbay_config::compile_json_path(&path);
+    }
+
+    #[test]
+    fn rule_conditions_hold_or_not(
+        a in "\\PC{0,20}|-?[0-9]{1,30}(\\.[0-9]{1,10})?|NaN|inf|1e999",
+        b in "\\PC{0,20}|-?[0-9]{1,30}(\\.[0-9]{1,10})?|NaN|inf|1e999",
+        success: bool,
+    ) {
+        let bot = bot();
+        let rules = match &bot.dialogs[0].interactions[0].kind {
+            patchbay_config::InteractionKind::Integration(call) => &call.rules,
+            _ => unreachable!("an integration interaction"),
+        };
+        let variables = HashMap::from([("a".to_owned(), a), ("b".to_owned(), b)]);
+        let chosen = with_values(&variables, |values| select_rule(rules, success, values));
+        prop_assert!(chosen.is_none_or(|index| index < rules.len()));
+    }
+
+    #[test]
+    fn xml_bodies_convert_or_refuse(
+        text in "(<[a-z:]{1,6}( [a-z]{1,4}=\"[^\"<]{0,6}\")?>|</[a-z:]{1,6}>|<!\\[CDATA\\[[^\\]]{0,8}\\]\\]>|&[a-z#0-9]{0,6};?|[^<&]{0,8}){0,30}"
+    ) {
+        let _ = xml_to_json(&text);
+    }
+
+    #[test]
+    fn client_state_is_read_or_refused(json in arbitrary_json(4)) {
+        let bot = bot();
+        if let Ok(state) = ConversationState::from_json(json, &bot) {
+            // What was read writes back and reads again the same.
+            let again = ConversationState::from_json(state.to_json(), &bot);
+            prop_assert!(again.is_ok());
+        }
+    }
+}
+
+/// Any JSON value, nested up to `depth`, biased towards the state's shape.
+fn arbitrary_json(depth: u32) -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<f64>().prop_map(|n| serde_json::json!(n)),
+        "\\PC{0,12}".prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(depth, 64, 8, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+            proptest::collection::hash_map(
+                prop_oneof![
+                    Just("conversationId".to_owned()),
+                    Just("variables".to_owned()),
+                    Just("userVariables".to_owned()),
+                    Just("fields".to_owned()),
+                    Just("ITEM.name".to_owned()),
+                    "[a-zA-Z.]{1,8}",
+                ],
+                inner,
+                0..6
+            )
+            .prop_map(|map| serde_json::Value::Object(map.into_iter().collect())),
+        ]
+    })
+}
