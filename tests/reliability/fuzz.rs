@@ -77,10 +77,10 @@ proptest! {
         let template = Template::parse(&template);
         with_values(&values, |values| {
             for place in [Place::Url, Place::Param, Place::Header, Place::JsonBody, Place::Text] {
-                if let Ok(text) = render(&template, values, place) {
-                    if matches!(place, Place::Url | Place::Header | Place::Param) {
-                        prop_assert!(!text.contains('\r') && !text.contains('\n'), "{place:?}: {text:?}");
-                    }
+                if let Ok(text) = render(&template, values, place)
+                    && matches!(place, Place::Url | Place::Header | Place::Param)
+                {
+                    prop_assert!(!text.contains('\r') && !text.contains('\n'), "{place:?}: {text:?}");
                 }
             }
             Ok(())
