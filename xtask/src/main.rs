@@ -4,6 +4,9 @@
 //! - `cargo xtask test`: all tests (nextest when installed, else cargo test).
 //! - `cargo xtask demo`: `patchbay demo`.
 //! - `cargo xtask bench [--quick]`: the benchmark table (docs/benchmarks.md).
+//! - `cargo xtask reliability`: the reliability and security tables, in
+//!   their long form (docs/reliability.md).
+//! - `cargo xtask fuzz --minutes N`: the property tests, for N minutes.
 //!
 //! Every command points the `v8` crate at the prebuilt archive in
 //! `../shared/v8/` when that file exists, so a clean clone builds offline;
@@ -40,6 +43,8 @@ fn main() -> anyhow::Result<()> {
             bench(&root, true)
         }
         "bench" => bench(&root, std::env::args().any(|arg| arg == "--quick")),
+        "reliability" => reliability(&root),
+        "fuzz" => fuzz(&root, minutes()?),
         "test" => test(&root),
         "demo" => cargo(
             &root,
@@ -54,7 +59,7 @@ fn main() -> anyhow::Result<()> {
             ],
         ),
         _ => bail!(
-            "usage: cargo xtask <ci|test|demo|bench>\n  ci     fmt check, clippy -D warnings, all tests, bench --quick\n  test   all tests\n  demo   run `patchbay demo`\n  bench  the benchmark table (release build); --quick: every row once, briefly (dev build)"
+            "usage: cargo xtask <ci|test|demo|bench>\n  ci     fmt check, clippy -D warnings, all tests, bench --quick\n  test   all tests\n  demo   run `patchbay demo`\n  bench  the benchmark table (release build); --quick: every row once, briefly (dev build)\n  reliability  the reliability and security tables, long form\n  fuzz --minutes N  the property tests, N minutes"
         ),
     }
 }
@@ -105,6 +110,74 @@ fn bench(root: &Path, quick: bool) -> anyhow::Result<()> {
     }
 }
 
+/// The reliability suite with its long forms (10,000 hostile turns), then
+/// its tables.
+fn reliability(root: &Path) -> anyhow::Result<()> {
+    let mut command = cargo_command(
+        root,
+        &[
+            "test",
+            "--release",
+            "--package",
+            "patchbay-tests",
+            "--test",
+            "reliability",
+        ],
+    );
+    command.env("PATCHBAY_RELIABILITY_TURNS", "10000");
+    run(command)?;
+    for table in ["faults", "scripts", "ssrf"] {
+        let path = root.join("target/reliability").join(format!("{table}.md"));
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let _ = writeln!(std::io::stdout(), "## {table}\n\n{text}");
+    }
+    Ok(())
+}
+
+/// The property tests, over and over with many cases, for `minutes`.
+fn fuzz(root: &Path, minutes: u64) -> anyhow::Result<()> {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(minutes * 60);
+    let mut rounds = 0;
+    while std::time::Instant::now() < until {
+        let mut command = cargo_command(
+            root,
+            &[
+                "test",
+                "--release",
+                "--package",
+                "patchbay-tests",
+                "--test",
+                "reliability",
+                "--test",
+                "config",
+                "--",
+                "fuzz::",
+                "hostile_input::",
+            ],
+        );
+        command.env("PROPTEST_CASES", "20000");
+        run(command)?;
+        rounds += 1;
+    }
+    let _ = writeln!(
+        std::io::stdout(),
+        "fuzz: {rounds} round(s) of 20,000 cases per property, no failure"
+    );
+    Ok(())
+}
+
+fn minutes() -> anyhow::Result<u64> {
+    let args: Vec<String> = std::env::args().collect();
+    let position = args.iter().position(|arg| arg == "--minutes");
+    match position.and_then(|at| args.get(at + 1)) {
+        Some(value) => value
+            .parse()
+            .with_context(|| format!("--minutes takes a number, not `{value}`")),
+        None => Ok(1),
+    }
+}
+
 fn test(root: &Path) -> anyhow::Result<()> {
     let has_nextest = Command::new("cargo")
         .args(["nextest", "--version"])
@@ -119,6 +192,12 @@ fn test(root: &Path) -> anyhow::Result<()> {
 }
 
 fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<()> {
+    run(cargo_command(root, args))
+}
+
+/// A cargo command in the workspace, pointed at the offline V8 archive when
+/// there is one.
+fn cargo_command(root: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command.args(args).current_dir(root);
     let archive = root.join("../shared/v8").join(V8_ARCHIVE);
@@ -128,11 +207,16 @@ fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<()> {
             command.env("RUSTY_V8_ARCHIVE", &archive);
         }
     }
+    command
+}
+
+fn run(mut command: Command) -> anyhow::Result<()> {
+    let shown = format!("{command:?}");
     let status = command
         .status()
-        .with_context(|| format!("cannot run cargo {}", args.join(" ")))?;
+        .with_context(|| format!("cannot run {shown}"))?;
     if !status.success() {
-        bail!("cargo {} failed ({status})", args.join(" "));
+        bail!("{shown} failed ({status})");
     }
     Ok(())
 }
