@@ -6,3 +6,5 @@ pub mod client;
 pub mod oauth;
 #[path = "support/servers.rs"]
 pub mod servers;
+#[path = "support/table.rs"]
+pub mod table;

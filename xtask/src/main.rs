@@ -110,8 +110,8 @@ fn bench(root: &Path, quick: bool) -> anyhow::Result<()> {
     }
 }
 
-/// The reliability suite with its long forms (10,000 hostile turns), then
-/// its tables.
+/// The reliability suite with its long forms (10,000 hostile turns, 60 s of
+/// load with faults), then its tables.
 fn reliability(root: &Path) -> anyhow::Result<()> {
     let mut command = cargo_command(
         root,
@@ -126,7 +126,21 @@ fn reliability(root: &Path) -> anyhow::Result<()> {
     );
     command.env("PATCHBAY_RELIABILITY_TURNS", "10000");
     run(command)?;
-    for table in ["faults", "scripts", "ssrf"] {
+    let mut command = cargo_command(
+        root,
+        &[
+            "test",
+            "--release",
+            "--package",
+            "patchbay",
+            "--test",
+            "cli",
+            "serve_under_load",
+        ],
+    );
+    command.env("PATCHBAY_LOAD_SECONDS", "60");
+    run(command)?;
+    for table in ["faults", "scripts", "ssrf", "load"] {
         let path = root.join("target/reliability").join(format!("{table}.md"));
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;

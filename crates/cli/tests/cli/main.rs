@@ -2,6 +2,7 @@
 //! module per area.
 
 mod commands;
+mod load;
 mod serve;
 
 use std::path::{Path, PathBuf};
