@@ -245,6 +245,7 @@ async fn closed_port() -> u16 {
     listener.local_addr().expect("addr").port()
 }
 
+/// The faults bot, ready (also served by the serve API property test).
 pub(crate) async fn engine() -> Engine {
     let bot = match patchbay_engine::config::load("faults.yaml", BOT) {
         Ok(loaded) => loaded.bot,

@@ -153,3 +153,61 @@ fn arbitrary_json(depth: u32) -> impl Strategy<Value = serde_json::Value> {
         ]
     })
 }
+
+/// The serve API, in process, on a loopback port, for the property below.
+fn serve_api() -> &'static (tokio::runtime::Runtime, std::net::SocketAddr) {
+    static API: std::sync::OnceLock<(tokio::runtime::Runtime, std::net::SocketAddr)> =
+        std::sync::OnceLock::new();
+    API.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let addr = runtime.block_on(async {
+            let engine = crate::faults::engine().await;
+            let server = patchbay_server::Server::new(patchbay_server::ServerOptions::default());
+            server.insert_bot(engine);
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            tokio::spawn(async move { server.serve(listener, std::future::pending()).await });
+            addr
+        });
+        (runtime, addr)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Any body to a turn gets a JSON answer: 200, or an error with a
+    /// stable code, never a 5xx or a dropped connection.
+    #[test]
+    fn the_serve_api_answers_any_body(
+        body in prop_oneof![
+            arbitrary_json(4).prop_map(|json| json.to_string()),
+            "\\PC{0,200}",
+            arbitrary_json(3).prop_map(|state| serde_json::json!({
+                "interaction": "look-up",
+                "message": "hi",
+                "state": state,
+            }).to_string()),
+        ]
+    ) {
+        let (runtime, addr) = serve_api();
+        let (status, text) = runtime.block_on(patchbay_tests::client::request(
+            *addr,
+            "POST",
+            "/v1/bots/faults/turns",
+            &body,
+        ));
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|_| TestCaseError::fail(format!("not JSON: {text}")))?;
+        prop_assert!(status < 500, "{status}: {text}");
+        if status != 200 {
+            prop_assert!(json["error"]["code"].is_string(), "{text}");
+        }
+    }
+}
