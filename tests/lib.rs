@@ -8,3 +8,23 @@ pub mod oauth;
 pub mod servers;
 #[path = "support/table.rs"]
 pub mod table;
+
+/// Resident memory of a process (`"self"`, or a pid), in KiB; 0 when it
+/// cannot be read.
+pub fn rss_kib(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A bot file's text loaded, or the test fails with its diagnostics.
+pub fn bot(name: &str, text: &str) -> patchbay_config::Bot {
+    match patchbay_config::load(name, text) {
+        Ok(loaded) => loaded.bot,
+        Err(report) => panic!("{}", report.render(patchbay_config::RenderStyle::Plain)),
+    }
+}

@@ -247,13 +247,7 @@ async fn closed_port() -> u16 {
 
 /// The faults bot, ready (also served by the serve API property test).
 pub(crate) async fn engine() -> Engine {
-    let bot = match patchbay_engine::config::load("faults.yaml", BOT) {
-        Ok(loaded) => loaded.bot,
-        Err(report) => panic!(
-            "{}",
-            report.render(patchbay_engine::config::RenderStyle::Plain)
-        ),
-    };
+    let bot = patchbay_tests::bot("faults.yaml", BOT);
     let env = Arc::new(|_: &str| None);
     let scripts = ScriptRuntime::new(RuntimeOptions {
         workers: 1,

@@ -46,10 +46,7 @@ dialogs:
 "#;
 
 fn bot() -> patchbay_config::Bot {
-    match patchbay_config::load("fuzz.yaml", BOT) {
-        Ok(loaded) => loaded.bot,
-        Err(report) => panic!("{}", report.render(patchbay_config::RenderStyle::Plain)),
-    }
+    patchbay_tests::bot("fuzz.yaml", BOT)
 }
 
 fn with_values<R>(variables: &HashMap<String, String>, f: impl FnOnce(&Values<'_>) -> R) -> R {

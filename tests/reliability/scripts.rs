@@ -132,13 +132,7 @@ dialogs:
 }
 
 async fn engine(upstream: &servers::Server) -> Engine {
-    let bot = match patchbay_engine::config::load("hostile.yaml", &bot()) {
-        Ok(loaded) => loaded.bot,
-        Err(report) => panic!(
-            "{}",
-            report.render(patchbay_engine::config::RenderStyle::Plain)
-        ),
-    };
+    let bot = patchbay_tests::bot("hostile.yaml", &bot());
     let base = format!("http://{}", upstream.addr);
     let env = Arc::new(move |name: &str| (name == "UPSTREAM").then(|| base.clone()));
     let scripts = ScriptRuntime::new(RuntimeOptions {

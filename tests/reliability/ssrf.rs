@@ -38,13 +38,7 @@ dialogs:
 }
 
 async fn engine(allow: &str) -> Engine {
-    let bot = match patchbay_engine::config::load("ssrf.yaml", &bot(allow)) {
-        Ok(loaded) => loaded.bot,
-        Err(report) => panic!(
-            "{}",
-            report.render(patchbay_engine::config::RenderStyle::Plain)
-        ),
-    };
+    let bot = patchbay_tests::bot("ssrf.yaml", &bot(allow));
     let scripts = ScriptRuntime::new(RuntimeOptions {
         workers: 1,
         ..RuntimeOptions::default()

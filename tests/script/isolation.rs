@@ -142,13 +142,7 @@ async fn nothing_a_run_leaves_reaches_the_next() {
 
 /// Resident memory of this process, in KiB.
 fn rss_kib() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").expect("statm");
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|field| field.parse().ok())
-        .expect("resident pages");
-    pages * 4
+    patchbay_tests::rss_kib("self")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

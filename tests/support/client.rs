@@ -7,6 +7,15 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+fn json_request(method: &str, uri: String, body: &str) -> http::Request<Full<Bytes>> {
+    http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .expect("request")
+}
+
 /// One request on a fresh connection: the status and the body as text.
 pub async fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
     let stream = TcpStream::connect(addr).await.expect("connect");
@@ -14,13 +23,11 @@ pub async fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> 
         .await
         .expect("handshake");
     tokio::spawn(connection);
-    let request = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", addr.to_string())
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_owned())))
-        .expect("request");
+    let mut request = json_request(method, path.to_owned(), body);
+    request.headers_mut().insert(
+        http::header::HOST,
+        http::HeaderValue::from_str(&addr.to_string()).expect("host"),
+    );
     let response = sender.send_request(request).await.expect("response");
     let status = response.status().as_u16();
     let body = response
@@ -43,12 +50,7 @@ pub async fn request_h2(addr: SocketAddr, method: &str, path: &str, body: &str) 
     .await
     .expect("h2 handshake");
     tokio::spawn(connection);
-    let request = http::Request::builder()
-        .method(method)
-        .uri(format!("http://{addr}{path}"))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_owned())))
-        .expect("request");
+    let request = json_request(method, format!("http://{addr}{path}"), body);
     let response = sender.send_request(request).await.expect("response");
     assert_eq!(response.version(), http::Version::HTTP_2);
     let status = response.status().as_u16();

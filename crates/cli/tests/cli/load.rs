@@ -185,23 +185,18 @@ async fn serve_under_load_with_upstream_faults_loses_no_turn() {
     std::fs::write(&bot, BOT).expect("bot");
     let upstream_env = format!("UPSTREAM=http://{}", upstream.addr);
     let key_env = format!("SHOP_KEY={CANARY}");
-    let mut server = Process::start(&[
-        "serve",
-        "--bot",
-        bot.to_str().expect("utf-8 path"),
-        "--listen",
-        "127.0.0.1:0",
-        "--env",
-        &upstream_env,
-        "--env",
-        &key_env,
-        "--deadline-ms",
-        "5000",
-        "--log",
-        "debug",
-        "--log-format",
-        "json",
-    ]);
+    let mut server = Process::serve(
+        &bot,
+        &[&upstream_env, &key_env],
+        &[
+            "--deadline-ms",
+            "5000",
+            "--log",
+            "debug",
+            "--log-format",
+            "json",
+        ],
+    );
     let seconds: u64 = std::env::var("PATCHBAY_LOAD_SECONDS")
         .ok()
         .and_then(|seconds| seconds.parse().ok())

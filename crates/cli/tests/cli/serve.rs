@@ -171,13 +171,24 @@ impl Process {
 impl Process {
     /// Resident memory of the process, in KiB.
     pub(crate) fn rss_kib(&self) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default()
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|kib| kib.parse().ok())
-            .unwrap_or(0)
+        patchbay_tests::rss_kib(&self.child.id().to_string())
+    }
+
+    /// `patchbay serve --bot BOT --listen 127.0.0.1:0`, each of `env` as
+    /// `--env`, then `more`.
+    pub(crate) fn serve(bot: &Path, env: &[&str], more: &[&str]) -> Self {
+        let mut args = vec![
+            "serve",
+            "--bot",
+            bot.to_str().expect("utf-8 path"),
+            "--listen",
+            "127.0.0.1:0",
+        ];
+        for pair in env {
+            args.extend(["--env", pair]);
+        }
+        args.extend(more);
+        Self::start(&args)
     }
 }
 
@@ -238,21 +249,11 @@ async fn serve_answers_reloads_and_drains() {
     std::fs::write(&bot, bot_file("Item")).expect("write bot");
     let shop_url = format!("SHOP_URL=http://{}", upstream.addr);
     let shop_key = format!("SHOP_KEY={CANARY}");
-    let mut server = Process::start(&[
-        "serve",
-        "--bot",
-        bot.to_str().expect("utf-8 path"),
-        "--listen",
-        "127.0.0.1:0",
-        "--env",
-        &shop_url,
-        "--env",
-        &shop_key,
-        "--log",
-        "trace",
-        "--log-format",
-        "json",
-    ]);
+    let mut server = Process::serve(
+        &bot,
+        &[&shop_url, &shop_key],
+        &["--log", "trace", "--log-format", "json"],
+    );
     let addr = server.addr;
     let mut answers = Vec::new();
 
@@ -438,19 +439,7 @@ async fn serve_answers_reloads_and_drains() {
     );
 
     // A turn past the request deadline answers 504 and the server goes on.
-    let mut hurried = Process::start(&[
-        "serve",
-        "--bot",
-        bot.to_str().expect("utf-8 path"),
-        "--listen",
-        "127.0.0.1:0",
-        "--env",
-        &shop_url,
-        "--env",
-        &shop_key,
-        "--deadline-ms",
-        "300",
-    ]);
+    let mut hurried = Process::serve(&bot, &[&shop_url, &shop_key], &["--deadline-ms", "300"]);
     let (status, text) = request(
         hurried.addr,
         "POST",
