@@ -78,6 +78,13 @@ impl Drop for GuardedIsolate {
 /// Called by V8 on the isolate's thread when the heap nears its limit.
 /// Stops the run and grants the room V8 needs to unwind it, instead of
 /// letting V8 abort the process.
+///
+/// The room must hold the allocation that is under way, which can be one
+/// object far larger than the limit (`'x'.repeat(100 * 2 ** 20)` is one
+/// 100 MiB string): V8 asks once per collection and aborts the process if
+/// the new limit still cannot take it. So the limit grows by
+/// [`UNWIND_ROOM`], about V8's largest string, not by a factor; the isolate
+/// is replaced right after the run, so the room is held only until then.
 #[allow(unsafe_code)]
 unsafe extern "C" fn near_heap_limit(data: *mut c_void, current: usize, _initial: usize) -> usize {
     // SAFETY: `data` is the `HeapGuard` registered with this callback, alive
@@ -85,8 +92,12 @@ unsafe extern "C" fn near_heap_limit(data: *mut c_void, current: usize, _initial
     let guard = unsafe { &*data.cast::<HeapGuard>() };
     guard.hit.store(true, Ordering::SeqCst);
     guard.handle.terminate_execution();
-    current.saturating_mul(2)
+    current.saturating_add(UNWIND_ROOM)
 }
+
+/// How far [`near_heap_limit`] raises the limit: room for V8's largest
+/// single object (a string of 2^29 two-byte characters is 1 GiB).
+const UNWIND_ROOM: usize = 1 << 30;
 
 /// Stops runs that pass their time limit, from its own thread, through the
 /// isolate's thread-safe handle.
