@@ -104,7 +104,9 @@ async fn respond(mut stream: TcpStream) {
         .to_owned();
     let json = |body: &[u8], content_type: &str| {
         let mut out = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
+            // The server closes every connection after one answer; saying
+            // so keeps the client from reusing it.
+            "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
             body.len()
         )
         .into_bytes();
