@@ -29,14 +29,7 @@ pub async fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> 
         http::HeaderValue::from_str(&addr.to_string()).expect("host"),
     );
     let response = sender.send_request(request).await.expect("response");
-    let status = response.status().as_u16();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
+    read(response).await
 }
 
 /// One HTTP/2 request (prior knowledge, no TLS) on a fresh connection: the
@@ -53,6 +46,11 @@ pub async fn request_h2(addr: SocketAddr, method: &str, path: &str, body: &str) 
     let request = json_request(method, format!("http://{addr}{path}"), body);
     let response = sender.send_request(request).await.expect("response");
     assert_eq!(response.version(), http::Version::HTTP_2);
+    read(response).await
+}
+
+/// The status and the whole body as text.
+async fn read(response: http::Response<hyper::body::Incoming>) -> (u16, String) {
     let status = response.status().as_u16();
     let body = response
         .into_body()
