@@ -4,6 +4,8 @@
 pub mod client;
 #[path = "support/oauth.rs"]
 pub mod oauth;
+#[path = "support/redis.rs"]
+pub mod redis;
 #[path = "support/servers.rs"]
 pub mod servers;
 #[path = "support/table.rs"]

@@ -5,6 +5,7 @@ mod authorization;
 mod cache;
 mod providers;
 mod secrets;
+mod shared_cache;
 
 use std::collections::HashMap;
 use std::sync::Arc;

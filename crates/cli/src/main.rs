@@ -85,6 +85,7 @@ Examples:
   patchbay serve --bot examples/faq-bot.yaml --listen 127.0.0.1:8080
   curl -s localhost:8080/v1/bots/faq-bot/turns -d '{\"interaction\":\"search\",\"message\":\"password\"}'
   kill -HUP $(pidof patchbay)   # reload the bot files
+  patchbay serve --bot bot.yaml --store redis://cache:6379/   # tokens shared by replicas
 
 See docs/http-api.md for the API.")]
     Serve {
@@ -98,8 +99,13 @@ See docs/http-api.md for the API.")]
         #[arg(long = "env", value_name = "NAME=VALUE")]
         env: Vec<String>,
         /// Keep OAuth 2 tokens in this file instead of in memory.
-        #[arg(long, value_name = "PATH")]
+        #[arg(long, value_name = "PATH", conflicts_with = "store")]
         token_store: Option<PathBuf>,
+        /// Share OAuth 2 tokens with every replica through this Redis
+        /// (`redis://[:password@]host[:port][/db]`, `rediss://` for TLS):
+        /// one token fetch for the whole fleet (docs/deploy.md).
+        #[arg(long, value_name = "URL")]
+        store: Option<String>,
         /// The largest request body accepted, in bytes.
         #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
         max_request_bytes: usize,
@@ -314,6 +320,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             env,
             token_store,
+            store,
             max_request_bytes,
             deadline_ms,
             drain_timeout_ms,
@@ -333,6 +340,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 listen,
                 env,
                 token_store,
+                store,
                 max_request_bytes,
                 deadline: Duration::from_millis(deadline_ms),
                 drain_timeout: Duration::from_millis(drain_timeout_ms),

@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use patchbay_credentials::{MemoryTokenCache, TokenCache};
 use patchbay_engine::{Engine, EngineOptions};
+use patchbay_redis::RedisTokenCache;
 use patchbay_script::{RuntimeOptions, ScriptRuntime};
 use patchbay_server::{Metrics, Server, ServerOptions};
 use patchbay_transport::ProxyConfig;
@@ -25,6 +26,7 @@ pub(crate) struct ServeOptions {
     pub(crate) listen: SocketAddr,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) token_store: Option<PathBuf>,
+    pub(crate) store: Option<String>,
     pub(crate) max_request_bytes: usize,
     pub(crate) deadline: Duration,
     pub(crate) drain_timeout: Duration,
@@ -55,9 +57,10 @@ impl Shared {
 }
 
 pub(crate) async fn run(options: ServeOptions) -> anyhow::Result<()> {
-    let token_cache: Arc<dyn TokenCache> = match &options.token_store {
-        Some(path) => Arc::new(FileTokenStore::open(path)?),
-        None => Arc::new(MemoryTokenCache::default()),
+    let token_cache: Arc<dyn TokenCache> = match (&options.store, &options.token_store) {
+        (Some(url), _) => Arc::new(RedisTokenCache::connect(url, "patchbay:").await?),
+        (None, Some(path)) => Arc::new(FileTokenStore::open(path)?),
+        (None, None) => Arc::new(MemoryTokenCache::default()),
     };
     let shared = Shared {
         env: options.env.into_iter().collect(),

@@ -60,6 +60,23 @@ pub trait TokenCache: Send + Sync + std::fmt::Debug {
     /// Drops the token under `key` if it is still `access_token` (a newer
     /// one, fetched meanwhile, stays).
     fn discard<'a>(&'a self, key: &'a str, access_token: &'a str) -> BoxFuture<'a, ()>;
+
+    /// Asks for the right to fetch the token under `key`, across every
+    /// process that shares this cache, held for `ttl` at most (so that a
+    /// holder that dies delays nobody past it). `true`: fetch, then
+    /// [`TokenCache::release`]; `false`: another holder is fetching, wait
+    /// for its token. The default grants at once: within one process the
+    /// provider already fetches once.
+    fn acquire<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, bool> {
+        let _ = (key, ttl);
+        Box::pin(async { true })
+    }
+
+    /// Gives back the right [`TokenCache::acquire`] granted.
+    fn release<'a>(&'a self, key: &'a str) -> BoxFuture<'a, ()> {
+        let _ = key;
+        Box::pin(async {})
+    }
 }
 
 /// A [`TokenCache`] in this process's memory.
@@ -208,14 +225,8 @@ impl OAuth2 {
                 let Ok(_fetching) = self.fetching.try_lock() else {
                     return Ok(token.clone());
                 };
-                if let Some(current) = self.cache.get(&self.key).await.filter(|t| t.is_fresh(now)) {
-                    return Ok(current);
-                }
-                return match self.fetch(Some(token)).await {
-                    Ok(fresh) => {
-                        self.cache.put(&self.key, fresh.clone()).await;
-                        Ok(fresh)
-                    }
+                return match self.fetch_shared(Some(token)).await {
+                    Ok(fresh) => Ok(fresh),
                     Err(error) => {
                         tracing::warn!(credential = %self.name, %error, "early token refresh failed; the current token is still valid");
                         Ok(token.clone())
@@ -224,17 +235,37 @@ impl OAuth2 {
             }
         }
         let _fetching = self.fetching.lock().await;
-        if let Some(current) = self
-            .cache
-            .get(&self.key)
-            .await
-            .filter(|t| t.is_valid(SystemTime::now()))
-        {
-            return Ok(current);
+        self.fetch_shared(cached.as_ref()).await
+    }
+
+    /// A fresh token, fetched once across every process sharing the cache:
+    /// the holder of the cache's lock fetches and stores it, the others
+    /// wait for it to appear (at most the lock's lifetime, after which the
+    /// lock is free again). Called with `fetching` held, so once per process.
+    async fn fetch_shared(
+        &self,
+        previous: Option<&CachedToken>,
+    ) -> Result<CachedToken, CredentialError> {
+        let lock_ttl = self.limits.deadline + Duration::from_secs(1);
+        loop {
+            if let Some(current) = self
+                .cache
+                .get(&self.key)
+                .await
+                .filter(|t| t.is_fresh(SystemTime::now()))
+            {
+                return Ok(current);
+            }
+            if self.cache.acquire(&self.key, lock_ttl).await {
+                let fetched = self.fetch(previous).await;
+                if let Ok(fresh) = &fetched {
+                    self.cache.put(&self.key, fresh.clone()).await;
+                }
+                self.cache.release(&self.key).await;
+                return fetched;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let fresh = self.fetch(cached.as_ref()).await?;
-        self.cache.put(&self.key, fresh.clone()).await;
-        Ok(fresh)
     }
 
     /// One token request: the refresh grant when a refresh token is known,

@@ -4,6 +4,7 @@
 mod commands;
 mod load;
 mod serve;
+mod store;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
