@@ -94,6 +94,9 @@ const MODES: &[(&str, Expect)] = &[
 
 const GOOD: &[u8] = br#"{"name":"Blue mug"}"#;
 
+/// Every answer says `connection: close`: the server closes each
+/// connection after one answer, and a client that pooled one (a gzip bomb
+/// is read whole before it is refused) would race that close.
 async fn respond(mut stream: TcpStream) {
     let head = read_head(&mut stream).await;
     let mode = head
@@ -104,8 +107,6 @@ async fn respond(mut stream: TcpStream) {
         .to_owned();
     let json = |body: &[u8], content_type: &str| {
         let mut out = format!(
-            // The server closes every connection after one answer; saying
-            // so keeps the client from reusing it.
             "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
             body.len()
         )
@@ -118,13 +119,15 @@ async fn respond(mut stream: TcpStream) {
         "silent" => forever().await,
         "headers-then-hang" => {
             let _ = stream
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n")
+                .write_all(b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 100\r\n\r\n")
                 .await;
             forever().await;
         }
         "trickled-body" => {
             let _ = stream
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n")
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 100000\r\n\r\n",
+                )
                 .await;
             for _ in 0..100_000 {
                 if stream.write_all(b" ").await.is_err() {
@@ -135,7 +138,7 @@ async fn respond(mut stream: TcpStream) {
         }
         "reset-mid-body" => {
             let _ = stream
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n{\"name\":")
+                .write_all(b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 1000\r\n\r\n{\"name\":")
                 .await;
             #[allow(deprecated)] // a reset is the point
             let _ = stream.set_linger(Some(Duration::ZERO));
@@ -143,19 +146,19 @@ async fn respond(mut stream: TcpStream) {
         }
         "invalid-chunked" => {
             let _ = stream
-                .write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nZZZ\r\nnot a chunk\r\n0\r\n\r\n")
+                .write_all(b"HTTP/1.1 200 OK\r\nconnection: close\r\ntransfer-encoding: chunked\r\n\r\nZZZ\r\nnot a chunk\r\n0\r\n\r\n")
                 .await;
         }
         "length-and-chunked" => {
             let _ = stream
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n13\r\n{\"name\":\"Smuggled\"}\r\n0\r\n\r\n")
+                .write_all(b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n13\r\n{\"name\":\"Smuggled\"}\r\n0\r\n\r\n")
                 .await;
         }
         "header-100kb" => {
             let big = "a".repeat(100 * 1024);
             let _ = stream
                 .write_all(
-                    format!("HTTP/1.1 200 OK\r\nx-big: {big}\r\ncontent-length: 2\r\n\r\n{{}}")
+                    format!("HTTP/1.1 200 OK\r\nconnection: close\r\nx-big: {big}\r\ncontent-length: 2\r\n\r\n{{}}")
                         .as_bytes(),
                 )
                 .await;
@@ -163,7 +166,7 @@ async fn respond(mut stream: TcpStream) {
         "gzip-bomb" => {
             let body = gzip_bomb();
             let mut out = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\ncontent-length: {}\r\n\r\n",
+                "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\ncontent-length: {}\r\n\r\n",
                 body.len()
             )
             .into_bytes();
@@ -174,7 +177,7 @@ async fn respond(mut stream: TcpStream) {
             let _ = stream
                 .write_all(
                     format!(
-                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n",
+                        "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
                         64 * 1024 * 1024
                     )
                     .as_bytes(),

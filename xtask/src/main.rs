@@ -111,7 +111,8 @@ fn bench(root: &Path, quick: bool) -> anyhow::Result<()> {
 }
 
 /// The reliability suite with its long forms (10,000 hostile turns, 60 s of
-/// load with faults), then its tables.
+/// load with faults), one table at a time so that no table's timings are
+/// another's load, then its tables.
 fn reliability(root: &Path) -> anyhow::Result<()> {
     let mut command = cargo_command(
         root,
@@ -122,6 +123,8 @@ fn reliability(root: &Path) -> anyhow::Result<()> {
             "patchbay-tests",
             "--test",
             "reliability",
+            "--",
+            "--test-threads=1",
         ],
     );
     command.env("PATCHBAY_RELIABILITY_TURNS", "10000");
