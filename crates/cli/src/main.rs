@@ -247,9 +247,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             timeout_secs,
         } => {
             let token_store = token_store.unwrap_or_else(token_store::FileTokenStore::default_path);
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let runtime = runtime()?;
             runtime.block_on(auth::run(auth::AuthOptions {
                 bot: &bot,
                 credential: &credential,
@@ -291,9 +289,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(error) => return usage(error),
             };
             let token_store = token_store.unwrap_or_else(token_store::FileTokenStore::default_path);
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let runtime = runtime()?;
             runtime.block_on(run::run(run::RunOptions {
                 bot: &bot,
                 interaction: &interaction,
@@ -305,9 +301,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }))
         }
         Command::Demo { serve, listen } => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let runtime = runtime()?;
             if serve {
                 runtime.block_on(demo::serve(listen))?;
             } else {
@@ -332,9 +326,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(2));
                 }
             };
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let runtime = runtime()?;
             runtime.block_on(serve::run(serve::ServeOptions {
                 bots,
                 listen,
@@ -358,6 +350,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The runtime of the commands that make calls or serve.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
 }
 
 /// `NAME=VALUE`, for `--var` and `--env`.
