@@ -3,10 +3,17 @@
 //! multicast or unspecified addresses, in every spelling, is refused unless
 //! the bot's `network.allow` names it, and so is a redirect there.
 
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
 
 use patchbay_engine::script::{Persistence, RuntimeOptions, ScriptRuntime};
+use patchbay_engine::transport::Resolve;
 use patchbay_engine::{ConversationState, Engine, EngineOptions, Start};
 use patchbay_tests::servers::{self, reply};
 
@@ -38,14 +45,51 @@ dialogs:
 }
 
 async fn engine(allow: &str) -> Engine {
+    engine_resolving_with(allow, None).await
+}
+
+async fn engine_resolving_with(allow: &str, resolver: Option<Arc<dyn Resolve>>) -> Engine {
     let bot = patchbay_tests::bot("ssrf.yaml", &bot(allow));
     let scripts = ScriptRuntime::new(RuntimeOptions {
         workers: 1,
         ..RuntimeOptions::default()
     });
-    Engine::new(bot, EngineOptions::new(Arc::new(|_: &str| None), scripts))
-        .await
-        .expect("engine")
+    let mut options = EngineOptions::new(Arc::new(|_: &str| None), scripts);
+    options.resolver = resolver;
+    Engine::new(bot, options).await.expect("engine")
+}
+
+/// A DNS server an attacker controls: each lookup gets the next answer of
+/// the list, the last one repeating. Tests never leave loopback, so the
+/// "public" first answer is `127.0.0.1`, which the bot's allow list names;
+/// what follows is refused like any address the bot did not name.
+struct ScriptedDns {
+    answers: Vec<Vec<IpAddr>>,
+    lookups: AtomicUsize,
+}
+
+impl ScriptedDns {
+    fn new(answers: &[&[&str]]) -> Arc<Self> {
+        let parse = |ip: &&str| ip.parse().expect("address");
+        Arc::new(Self {
+            answers: answers
+                .iter()
+                .map(|answer| answer.iter().map(parse).collect())
+                .collect(),
+            lookups: AtomicUsize::new(0),
+        })
+    }
+}
+
+impl Resolve for ScriptedDns {
+    fn resolve<'a>(
+        &'a self,
+        _host: &'a str,
+    ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send + 'a>> {
+        let lookup = self.lookups.fetch_add(1, Ordering::SeqCst);
+        let answer = self.answers[lookup.min(self.answers.len() - 1)].clone();
+        Box::pin(async move { Ok(answer) })
+    }
 }
 
 async fn probe(engine: &Engine, case: &str, target: &str, expect_blocked: bool) -> Row {
@@ -142,5 +186,56 @@ async fn private_destinations_are_refused_through_the_engine() {
         )
         .await,
     );
+    rows.extend(dns_rebinding().await);
     report("ssrf", &rows);
+}
+
+/// A name that first resolves to an address the bot may call and then, on
+/// the next lookup, to one it may not: every new connection is judged on
+/// its own answer, so the second call is refused. (The server closes each
+/// connection, so the second call must look the name up again.)
+async fn dns_rebinding() -> Vec<Row> {
+    let closing = servers::http(|_| async {
+        let mut answer = reply(200, "{}");
+        answer
+            .headers_mut()
+            .insert("connection", http::HeaderValue::from_static("close"));
+        answer
+    })
+    .await;
+    let target = format!("http://rebind.test:{}", closing.addr.port());
+    let mut rows = Vec::new();
+    for (case, rebound_to) in [
+        ("DNS rebinding to another loopback address", "127.0.0.2"),
+        ("DNS rebinding to the unspecified address", "0.0.0.0"),
+        ("DNS rebinding to IPv6 loopback", "::1"),
+        ("DNS rebinding to IPv4-mapped loopback", "::ffff:127.0.0.2"),
+    ] {
+        let dns = ScriptedDns::new(&[&["127.0.0.1"], &[rebound_to]]);
+        let engine = engine_resolving_with("\"127.0.0.1\"", Some(dns.clone())).await;
+        rows.push(probe(&engine, &format!("{case}: first answer"), &target, false).await);
+        rows.push(probe(&engine, &format!("{case}: second answer"), &target, true).await);
+        rows.last_mut().expect("row").pass &= dns.lookups.load(Ordering::SeqCst) == 2;
+    }
+    // One answer that lists a refused address first: only the permitted one
+    // is dialled. A listener on the refused address counts any connection.
+    let trap = TcpListener::bind(("127.0.0.2", closing.addr.port()))
+        .await
+        .expect("bind the refused address on the same port");
+    let dns = ScriptedDns::new(&[&["127.0.0.2", "127.0.0.1"]]);
+    let engine = engine_resolving_with("\"127.0.0.1\"", Some(dns)).await;
+    let mut row = probe(
+        &engine,
+        "DNS answer mixing refused and allowed",
+        &target,
+        false,
+    )
+    .await;
+    let trapped = tokio::time::timeout(Duration::from_millis(50), trap.accept()).await;
+    if trapped.is_ok() {
+        row.observed.push_str("; the refused address was dialled");
+        row.pass = false;
+    }
+    rows.push(row);
+    rows
 }

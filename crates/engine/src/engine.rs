@@ -16,7 +16,7 @@ use patchbay_rules::{
     select_rule, trigger_target,
 };
 use patchbay_script::{ApiData, Persistence, Script, ScriptInput, ScriptOutput, ScriptRuntime};
-use patchbay_transport::{Client, Limits, NetworkGuard, ProxyConfig, Request};
+use patchbay_transport::{Client, Limits, NetworkGuard, ProxyConfig, Request, Resolve};
 use serde_json::{Value, json};
 use tracing::Instrument;
 use url::Url;
@@ -42,6 +42,9 @@ pub struct EngineOptions {
     pub proxy: ProxyConfig,
     /// Extra CA certificates (PEM) trusted for calls.
     pub extra_roots_pem: Option<Vec<u8>>,
+    /// Resolves the hosts of calls; the system resolver by default. The
+    /// network guard judges every answer.
+    pub resolver: Option<Arc<dyn Resolve>>,
 }
 
 impl std::fmt::Debug for EngineOptions {
@@ -59,6 +62,7 @@ impl EngineOptions {
             scripts,
             proxy: ProxyConfig::default(),
             extra_roots_pem: None,
+            resolver: None,
         }
     }
 }
@@ -322,6 +326,9 @@ impl Engine {
             .proxy(options.proxy.clone());
         if let Some(pem) = &options.extra_roots_pem {
             builder = builder.add_root_certificates_pem(pem)?;
+        }
+        if let Some(resolver) = &options.resolver {
+            builder = builder.resolver(Arc::clone(resolver));
         }
         let client = builder.build()?;
         let context = ProviderContext::new(client.clone(), Arc::clone(&options.token_cache));

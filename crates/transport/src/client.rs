@@ -19,7 +19,10 @@ use tracing::Instrument;
 use url::Url;
 
 use crate::body::{decode, innermost, read_limited};
-use crate::connect::{CALL, CallState, Connector, ProxyConfig, ResolveError, connector, set_phase};
+use crate::connect::{
+    CALL, CallState, Connector, ProxyConfig, Resolve, ResolveError, SystemResolver, connector,
+    set_phase,
+};
 use crate::error::{Error, Phase};
 use crate::guard::NetworkGuard;
 use crate::identity::{TlsIdentity, parse_certificates};
@@ -186,13 +189,24 @@ pub struct ClientBuilder {
 }
 
 /// What every connection pool of a client shares.
-#[derive(Debug)]
 struct PoolSettings {
     guard: Arc<NetworkGuard>,
+    resolver: Arc<dyn Resolve>,
     extra_roots: Vec<CertificateDer<'static>>,
     connect_timeout: Duration,
     max_header_bytes: usize,
     proxy: ProxyConfig,
+}
+
+impl std::fmt::Debug for PoolSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolSettings")
+            .field("guard", &self.guard)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("max_header_bytes", &self.max_header_bytes)
+            .field("proxy", &self.proxy)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ClientBuilder {
@@ -200,6 +214,7 @@ impl Default for ClientBuilder {
         Self {
             settings: PoolSettings {
                 guard: Arc::new(NetworkGuard::new()),
+                resolver: Arc::new(SystemResolver),
                 extra_roots: Vec::new(),
                 connect_timeout: Duration::from_secs(5),
                 max_header_bytes: 64 * 1024,
@@ -214,6 +229,13 @@ impl ClientBuilder {
     /// The network guard; by default every non-public address is refused.
     pub fn guard(mut self, guard: NetworkGuard) -> Self {
         self.settings.guard = Arc::new(guard);
+        self
+    }
+
+    /// Resolves host names with `resolver` instead of the system resolver.
+    /// Its answers still pass the guard.
+    pub fn resolver(mut self, resolver: Arc<dyn Resolve>) -> Self {
+        self.settings.resolver = resolver;
         self
     }
 
@@ -299,6 +321,7 @@ impl PoolSettings {
             .http2_max_header_list_size(u32::try_from(self.max_header_bytes).unwrap_or(u32::MAX))
             .build(connector(
                 Arc::clone(&self.guard),
+                Arc::clone(&self.resolver),
                 tls,
                 self.connect_timeout,
                 &self.proxy,

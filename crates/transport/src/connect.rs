@@ -35,12 +35,54 @@ pub(crate) enum ResolveError {
     Blocked { host: String, ip: IpAddr },
 }
 
-/// Resolves with the system resolver, then keeps only the addresses the
-/// guard permits. The TCP connector dials exactly these, so the check and
-/// the connection see the same answer.
-#[derive(Clone, Debug)]
+/// Turns a host name into the addresses to dial. The client asks on every
+/// new connection (it keeps no answers of its own), and the network guard
+/// judges each answer, so a resolver cannot open what the guard refuses.
+///
+/// Platforms plug in their own DNS (a caching resolver, service discovery)
+/// with [`ClientBuilder::resolver`](crate::ClientBuilder::resolver); the
+/// default is [`SystemResolver`].
+pub trait Resolve: Send + Sync + 'static {
+    /// The addresses `host` stands for, in the order to try them.
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send + 'a>>;
+}
+
+/// The operating system's resolver (`getaddrinfo` on a blocking thread).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemResolver;
+
+impl Resolve for SystemResolver {
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send + 'a>> {
+        Box::pin(async move {
+            Ok(tokio::net::lookup_host((host, 0))
+                .await?
+                .map(|address| address.ip())
+                .collect())
+        })
+    }
+}
+
+/// Resolves, then keeps only the addresses the guard permits. The TCP
+/// connector dials exactly these, so the check and the connection see the
+/// same answer.
+#[derive(Clone)]
 pub(crate) struct GuardedResolver {
     guard: Arc<NetworkGuard>,
+    resolver: Arc<dyn Resolve>,
+}
+
+impl std::fmt::Debug for GuardedResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuardedResolver")
+            .field("guard", &self.guard)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Service<Name> for GuardedResolver {
@@ -54,26 +96,24 @@ impl Service<Name> for GuardedResolver {
 
     fn call(&mut self, name: Name) -> Self::Future {
         let guard = Arc::clone(&self.guard);
+        let resolver = Arc::clone(&self.resolver);
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+            let addresses = resolver
+                .resolve(&host)
                 .await
                 .map_err(|source| ResolveError::Dns {
                     host: host.clone(),
                     source,
-                })?
-                .collect();
+                })?;
             let permitted: Vec<SocketAddr> = addresses
                 .iter()
-                .copied()
-                .filter(|address| guard.permits(Some(&host), address.ip()))
+                .filter(|ip| guard.permits(Some(&host), **ip))
+                .map(|ip| SocketAddr::new(*ip, 0))
                 .collect();
             match (permitted.is_empty(), addresses.first()) {
                 (false, _) => Ok(permitted.into_iter()),
-                (true, Some(refused)) => Err(ResolveError::Blocked {
-                    host,
-                    ip: refused.ip(),
-                }),
+                (true, Some(refused)) => Err(ResolveError::Blocked { host, ip: *refused }),
                 (true, None) => Err(ResolveError::Dns {
                     host,
                     source: std::io::Error::new(std::io::ErrorKind::NotFound, "no addresses"),
@@ -270,11 +310,12 @@ pub(crate) type Connector = PhaseConnector<HttpsConnector<Dial>>;
 
 pub(crate) fn connector(
     guard: Arc<NetworkGuard>,
+    resolver: Arc<dyn Resolve>,
     tls: rustls::ClientConfig,
     connect_timeout: Duration,
     proxy: &ProxyConfig,
 ) -> Connector {
-    let resolver = GuardedResolver { guard };
+    let resolver = GuardedResolver { guard, resolver };
     let mut direct = HttpConnector::new_with_resolver(resolver.clone());
     direct.enforce_http(false);
     direct.set_nodelay(true);

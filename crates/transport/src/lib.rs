@@ -25,7 +25,7 @@ mod guard;
 mod identity;
 
 pub use client::{Client, ClientBuilder, HttpVersion, Limits, Request, Response, Timings};
-pub use connect::ProxyConfig;
+pub use connect::{ProxyConfig, Resolve, SystemResolver};
 pub use error::{Error, Phase};
 pub use guard::{InvalidAllowEntry, NetworkGuard, is_public};
 pub use identity::TlsIdentity;
