@@ -1,5 +1,8 @@
-//! Shared helpers of the integration tests: real local servers.
+//! Shared helpers of the integration tests: real local servers, tables,
+//! captured output.
 
+#[path = "support/captured.rs"]
+pub mod captured;
 #[path = "support/client.rs"]
 pub mod client;
 #[path = "support/oauth.rs"]

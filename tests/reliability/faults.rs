@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use patchbay_engine::script::{Persistence, RuntimeOptions, ScriptRuntime};
 use patchbay_engine::{ConversationState, Engine, EngineOptions, Start};
+use patchbay_tests::captured::{self, CANARY};
 use patchbay_tests::servers::{self, read_head};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -24,12 +25,18 @@ network:
 http:
   timeoutMs: 1500
   retries: 0
+credentials:
+  - name: shop
+    type: api-key
+    header: X-Api-Key
+    value: "{$env.SHOP_KEY}"
 integrations:
   - name: item
     responseDataVariable: ITEM
     type: api
     method: GET
     url: "{$botContext.base}/fault/{$botContext.mode}"
+    credential: shop
     customDataFields:
       name: "{$.api_ITEM.name}"
 dialogs:
@@ -253,7 +260,7 @@ async fn closed_port() -> u16 {
 /// The faults bot, ready (also served by the serve API property test).
 pub(crate) async fn engine() -> Engine {
     let bot = patchbay_tests::bot("faults.yaml", BOT);
-    let env = Arc::new(|_: &str| None);
+    let env = Arc::new(|name: &str| (name == "SHOP_KEY").then(|| CANARY.to_owned()));
     let scripts = ScriptRuntime::new(RuntimeOptions {
         workers: 1,
         ..RuntimeOptions::default()
@@ -274,6 +281,7 @@ async fn run_case(engine: &Engine, base: &str, mode: &str, expect: Expect) -> Ro
     let time = started.elapsed();
     let (observed, pass) = match turn {
         Ok(turn) => {
+            captured::keep("reliability", "faults", &format!("{mode}: {turn:?}"));
             let call = turn.steps.first().and_then(|step| step.call.clone());
             let kind = call
                 .as_ref()
@@ -302,6 +310,7 @@ async fn run_case(engine: &Engine, base: &str, mode: &str, expect: Expect) -> Ro
         }
         Err(error) => (format!("turn error: {error}"), false),
     };
+    captured::keep("reliability", "faults", &observed);
     Row {
         case: mode.to_owned(),
         expected: match expect {

@@ -163,6 +163,8 @@ async fn every_scenario_matches_its_transcript() {
     for dir in &dirs {
         let actual = transcript(dir, &scripts).await;
         let text = format!("{}\n", serde_json::to_string_pretty(&actual).expect("json"));
+        let name = dir.file_name().unwrap_or_default().to_string_lossy();
+        patchbay_tests::captured::keep("scenarios", &name, &text);
         assert!(
             !text.contains("canary"),
             "{} leaks a secret:\n{text}",

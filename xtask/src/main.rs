@@ -7,6 +7,8 @@
 //! - `cargo xtask reliability`: the reliability and security tables, in
 //!   their long form (docs/reliability.md).
 //! - `cargo xtask fuzz --minutes N`: the property tests, for N minutes.
+//! - `cargo xtask secrets`: the canary scan `test` ends with, over what
+//!   the last test run captured in `target/captured/`.
 //!
 //! Every command points the `v8` crate at the prebuilt archive in
 //! `../shared/v8/` when that file exists, so a clean clone builds offline;
@@ -46,6 +48,7 @@ fn main() -> anyhow::Result<()> {
         "reliability" => reliability(&root),
         "fuzz" => fuzz(&root, minutes()?),
         "test" => test(&root),
+        "secrets" => scan_for_canaries(&root),
         "demo" => cargo(
             &root,
             &[
@@ -59,7 +62,7 @@ fn main() -> anyhow::Result<()> {
             ],
         ),
         _ => bail!(
-            "usage: cargo xtask <ci|test|demo|bench>\n  ci     fmt check, clippy -D warnings, all tests, bench --quick\n  test   all tests\n  demo   run `patchbay demo`\n  bench  the benchmark table (release build); --quick: every row once, briefly (dev build)\n  reliability  the reliability and security tables, long form\n  fuzz --minutes N  the property tests, N minutes"
+            "usage: cargo xtask <ci|test|demo|bench>\n  ci     fmt check, clippy -D warnings, all tests, bench --quick\n  test   all tests\n  demo   run `patchbay demo`\n  bench  the benchmark table (release build); --quick: every row once, briefly (dev build)\n  reliability  the reliability and security tables, long form\n  fuzz --minutes N  the property tests, N minutes\n  secrets  scan the last test run's captured output for canary secrets"
         ),
     }
 }
@@ -195,17 +198,79 @@ fn minutes() -> anyhow::Result<u64> {
     }
 }
 
+/// Every test, then one scan of all they captured for the canary secrets.
 fn test(root: &Path) -> anyhow::Result<()> {
+    let captured = root.join("target/captured");
+    let _ = std::fs::remove_dir_all(&captured);
     let has_nextest = Command::new("cargo")
         .args(["nextest", "--version"])
         .output()
         .is_ok_and(|output| output.status.success());
     if has_nextest {
         cargo(root, &["nextest", "run", "--workspace", "--no-fail-fast"])?;
-        cargo(root, &["test", "--workspace", "--doc"])
+        cargo(root, &["test", "--workspace", "--doc"])?;
     } else {
-        cargo(root, &["test", "--workspace", "--no-fail-fast"])
+        cargo(root, &["test", "--workspace", "--no-fail-fast"])?;
     }
+    scan_for_canaries(root)
+}
+
+/// The suites that keep what they showed under `target/captured/<area>`
+/// (`tests/support/captured.rs`). A missing one fails the scan, so that it
+/// cannot pass by finding nothing.
+const CAPTURING_AREAS: &[&str] = &["cli", "credentials", "reliability", "scenarios"];
+
+/// Every canary the suites plant starts with this.
+const CANARY_PREFIX: &str = "canary-";
+
+/// Reads every captured log, trace, error, debug print and JSON answer, and
+/// the reliability tables, for a canary secret. Names the file and line of
+/// each hit, never the line itself.
+fn scan_for_canaries(root: &Path) -> anyhow::Result<()> {
+    let captured = root.join("target/captured");
+    let mut files = Vec::new();
+    for area in CAPTURING_AREAS {
+        let before = files.len();
+        let dir = captured.join(area);
+        for entry in std::fs::read_dir(&dir).with_context(|| {
+            format!(
+                "no output captured in {}: did that suite run?",
+                dir.display()
+            )
+        })? {
+            files.push(entry?.path());
+        }
+        if files.len() == before {
+            bail!("no output captured in {}", dir.display());
+        }
+    }
+    if let Ok(tables) = std::fs::read_dir(root.join("target/reliability")) {
+        files.extend(tables.filter_map(|entry| Some(entry.ok()?.path())));
+    }
+    let (mut bytes, mut hits) = (0, Vec::new());
+    for file in &files {
+        let text =
+            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        bytes += text.len();
+        for (number, line) in String::from_utf8_lossy(&text).lines().enumerate() {
+            if line.contains(CANARY_PREFIX) {
+                hits.push(format!("{}:{}", file.display(), number + 1));
+            }
+        }
+    }
+    if !hits.is_empty() {
+        bail!(
+            "a canary secret shows in the suites' output (lines not printed):\n  {}",
+            hits.join("\n  ")
+        );
+    }
+    let _ = writeln!(
+        std::io::stdout(),
+        "secrets: {} files, {} KiB of captured output scanned, no canary",
+        files.len(),
+        bytes / 1024
+    );
+    Ok(())
 }
 
 fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<()> {

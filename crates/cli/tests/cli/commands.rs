@@ -95,6 +95,7 @@ fn inline_secrets_never_reach_the_output() {
             stdout(&output),
             String::from_utf8_lossy(&output.stderr)
         );
+        patchbay_tests::captured::keep("cli", "check-inline-secrets", &all);
         assert_eq!(output.status.code(), Some(1));
         assert!(!all.contains("canary-s3cr3t"), "secret leaked:\n{all}");
     }
@@ -315,6 +316,12 @@ async fn the_faq_example_runs_end_to_end() {
         .output()
         .expect("run");
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    patchbay_tests::captured::keep("cli", "run-oauth2", &text);
+    patchbay_tests::captured::keep(
+        "cli",
+        "run-oauth2",
+        &String::from_utf8_lossy(&output.stderr),
+    );
     assert!(
         output.status.success(),
         "{text}{}",

@@ -232,6 +232,7 @@ async fn serve_under_load_with_upstream_faults_loses_no_turn() {
     let broken = tally.broken.load(Ordering::SeqCst);
     let leaked = tally.leaked.load(Ordering::SeqCst);
     let logs = server.stderr();
+    patchbay_tests::captured::keep("cli", "serve-under-load", &logs);
     let faults = calls.load(Ordering::SeqCst) / 100;
     let rows = [
         Row {

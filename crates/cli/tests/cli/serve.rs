@@ -500,12 +500,14 @@ async fn serve_answers_reloads_and_drains() {
     }
     let stdout = server.stdout.lock().expect("stdout").clone();
     for (what, text) in [("stderr", &logs), ("stdout", &stdout)] {
+        patchbay_tests::captured::keep("cli", &format!("serve-{what}"), text);
         assert!(
             !text.contains(CANARY),
             "the canary secret leaked into {what}"
         );
     }
     for answer in &answers {
+        patchbay_tests::captured::keep("cli", "serve-answers", answer);
         assert!(
             !answer.contains(CANARY),
             "the canary secret leaked into an answer: {answer}"
