@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use http::Method;
 use patchbay_credentials::{Provider, ProviderContext, TokenCache};
-use patchbay_redis::RedisTokenCache;
+use patchbay_redis::Redis;
 use patchbay_tests::oauth::{CLIENT_ID, CLIENT_SECRET, OAuthServer};
 use patchbay_tests::redis::RedisServer;
 use patchbay_transport::Request;
@@ -20,9 +20,10 @@ use crate::{client, provider};
 const KEY: &str = "oauth-header|read write";
 
 async fn replica(redis: &RedisServer, server: &OAuthServer, prefix: &str) -> Arc<dyn Provider> {
-    let cache = RedisTokenCache::connect(&redis.url(), prefix)
+    let cache = Redis::connect(&redis.url(), prefix)
         .await
-        .expect("connect to redis");
+        .expect("connect to redis")
+        .token_cache();
     let context = ProviderContext::new(client(), Arc::new(cache));
     let env = std::collections::HashMap::from([
         ("TOKEN_URL", server.token_url()),
@@ -75,9 +76,10 @@ async fn a_dead_lock_holder_delays_nobody_past_its_lock() {
     };
     let server = OAuthServer::start().await;
     // A replica took the lock for 1.5 s and died without fetching.
-    let dead = RedisTokenCache::connect(&redis.url(), "fleet-b:")
+    let dead = Redis::connect(&redis.url(), "fleet-b:")
         .await
-        .expect("connect");
+        .expect("connect")
+        .token_cache();
     assert!(dead.acquire(KEY, Duration::from_millis(1500)).await);
     drop(dead);
     let survivor = replica(&redis, &server, "fleet-b:").await;

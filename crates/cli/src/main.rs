@@ -85,7 +85,8 @@ Examples:
   patchbay serve --bot examples/faq-bot.yaml --listen 127.0.0.1:8080
   curl -s localhost:8080/v1/bots/faq-bot/turns -d '{\"interaction\":\"search\",\"message\":\"password\"}'
   kill -HUP $(pidof patchbay)   # reload the bot files
-  patchbay serve --bot bot.yaml --store redis://cache:6379/   # tokens shared by replicas
+  patchbay serve --bot bot.yaml --store redis://cache:6379/   # replicas share one Redis
+  curl -s localhost:8080/v1/bots/faq-bot/turns -d '{\"conversationId\":\"c1\",\"message\":\"password\"}'
 
 See docs/http-api.md for the API.")]
     Serve {
@@ -101,11 +102,16 @@ See docs/http-api.md for the API.")]
         /// Keep OAuth 2 tokens in this file instead of in memory.
         #[arg(long, value_name = "PATH", conflicts_with = "store")]
         token_store: Option<PathBuf>,
-        /// Share OAuth 2 tokens with every replica through this Redis
-        /// (`redis://[:password@]host[:port][/db]`, `rediss://` for TLS):
-        /// one token fetch for the whole fleet (docs/deploy.md).
-        #[arg(long, value_name = "URL")]
+        /// Share OAuth 2 tokens, stored conversations and rate limits with
+        /// every replica through this Redis
+        /// (`redis://[:password@]host[:port][/db]`, `rediss://` for TLS;
+        /// docs/deploy.md). Without it all three live in this process.
+        #[arg(long, value_name = "URL", env = "PATCHBAY_STORE")]
         store: Option<String>,
+        /// How long a stored conversation's session lives without a turn,
+        /// in seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
+        session_ttl_secs: u64,
         /// The largest request body accepted, in bytes.
         #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
         max_request_bytes: usize,
@@ -318,6 +324,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             max_request_bytes,
             deadline_ms,
             drain_timeout_ms,
+            session_ttl_secs,
         } => {
             let env = match env.iter().map(|item| parse_pair(item)).collect() {
                 Ok(env) => env,
@@ -336,6 +343,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 max_request_bytes,
                 deadline: Duration::from_millis(deadline_ms),
                 drain_timeout: Duration::from_millis(drain_timeout_ms),
+                session_ttl: Duration::from_secs(session_ttl_secs.max(1)),
             }))?;
             Ok(ExitCode::SUCCESS)
         }

@@ -11,10 +11,10 @@ use std::time::Duration;
 use anyhow::Context;
 use patchbay_credentials::{MemoryTokenCache, TokenCache};
 use patchbay_engine::{Engine, EngineOptions};
-use patchbay_redis::RedisTokenCache;
+use patchbay_redis::Redis;
 use patchbay_script::{RuntimeOptions, ScriptRuntime};
 use patchbay_server::{Metrics, Server, ServerOptions};
-use patchbay_transport::ProxyConfig;
+use patchbay_transport::{MemoryRateLimiter, ProxyConfig, RateLimiter};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -30,6 +30,7 @@ pub(crate) struct ServeOptions {
     pub(crate) max_request_bytes: usize,
     pub(crate) deadline: Duration,
     pub(crate) drain_timeout: Duration,
+    pub(crate) session_ttl: Duration,
 }
 
 /// What every bot of the process shares.
@@ -37,6 +38,7 @@ struct Shared {
     env: HashMap<String, String>,
     scripts: ScriptRuntime,
     token_cache: Arc<dyn TokenCache>,
+    rate_limiter: Arc<dyn RateLimiter>,
     proxy: ProxyConfig,
 }
 
@@ -49,6 +51,7 @@ impl Shared {
             self.scripts.clone(),
         );
         options.token_cache = Arc::clone(&self.token_cache);
+        options.rate_limiter = Arc::clone(&self.rate_limiter);
         options.proxy = self.proxy.clone();
         Engine::new(bot, options)
             .await
@@ -57,8 +60,12 @@ impl Shared {
 }
 
 pub(crate) async fn run(options: ServeOptions) -> anyhow::Result<()> {
-    let token_cache: Arc<dyn TokenCache> = match (&options.store, &options.token_store) {
-        (Some(url), _) => Arc::new(RedisTokenCache::connect(url, "patchbay:").await?),
+    let redis = match &options.store {
+        Some(url) => Some(Redis::connect(url, "patchbay:").await?),
+        None => None,
+    };
+    let token_cache: Arc<dyn TokenCache> = match (&redis, &options.token_store) {
+        (Some(redis), _) => Arc::new(redis.token_cache()),
         (None, Some(path)) => Arc::new(FileTokenStore::open(path)?),
         (None, None) => Arc::new(MemoryTokenCache::default()),
     };
@@ -66,15 +73,24 @@ pub(crate) async fn run(options: ServeOptions) -> anyhow::Result<()> {
         env: options.env.into_iter().collect(),
         scripts: ScriptRuntime::new(RuntimeOptions::default()),
         token_cache,
+        rate_limiter: match &redis {
+            Some(redis) => Arc::new(redis.rate_limiter()),
+            None => Arc::new(MemoryRateLimiter::default()),
+        },
         proxy: ProxyConfig::from_lookup(|name| std::env::var(name).ok()),
     };
-    let server = Server::new(ServerOptions {
+    let mut server_options = ServerOptions {
         max_request_bytes: options.max_request_bytes,
         deadline: options.deadline,
         drain_timeout: options.drain_timeout,
         metrics: Some(Metrics::install()?),
+        session_ttl: options.session_ttl,
         ..ServerOptions::default()
-    });
+    };
+    if let Some(redis) = &redis {
+        server_options.store = Arc::new(redis.state_store());
+    }
+    let server = Server::new(server_options);
     let mut names = HashMap::new();
     for path in &options.bots {
         let engine = shared.engine(path).await?;

@@ -100,12 +100,55 @@ pub struct Network {
     /// are private, loopback or otherwise refused by default.
     #[serde(default, deserialize_with = "nullable")]
     pub allow: Vec<String>,
+    /// Rate limits per destination host (as written in URLs), shared by
+    /// every integration, and with a shared store every replica, that calls
+    /// that host.
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
+    pub rate_limits: IndexMap<String, RateLimit>,
 }
 
 impl Network {
     fn is_default(&self) -> bool {
-        self.allow.is_empty()
+        self.allow.is_empty() && self.rate_limits.is_empty()
     }
+}
+
+/// An outbound rate limit: `calls` per `periodMs`, spaced evenly, with up
+/// to `burst` calls at once after a quiet time. A call that would have to
+/// wait past its deadline fails (`rate-limited`) without waiting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RateLimit {
+    /// Calls allowed per period.
+    pub calls: u32,
+    /// The period, in milliseconds; default 1000.
+    #[serde(default = "one_second", skip_serializing_if = "is_one_second")]
+    pub period_ms: u64,
+    /// Calls that may go at once after a quiet time; default 1.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub burst: u32,
+}
+
+fn one_second() -> u64 {
+    1000
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's signature
+fn is_one_second(value: &u64) -> bool {
+    *value == 1000
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's signature
+fn is_one(value: &u32) -> bool {
+    *value == 1
 }
 
 /// HTTP limits of calls. Each unset field falls back to the level above:
@@ -168,6 +211,9 @@ pub struct Integration {
     /// HTTP limits of this integration; unset fields come from the bot's.
     #[serde(default, skip_serializing_if = "HttpSettings::is_unset")]
     pub http: HttpSettings,
+    /// A rate limit on this integration's calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
     /// Whether the default `Accept` and `Content-Type` headers are sent.
     #[serde(default = "yes", skip_serializing_if = "is_yes")]
     pub default_headers: bool,

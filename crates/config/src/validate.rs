@@ -5,7 +5,9 @@ use std::ops::Range;
 
 use crate::diagnostic::{Code, Diagnostic, Severity};
 use crate::locate::{Locator, Path, Step, doc_path};
-use crate::model::{Bot, ConditionOp, CredentialKind, InteractionKind, NextAction, OAuth2Grant};
+use crate::model::{
+    Bot, ConditionOp, CredentialKind, InteractionKind, NextAction, OAuth2Grant, RateLimit,
+};
 use crate::suggest::did_you_mean;
 use crate::template::{Reference, Segment, SystemVariable, Template, is_identifier};
 
@@ -17,6 +19,7 @@ pub(crate) fn validate(bot: &Bot, locator: &Locator) -> Vec<Diagnostic> {
     };
     checker.unique_names();
     checker.http_settings();
+    checker.rate_limits();
     checker.integrations();
     checker.credentials();
     checker.dialogs();
@@ -125,6 +128,46 @@ impl Checker<'_> {
                 ("maxResponseBytes", settings.max_response_bytes),
             ] {
                 if value == Some(0) {
+                    let mut at = path.clone();
+                    at.push(Step::from(field));
+                    self.error(
+                        Code::InvalidValue,
+                        &at,
+                        At::Value,
+                        format!("`{field}` must be greater than 0"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn rate_limits(&mut self) {
+        let mut limits: Vec<(Path, RateLimit)> = Vec::new();
+        for (i, integration) in self.bot.integrations.iter().enumerate() {
+            if let Some(limit) = integration.rate_limit {
+                limits.push((doc_path!["integrations", i, "rateLimit"], limit));
+            }
+        }
+        for (host, limit) in &self.bot.network.rate_limits {
+            let path = doc_path!["network", "rateLimits", host.as_str()];
+            if url::Host::parse(host).is_err() || host.contains(['/', ':']) {
+                self.error(
+                    Code::InvalidValue,
+                    &path,
+                    At::Key,
+                    format!("`{host}` is not a host name or address"),
+                )
+                .help = Some("write the host as in the URL, e.g. `api.example.com`".to_owned());
+            }
+            limits.push((path, *limit));
+        }
+        for (path, limit) in limits {
+            for (field, value) in [
+                ("calls", u64::from(limit.calls)),
+                ("periodMs", limit.period_ms),
+                ("burst", u64::from(limit.burst)),
+            ] {
+                if value == 0 {
                     let mut at = path.clone();
                     at.push(Step::from(field));
                     self.error(

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderName, HeaderValue, Method};
-use patchbay_config::{Bot, HttpSettings, Integration, InteractionKind, SystemVariable, Template};
+use patchbay_config::{
+    Bot, HttpSettings, Integration, InteractionKind, RateLimit, SystemVariable, Template,
+};
 use patchbay_credentials::{
     MemoryTokenCache, Provider, ProviderContext, TokenCache, send_authenticated,
 };
@@ -16,7 +18,10 @@ use patchbay_rules::{
     select_rule, trigger_target,
 };
 use patchbay_script::{ApiData, Persistence, Script, ScriptInput, ScriptOutput, ScriptRuntime};
-use patchbay_transport::{Client, Limits, NetworkGuard, ProxyConfig, Request, Resolve};
+use patchbay_transport::{
+    Client, Limits, MemoryRateLimiter, NetworkGuard, ProxyConfig, Rate, RateLimiter, Request,
+    Resolve,
+};
 use serde_json::{Value, json};
 use tracing::Instrument;
 use url::Url;
@@ -45,6 +50,9 @@ pub struct EngineOptions {
     /// Resolves the hosts of calls; the system resolver by default. The
     /// network guard judges every answer.
     pub resolver: Option<Arc<dyn Resolve>>,
+    /// Hands out call slots for the bot's rate limits (share one between
+    /// the engines of a process, or a shared store between replicas).
+    pub rate_limiter: Arc<dyn RateLimiter>,
 }
 
 impl std::fmt::Debug for EngineOptions {
@@ -63,6 +71,7 @@ impl EngineOptions {
             proxy: ProxyConfig::default(),
             extra_roots_pem: None,
             resolver: None,
+            rate_limiter: Arc::new(MemoryRateLimiter::default()),
         }
     }
 }
@@ -98,6 +107,9 @@ pub enum EngineError {
     /// The bot's `network.allow` holds an entry that is not a host or range.
     #[error(transparent)]
     Network(#[from] patchbay_transport::InvalidAllowEntry),
+    /// A stored conversation could not be loaded or saved.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// Where a turn starts.
@@ -146,7 +158,8 @@ pub struct Invocation {
 /// Why a call got no response.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallFailure {
-    /// A stable name: `render`, `credential`, or the transport's kind
+    /// A stable name: `render`, `credential`, `rate-limited`, or the
+    /// transport's kind
     /// (`timeout`, `connect`, `dns`, `tls`, `blocked`, `too-large`,
     /// `too-many-redirects`, `protocol`, `invalid-request`).
     pub kind: &'static str,
@@ -301,6 +314,30 @@ pub struct Engine {
     paths: Mutex<PathCache>,
     /// The bot's failure message, parsed once.
     failure_message: Template,
+    rate_limiter: Arc<dyn RateLimiter>,
+    /// Rate limits by integration name, then by host.
+    integration_rates: HashMap<String, RateSlot>,
+    host_rates: HashMap<String, RateSlot>,
+}
+
+/// A rate limit as the engine applies it: its limiter key, made once.
+#[derive(Debug)]
+struct RateSlot {
+    key: String,
+    rate: Rate,
+    /// `integration NAME` or `host NAME`, for messages.
+    what: String,
+}
+
+impl RateSlot {
+    fn new(key: String, what: String, limit: &RateLimit) -> Option<Self> {
+        let rate = Rate::new(
+            limit.calls,
+            Duration::from_millis(limit.period_ms),
+            limit.burst,
+        )?;
+        Some(Self { key, rate, what })
+    }
 }
 
 impl std::fmt::Debug for Engine {
@@ -365,7 +402,30 @@ impl Engine {
             .keys()
             .filter_map(|name| (options.env)(name).map(|value| (name.clone(), value)))
             .collect();
+        let integration_rates = bot
+            .integrations
+            .iter()
+            .filter_map(|integration| {
+                let limit = integration.rate_limit.as_ref()?;
+                let key = format!("integration:{}/{}", bot.name, integration.name);
+                let what = format!("integration `{}`", integration.name);
+                Some((integration.name.clone(), RateSlot::new(key, what, limit)?))
+            })
+            .collect();
+        let host_rates = bot
+            .network
+            .rate_limits
+            .iter()
+            .filter_map(|(host, limit)| {
+                let host = host.trim_end_matches('.').to_ascii_lowercase();
+                let slot = RateSlot::new(format!("host:{host}"), format!("host `{host}`"), limit)?;
+                Some((host, slot))
+            })
+            .collect();
         Ok(Self {
+            rate_limiter: options.rate_limiter,
+            integration_rates,
+            host_rates,
             failure_message: Template::parse(bot.failure_message()),
             script_env,
             bot: Arc::new(bot),
@@ -777,10 +837,18 @@ impl Engine {
                 build_request(integration, values, invocation)
             })
             .map_err(CallFailure::render)?;
-        let request = Request {
+        let mut request = Request {
             limits: limits(&self.bot.http, &integration.http),
             ..request
         };
+        let waited = self
+            .wait_for_rate_slots(integration, &request.url, request.limits.deadline)
+            .await?;
+        request.limits.deadline = request
+            .limits
+            .deadline
+            .saturating_sub(waited)
+            .max(Duration::from_millis(1));
         match integration
             .credential
             .as_ref()
@@ -791,6 +859,51 @@ impl Engine {
             }
             None => Ok(self.client.send(request).await?),
         }
+    }
+}
+
+impl Engine {
+    /// Takes a slot under the integration's and the host's rate limits, if
+    /// any, and waits for the later one: the wait counts against the call's
+    /// deadline, and a slot past it fails the call at once.
+    async fn wait_for_rate_slots(
+        &self,
+        integration: &Integration,
+        url: &Url,
+        deadline: Duration,
+    ) -> Result<Duration, CallFailure> {
+        let by_host = url.host_str().and_then(|host| self.host_rates.get(host));
+        let mut wait = Duration::ZERO;
+        for slot in [self.integration_rates.get(&integration.name), by_host]
+            .into_iter()
+            .flatten()
+        {
+            match self
+                .rate_limiter
+                .reserve(&slot.key, slot.rate, deadline)
+                .await
+            {
+                Ok(slot_wait) => wait = wait.max(slot_wait),
+                Err(limited) => {
+                    return Err(CallFailure {
+                        kind: "rate-limited",
+                        message: format!(
+                            "the rate limit of {} (one call per {} ms, {} at once) has no slot within the call's {} ms deadline; the next is in {} ms",
+                            slot.what,
+                            slot.rate.interval().as_millis(),
+                            slot.rate.burst(),
+                            deadline.as_millis(),
+                            limited.wait.as_millis()
+                        ),
+                    });
+                }
+            }
+        }
+        if !wait.is_zero() {
+            tracing::debug!(wait_ms = wait.as_millis(), "waiting for a rate-limit slot");
+            tokio::time::sleep(wait).await;
+        }
+        Ok(wait)
     }
 }
 

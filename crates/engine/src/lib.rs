@@ -8,7 +8,9 @@
 //!
 //! # API boundary
 //! [`Engine::new`], [`Engine::run_turn`], [`Engine::invoke`],
-//! [`ConversationState`], [`Turn`] and their JSON forms. The crates it
+//! [`ConversationState`], [`Turn`] and their JSON forms;
+//! [`Engine::run_stored_turn`] over a [`StateStore`] for hosts that keep
+//! conversations ([`MemoryStateStore`] by default). The crates it
 //! composes are re-exported ([`config`], [`script`], [`credentials`],
 //! [`transport`]) so an embedder depends on this crate alone
 //! (docs/embedding.md, `examples/embed.rs`).
@@ -21,8 +23,13 @@ pub use patchbay_transport as transport;
 
 mod engine;
 mod state;
+mod store;
 
 pub use engine::{
     CallFailure, Engine, EngineError, EngineOptions, Env, Invocation, Start, StepTrace, Turn,
 };
 pub use state::{ConversationState, Variable};
+pub use store::{
+    ConversationKey, MemoryStateStore, SaveConversation, StateStore, StoreError,
+    StoredConversation, StoredTurn,
+};

@@ -1,26 +1,38 @@
 //! Redis-backed stores for patchbay, so that replicas behind a load
-//! balancer behave as one (docs/deploy.md). For now: [`RedisTokenCache`],
-//! an OAuth 2 token cache with a fleet-wide single flight.
+//! balancer behave as one (docs/deploy.md): [`RedisTokenCache`] (OAuth 2
+//! tokens with a fleet-wide single flight), [`RedisStateStore`]
+//! (conversations, with optimistic versioning) and [`RedisRateLimiter`]
+//! (GCRA buckets on Redis's clock). All three share one connection:
+//! [`Redis::connect`].
 //!
 //! # Invariant
-//! A Redis outage never fails a call by itself: reads miss, writes are
-//! dropped and the lock is granted, so each replica falls back to fetching
-//! its own tokens (once per process) until Redis answers again. Every key
-//! carries an expiry: tokens expire with themselves, locks after their
-//! holder's deadline.
+//! Every key carries an expiry, except users' "forever" variables. Each
+//! store fails the way its caller can bear: the token cache and the rate
+//! limiter never fail a call by themselves (reads miss, the lock and the
+//! slot are granted: each replica goes on alone until Redis answers again);
+//! the state store fails the turn (`Unavailable`) rather than run it on a
+//! state it could not read or save. Writes that must go together go in one
+//! Lua script, so a Redis that dies mid-turn leaves the old state or the
+//! new one, never a mix.
 //!
 //! # API boundary
-//! [`RedisTokenCache::connect`], the [`TokenCache`] implementation,
-//! [`RedisError`].
+//! [`Redis`], the three stores (behind `patchbay-credentials`'
+//! `TokenCache`, `patchbay-engine`'s `StateStore` and
+//! `patchbay-transport`'s `RateLimiter`), [`RedisError`].
 #![deny(missing_docs)]
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod rate_limiter;
+mod state_store;
+mod token_cache;
 
-use patchbay_credentials::{BoxFuture, CachedToken, Secret, TokenCache};
+use std::sync::Arc;
+use std::time::Duration;
+
 use redis::aio::ConnectionManager;
-use serde::{Deserialize, Serialize};
+
+pub use rate_limiter::RedisRateLimiter;
+pub use state_store::RedisStateStore;
+pub use token_cache::RedisTokenCache;
 
 /// Redis could not be reached or set up.
 #[derive(Debug, thiserror::Error)]
@@ -30,63 +42,28 @@ pub struct RedisError {
     reason: String,
 }
 
-/// OAuth 2 tokens in Redis, shared by every process that uses the same
-/// Redis and prefix. Tokens are secrets at rest there: give Redis a
-/// password (`redis://:password@host`) or TLS (`rediss://`), and keep it
-/// on a private network.
-pub struct RedisTokenCache {
+/// A connection to Redis (reconnecting by itself after an outage) and the
+/// prefix of every key; cheap to clone.
+#[derive(Clone)]
+pub struct Redis {
     connection: ConnectionManager,
-    prefix: String,
-    /// The lock value this process set, per key, so that it releases only
-    /// its own lock.
-    held: Mutex<HashMap<String, String>>,
+    prefix: Arc<str>,
     /// Where it points, without credentials, for messages.
-    shown: String,
+    shown: Arc<str>,
 }
 
-impl std::fmt::Debug for RedisTokenCache {
+impl std::fmt::Debug for Redis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisTokenCache")
-            .field("redis", &self.shown)
+        f.debug_struct("Redis")
+            .field("url", &self.shown)
             .field("prefix", &self.prefix)
             .finish_non_exhaustive()
     }
 }
 
-/// A token as stored: its secrets in the clear (see [`RedisTokenCache`]).
-#[derive(Serialize, Deserialize)]
-struct StoredToken {
-    access_token: String,
-    token_type: String,
-    expires_at_ms: Option<u64>,
-    refresh_at_ms: Option<u64>,
-    refresh_token: Option<String>,
-}
-
-fn millis(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).map_or(0, |since| {
-        u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-    })
-}
-
-fn time(millis: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(millis)
-}
-
-/// Deletes KEYS[1] when its value is ARGV[1] (a lock still ours).
-const RELEASE: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0";
-
-/// Deletes KEYS[1] when it holds the access token ARGV[1].
-const DISCARD: &str = r"
-local stored = redis.call('GET', KEYS[1])
-if stored and cjson.decode(stored).access_token == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0";
-
-impl RedisTokenCache {
+impl Redis {
     /// Connects to `url` (`redis://`, `rediss://`); keys start with
-    /// `prefix` (e.g. `patchbay:`). Reconnects by itself after an outage.
+    /// `prefix` (e.g. `patchbay:`).
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, RedisError> {
         let shown = redact(url);
         let error = |reason: String| RedisError {
@@ -107,26 +84,42 @@ impl RedisTokenCache {
             .map_err(|e| error(e.to_string()))?;
         Ok(Self {
             connection,
-            prefix: prefix.to_owned(),
-            held: Mutex::new(HashMap::new()),
-            shown,
+            prefix: prefix.into(),
+            shown: shown.into(),
         })
     }
 
-    fn token_key(&self, key: &str) -> String {
-        format!("{}token:{key}", self.prefix)
+    /// The OAuth 2 token cache on this connection.
+    pub fn token_cache(&self) -> RedisTokenCache {
+        RedisTokenCache::new(self.clone())
     }
 
-    fn lock_key(&self, key: &str) -> String {
-        format!("{}lock:{key}", self.prefix)
+    /// The conversation store on this connection.
+    pub fn state_store(&self) -> RedisStateStore {
+        RedisStateStore::new(self.clone())
     }
 
-    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
-        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The rate limiter on this connection.
+    pub fn rate_limiter(&self) -> RedisRateLimiter {
+        RedisRateLimiter::new(self.clone())
     }
 
-    fn unavailable(&self, what: &str, error: &redis::RedisError) {
-        tracing::warn!(redis = %self.shown, %error, "{what} failed; going on without the shared cache");
+    fn key(&self, kind: &str, parts: &[&str]) -> String {
+        // Each part is length-prefixed, so that ids holding `:` cannot make
+        // two keys meet.
+        let mut key = format!("{}{kind}", self.prefix);
+        for part in parts {
+            key.push_str(&format!(":{}:{part}", part.len()));
+        }
+        key
+    }
+
+    fn connection(&self) -> ConnectionManager {
+        self.connection.clone()
+    }
+
+    fn warn(&self, what: &str, error: &redis::RedisError) {
+        tracing::warn!(redis = %self.shown, %error, "{what} failed; going on without Redis");
     }
 }
 
@@ -135,121 +128,6 @@ fn redact(url: &str) -> String {
     match (url.split_once("://"), url.rsplit_once('@')) {
         (Some((scheme, _)), Some((_, host))) => format!("{scheme}://{host}"),
         _ => url.to_owned(),
-    }
-}
-
-impl TokenCache for RedisTokenCache {
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Option<CachedToken>> {
-        Box::pin(async move {
-            let mut connection = self.connection.clone();
-            let stored: Option<String> = match redis::cmd("GET")
-                .arg(self.token_key(key))
-                .query_async(&mut connection)
-                .await
-            {
-                Ok(stored) => stored,
-                Err(error) => {
-                    self.unavailable("reading a token", &error);
-                    return None;
-                }
-            };
-            let stored: StoredToken = serde_json::from_str(&stored?).ok()?;
-            Some(CachedToken {
-                access_token: Secret::new(stored.access_token),
-                token_type: stored.token_type,
-                expires_at: stored.expires_at_ms.map(time),
-                refresh_at: stored.refresh_at_ms.map(time),
-                refresh_token: stored.refresh_token.map(Secret::new),
-            })
-        })
-    }
-
-    fn put<'a>(&'a self, key: &'a str, token: CachedToken) -> BoxFuture<'a, ()> {
-        Box::pin(async move {
-            let stored = StoredToken {
-                access_token: token.access_token.expose().to_owned(),
-                token_type: token.token_type.clone(),
-                expires_at_ms: token.expires_at.map(millis),
-                refresh_at_ms: token.refresh_at.map(millis),
-                refresh_token: token.refresh_token.as_ref().map(|t| t.expose().to_owned()),
-            };
-            let Ok(value) = serde_json::to_string(&stored) else {
-                return;
-            };
-            let mut command = redis::cmd("SET");
-            command.arg(self.token_key(key)).arg(value);
-            // A token without a refresh token dies with itself; one with a
-            // refresh token is kept (the refresh grant needs it).
-            if let (Some(expires_at), None) = (token.expires_at, &token.refresh_token) {
-                let left = expires_at
-                    .duration_since(SystemTime::now())
-                    .map_or(1, |left| {
-                        u64::try_from(left.as_millis()).unwrap_or(u64::MAX).max(1)
-                    });
-                command.arg("PX").arg(left);
-            }
-            let mut connection = self.connection.clone();
-            if let Err(error) = command.query_async::<()>(&mut connection).await {
-                self.unavailable("storing a token", &error);
-            }
-        })
-    }
-
-    fn discard<'a>(&'a self, key: &'a str, access_token: &'a str) -> BoxFuture<'a, ()> {
-        Box::pin(async move {
-            let mut connection = self.connection.clone();
-            let discarded = redis::Script::new(DISCARD)
-                .key(self.token_key(key))
-                .arg(access_token)
-                .invoke_async::<i64>(&mut connection)
-                .await;
-            if let Err(error) = discarded {
-                self.unavailable("discarding a token", &error);
-            }
-        })
-    }
-
-    fn acquire<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, bool> {
-        Box::pin(async move {
-            let holder = format!("{:016x}", fastrand::u64(..));
-            let mut connection = self.connection.clone();
-            let set: Result<Option<String>, _> = redis::cmd("SET")
-                .arg(self.lock_key(key))
-                .arg(&holder)
-                .arg("NX")
-                .arg("PX")
-                .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1))
-                .query_async(&mut connection)
-                .await;
-            match set {
-                Ok(Some(_)) => {
-                    self.held().insert(key.to_owned(), holder);
-                    true
-                }
-                Ok(None) => false,
-                Err(error) => {
-                    self.unavailable("taking the fetch lock", &error);
-                    true
-                }
-            }
-        })
-    }
-
-    fn release<'a>(&'a self, key: &'a str) -> BoxFuture<'a, ()> {
-        Box::pin(async move {
-            let Some(holder) = self.held().remove(key) else {
-                return;
-            };
-            let mut connection = self.connection.clone();
-            let released = redis::Script::new(RELEASE)
-                .key(self.lock_key(key))
-                .arg(holder)
-                .invoke_async::<i64>(&mut connection)
-                .await;
-            if let Err(error) = released {
-                self.unavailable("releasing the fetch lock", &error);
-            }
-        })
     }
 }
 

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use patchbay_engine::{ConversationState, Engine, EngineError, Start};
+use patchbay_engine::{ConversationKey, ConversationState, Engine, EngineError, Start, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -39,6 +39,10 @@ impl From<EngineError> for ApiError {
             EngineError::NoDialog => (StatusCode::UNPROCESSABLE_ENTITY, "no_dialog"),
             EngineError::ChainLimit(_) => (StatusCode::UNPROCESSABLE_ENTITY, "chain_limit"),
             EngineError::Script(_) => (StatusCode::SERVICE_UNAVAILABLE, "script_runtime"),
+            EngineError::Store(StoreError::Conflict { .. }) => {
+                (StatusCode::CONFLICT, "conversation_conflict")
+            }
+            EngineError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         Self::new(status, code, error.to_string())
@@ -52,6 +56,13 @@ struct TurnRequest {
     /// The state the last turn returned; a new conversation without it.
     #[serde(default)]
     state: Option<Value>,
+    /// A conversation the server keeps (instead of `state`).
+    #[serde(default)]
+    conversation_id: Option<String>,
+    /// The user of that conversation, whose "forever" variables the server
+    /// keeps across their conversations.
+    #[serde(default)]
+    user_id: Option<String>,
     /// Where the turn starts; without it, the dialog whose starter matches
     /// the message.
     #[serde(default)]
@@ -203,15 +214,46 @@ impl Server {
             Route::Turn { bot } => {
                 let engine = self.engine(bot)?;
                 let body: TurnRequest = self.read_json(request).await?;
-                let state = state(body.state, &engine)?;
-                let start = body.interaction.map_or(Start::Message, Start::Interaction);
+                let key = stored_conversation(bot, &body)?;
+                let TurnRequest {
+                    state: sent,
+                    interaction,
+                    message,
+                    ..
+                } = body;
+                let start = interaction.map_or(Start::Message, Start::Interaction);
                 let deadline = self.shared.options.deadline;
-                let turn =
-                    tokio::time::timeout(deadline, engine.run_turn(state, start, &body.message))
-                        .await
-                        .map_err(|_| deadline_exceeded(deadline))?;
+                let given = match &key {
+                    Some(_) => None,
+                    None => Some(state(sent, &engine)?),
+                };
+                let run = async {
+                    match (&key, given) {
+                        (Some(key), _) => {
+                            let options = &self.shared.options;
+                            let stored = engine.run_stored_turn(
+                                options.store.as_ref(),
+                                key,
+                                options.session_ttl,
+                                start,
+                                &message,
+                            );
+                            stored
+                                .await
+                                .map(|stored| (stored.turn, Some(stored.version)))
+                        }
+                        (None, state) => {
+                            let state = state.unwrap_or_default();
+                            let turn = engine.run_turn(state, start, &message).await;
+                            turn.map(|turn| (turn, None))
+                        }
+                    }
+                };
+                let turn = tokio::time::timeout(deadline, run)
+                    .await
+                    .map_err(|_| deadline_exceeded(deadline))?;
                 let outcome = match &turn {
-                    Ok(turn) if turn.success => "success",
+                    Ok((turn, _)) if turn.success => "success",
                     Ok(_) => "failure",
                     Err(_) => "error",
                 };
@@ -221,9 +263,12 @@ impl Server {
                     "outcome" => outcome
                 )
                 .increment(1);
-                let turn = turn?;
+                let (turn, version) = turn?;
                 let mut json = turn.to_json();
                 json["state"] = turn.state.to_json();
+                if let Some(version) = version {
+                    json["version"] = json!(version);
+                }
                 json["steps"] = turn.steps.iter().map(|step| step.to_json()).collect();
                 Ok(json_response(StatusCode::OK, &json))
             }
@@ -304,6 +349,51 @@ impl Server {
         })
     }
 }
+
+/// The stored conversation a turn names, if it names one.
+fn stored_conversation(bot: &str, body: &TurnRequest) -> Result<Option<ConversationKey>, ApiError> {
+    let Some(conversation_id) = &body.conversation_id else {
+        if body.user_id.is_some() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "`userId` goes with `conversationId`",
+            ));
+        }
+        return Ok(None);
+    };
+    if body.state.is_some() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "send `state` (you keep the conversation) or `conversationId` (the server keeps it), not both",
+        ));
+    }
+    if conversation_id.is_empty() || conversation_id.len() > MAX_ID_BYTES {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("`conversationId` must be 1 to {MAX_ID_BYTES} bytes"),
+        ));
+    }
+    let user_id = body.user_id.clone().unwrap_or_default();
+    if user_id.len() > MAX_ID_BYTES {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("`userId` must be at most {MAX_ID_BYTES} bytes"),
+        ));
+    }
+    Ok(Some(ConversationKey {
+        bot: bot.to_owned(),
+        conversation_id: conversation_id.clone(),
+        user_id,
+    }))
+}
+
+/// The longest conversation or user id a turn may name (they become store
+/// keys).
+const MAX_ID_BYTES: usize = 256;
 
 /// The state a request carries, or a new conversation's.
 fn state(json: Option<Value>, engine: &Engine) -> Result<ConversationState, ApiError> {

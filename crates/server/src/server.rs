@@ -9,7 +9,7 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use patchbay_engine::Engine;
+use patchbay_engine::{Engine, MemoryStateStore, StateStore};
 use tokio::net::TcpListener;
 
 use crate::Metrics;
@@ -27,6 +27,11 @@ pub struct ServerOptions {
     pub drain_timeout: Duration,
     /// What `/metrics` serves; without it `/metrics` answers 404.
     pub metrics: Option<Metrics>,
+    /// Where conversations live when a turn names one (`conversationId`)
+    /// instead of sending its state; in this process's memory by default.
+    pub store: Arc<dyn StateStore>,
+    /// How long a stored conversation's session lives without a turn.
+    pub session_ttl: Duration,
 }
 
 impl Default for ServerOptions {
@@ -37,6 +42,8 @@ impl Default for ServerOptions {
             header_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(30),
             metrics: None,
+            store: Arc::new(MemoryStateStore::default()),
+            session_ttl: Duration::from_secs(30 * 60),
         }
     }
 }

@@ -15,6 +15,9 @@
 //! complete [`Response`] or an [`Error`]. Requests and responses use the
 //! `http` crate's `Method` and `HeaderMap`, `url::Url` and `bytes::Bytes`
 //! (the ecosystem's vocabulary types); hyper's own types stay inside.
+//! [`Resolve`] plugs in DNS; [`RateLimiter`] hands out call slots (the
+//! caller asks before sending: limits are keyed by what the caller knows,
+//! an integration or a host).
 #![deny(missing_docs)]
 
 mod body;
@@ -23,9 +26,11 @@ mod connect;
 mod error;
 mod guard;
 mod identity;
+mod rate;
 
 pub use client::{Client, ClientBuilder, HttpVersion, Limits, Request, Response, Timings};
 pub use connect::{ProxyConfig, Resolve, SystemResolver};
 pub use error::{Error, Phase};
 pub use guard::{InvalidAllowEntry, NetworkGuard, is_public};
 pub use identity::TlsIdentity;
+pub use rate::{MemoryRateLimiter, Rate, RateLimited, RateLimiter};

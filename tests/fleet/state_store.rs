@@ -1,0 +1,272 @@
+//! Stored conversations through whole turns: in memory and in a real Redis,
+//! shared by two engines (replicas).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use patchbay_engine::{
+    ConversationKey, EngineError, MemoryStateStore, Start, StateStore, StoreError,
+};
+use patchbay_redis::Redis;
+use patchbay_tests::redis::RedisServer;
+
+use crate::{engine, upstream};
+
+const TTL: Duration = Duration::from_secs(60);
+
+fn key(conversation: &str, user: &str) -> ConversationKey {
+    ConversationKey {
+        bot: "counter".to_owned(),
+        conversation_id: conversation.to_owned(),
+        user_id: user.to_owned(),
+    }
+}
+
+/// The stores under test: memory always; Redis where `redis-server` is
+/// installed (`.ci/run` installs it).
+async fn stores(
+    redis: Option<&RedisServer>,
+    prefix: &str,
+) -> Vec<(&'static str, Arc<dyn StateStore>)> {
+    let mut stores: Vec<(&'static str, Arc<dyn StateStore>)> =
+        vec![("memory", Arc::new(MemoryStateStore::default()))];
+    if let Some(redis) = redis {
+        let connection = Redis::connect(&redis.url(), prefix).await.expect("connect");
+        stores.push(("redis", Arc::new(connection.state_store())));
+    }
+    stores
+}
+
+async fn message(
+    engine: &patchbay_engine::Engine,
+    store: &dyn StateStore,
+    key: &ConversationKey,
+    ttl: Duration,
+) -> Result<(String, u64), EngineError> {
+    let stored = engine
+        .run_stored_turn(store, key, ttl, Start::Interaction("count".to_owned()), "")
+        .await?;
+    Ok((stored.turn.messages.join(" / "), stored.version))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_carry_turns_and_users_carry_forever_variables() {
+    let redis = RedisServer::start();
+    let upstream = upstream(0).await;
+    let engine = engine(&upstream, "", None).await;
+    for (name, store) in stores(redis.as_ref(), "carry:").await {
+        let store = store.as_ref();
+        let ada = key("c1", "ada");
+        assert_eq!(
+            message(&engine, store, &ada, TTL).await.expect(name),
+            ("turn 1, visit 1".to_owned(), 1),
+            "{name}"
+        );
+        assert_eq!(
+            message(&engine, store, &ada, TTL).await.expect(name),
+            ("turn 2, visit 2".to_owned(), 2),
+            "{name}"
+        );
+        // A new conversation of the same user: a new session, her visits go on.
+        assert_eq!(
+            message(&engine, store, &key("c2", "ada"), TTL)
+                .await
+                .expect(name),
+            ("turn 1, visit 3".to_owned(), 1),
+            "{name}"
+        );
+        // Another user's conversation shares nothing, even with an id
+        // that could collide if keys were joined naively.
+        assert_eq!(
+            message(&engine, store, &key("c1:ada", ""), TTL)
+                .await
+                .expect(name),
+            ("turn 1, visit 1".to_owned(), 1),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_expires_and_the_user_stays() {
+    let redis = RedisServer::start();
+    let upstream = upstream(0).await;
+    let engine = engine(&upstream, "", None).await;
+    let short = Duration::from_millis(200);
+    for (name, store) in stores(redis.as_ref(), "expiry:").await {
+        let store = store.as_ref();
+        let grace = key("c1", "grace");
+        message(&engine, store, &grace, short).await.expect(name);
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(
+            message(&engine, store, &grace, short).await.expect(name),
+            ("turn 1, visit 2".to_owned(), 1),
+            "{name}: the session ended, the user's visits did not"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_turns_of_one_conversation_lose_no_update() {
+    let redis = RedisServer::start();
+    // The upstream holds each call, so that both turns load before either
+    // saves.
+    let upstream = upstream(300).await;
+    let replicas = [
+        Arc::new(engine(&upstream, "", None).await),
+        Arc::new(engine(&upstream, "", None).await),
+    ];
+    for (name, store) in stores(redis.as_ref(), "race:").await {
+        let linus = key("c1", "linus");
+        let turns = replicas.iter().map(|engine| {
+            let (engine, store, linus) = (Arc::clone(engine), Arc::clone(&store), linus.clone());
+            tokio::spawn(async move { message(&engine, store.as_ref(), &linus, TTL).await })
+        });
+        let mut saved = 0;
+        let mut refused = 0;
+        for turn in turns.collect::<Vec<_>>() {
+            match turn.await.expect("task") {
+                Ok(_) => saved += 1,
+                Err(EngineError::Store(StoreError::Conflict { conversation })) => {
+                    assert_eq!(conversation, "c1");
+                    refused += 1;
+                }
+                Err(other) => panic!("{name}: {other}"),
+            }
+        }
+        assert_eq!((saved, refused), (1, 1), "{name}");
+        // The refused turn left nothing: the next one is turn 2.
+        assert_eq!(
+            message(&replicas[0], store.as_ref(), &linus, TTL)
+                .await
+                .expect(name)
+                .0,
+            "turn 2, visit 2",
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turns_sent_again_after_a_conflict_all_count() {
+    let redis = RedisServer::start();
+    let upstream = upstream(20).await;
+    let replicas = [
+        Arc::new(engine(&upstream, "", None).await),
+        Arc::new(engine(&upstream, "", None).await),
+    ];
+    const TURNS: usize = 16;
+    for (name, store) in stores(redis.as_ref(), "retry:").await {
+        let key = key("busy", "");
+        let tasks: Vec<_> = (0..TURNS)
+            .map(|i| {
+                let engine = Arc::clone(&replicas[i % 2]);
+                let (store, key) = (Arc::clone(&store), key.clone());
+                tokio::spawn(async move {
+                    loop {
+                        match message(&engine, store.as_ref(), &key, TTL).await {
+                            Ok(_) => return,
+                            Err(EngineError::Store(StoreError::Conflict { .. })) => {
+                                tokio::time::sleep(Duration::from_millis(fastrand_ms())).await;
+                            }
+                            Err(other) => panic!("{other}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect(name);
+        }
+        let (last, version) = message(&replicas[0], store.as_ref(), &key, TTL)
+            .await
+            .expect(name);
+        assert_eq!(
+            last,
+            format!("turn {}, visit {}", TURNS + 1, TURNS + 1),
+            "{name}"
+        );
+        assert_eq!(version, TURNS as u64 + 1, "{name}");
+    }
+}
+
+/// A few milliseconds, different per caller, so that retries spread out.
+fn fastrand_ms() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.subsec_nanos());
+    5 + u64::from(nanos % 20)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_mid_run_fails_turns_cleanly_and_corrupts_nothing() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let upstream = upstream(5).await;
+    let engine = Arc::new(engine(&upstream, "", None).await);
+    let connection = Redis::connect(&redis.url(), "restart:")
+        .await
+        .expect("connect");
+    let store: Arc<dyn StateStore> = Arc::new(connection.state_store());
+    let conversations = ["a", "b", "c", "d"];
+    let running = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let tasks: Vec<_> = conversations
+        .iter()
+        .map(|id| {
+            let (engine, store, running) = (
+                Arc::clone(&engine),
+                Arc::clone(&store),
+                Arc::clone(&running),
+            );
+            let key = key(id, "");
+            tokio::spawn(async move {
+                let (mut saved, mut unavailable) = (0u64, 0u64);
+                while running.load(std::sync::atomic::Ordering::SeqCst) {
+                    match message(&engine, store.as_ref(), &key, TTL).await {
+                        Ok((_, version)) => {
+                            saved += 1;
+                            assert!(version >= saved, "versions only grow");
+                        }
+                        Err(EngineError::Store(StoreError::Unavailable(reason))) => {
+                            assert!(!reason.is_empty());
+                            unavailable += 1;
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                        Err(other) => panic!("a turn failed otherwise: {other}"),
+                    }
+                }
+                (saved, unavailable)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    redis.stop();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    redis.restart();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    running.store(false, std::sync::atomic::Ordering::SeqCst);
+    let mut total_unavailable = 0;
+    for (id, task) in conversations.iter().zip(tasks) {
+        let (saved, unavailable) = task.await.expect("task");
+        total_unavailable += unavailable;
+        // Every conversation is readable and counts every turn that was
+        // answered as saved (a save whose answer was lost in the crash may
+        // count once more).
+        let (last, version) = message(&engine, store.as_ref(), &key(id, ""), TTL)
+            .await
+            .expect("after the restart");
+        let counted: u64 = last
+            .strip_prefix("turn ")
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .expect("a turn count");
+        assert!(
+            counted > saved && counted <= saved + 1 + unavailable,
+            "conversation {id}: {saved} saved, {unavailable} unavailable, now {last}"
+        );
+        assert_eq!(version, counted, "conversation {id}");
+        assert!(saved > 0, "conversation {id} saved turns after the restart");
+    }
+    assert!(total_unavailable > 0, "the outage was seen");
+}
