@@ -5,12 +5,17 @@
 //! 2. invoke: `Engine::invoke` of the bench bot's integration;
 //! 3. turn: a whole `run_turn`;
 //! 4. serve: `patchbay serve` under the closed-loop load generator;
-//! 5. node: the same turn in Node.js (bench/node/server.js), same load.
+//! 5. node: the same turn in Node.js (bench/node/server.js), same load;
+//! 6. stored, stored-redis: a turn of a conversation the store keeps, in
+//!    memory and in a real `redis-server`;
+//! 7. oauth, oauth-redis: a turn whose OAuth 2 token is read from the
+//!    cache, in memory and in Redis.
 #![allow(clippy::print_stdout)] // a report printer
 
 mod load;
 mod process;
 mod stats;
+mod stores;
 mod upstream;
 
 use std::collections::HashMap;
@@ -26,6 +31,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use patchbay_engine::credentials::{MemoryTokenCache, TokenCache};
 use patchbay_engine::script::{RuntimeOptions, ScriptRuntime};
 use patchbay_engine::{ConversationState, Engine, EngineOptions, Start};
 use serde_json::{Value, json};
@@ -152,6 +158,7 @@ fn main() -> anyhow::Result<()> {
     let turn = runtime.block_on(turn_row(&engine, budget))?;
     let compiled_during = compilations(&metrics) - compiled_before;
     drop(engine);
+    let stores = runtime.block_on(stores::measure(upstream, budget))?;
     if options.engine_only {
         // Where the engine's time went, from its own phase histograms.
         let text = metrics.render();
@@ -231,7 +238,40 @@ fn main() -> anyhow::Result<()> {
             errors: node_load.errors,
             baseline: None,
         },
+        Row {
+            name: "stored",
+            what: "run_stored_turn: load, turn, versioned save (memory)",
+            samples: stores.stored_memory,
+            errors: 0,
+            baseline: Some("turn"),
+        },
     ];
+    let mut rows = rows;
+    if let Some(samples) = stores.stored_redis {
+        rows.push(Row {
+            name: "stored-redis",
+            what: "the same, conversation in Redis (2 round trips)",
+            samples,
+            errors: 0,
+            baseline: Some("stored"),
+        });
+    }
+    rows.push(Row {
+        name: "oauth",
+        what: "turn, OAuth 2 token from the cache (memory)",
+        samples: stores.oauth_memory,
+        errors: 0,
+        baseline: Some("turn"),
+    });
+    if let Some(samples) = stores.oauth_redis {
+        rows.push(Row {
+            name: "oauth-redis",
+            what: "the same, token cache in Redis (1 round trip)",
+            samples,
+            errors: 0,
+            baseline: Some("oauth"),
+        });
+    }
     let report = report(&rows, compiled_during, serve_memory, node_memory, &options);
     println!("{}", table(&rows, &report));
     if let Some(parent) = options.out.parent() {
@@ -291,7 +331,15 @@ where
 }
 
 async fn engine(upstream: SocketAddr) -> anyhow::Result<Engine> {
-    let loaded = patchbay_engine::config::load("bench-bot.yaml", BOT)
+    engine_with(upstream, BOT, Arc::new(MemoryTokenCache::default())).await
+}
+
+async fn engine_with(
+    upstream: SocketAddr,
+    bot: &str,
+    token_cache: Arc<dyn TokenCache>,
+) -> anyhow::Result<Engine> {
+    let loaded = patchbay_engine::config::load("bench-bot.yaml", bot)
         .map_err(|report| anyhow::anyhow!("{}", report.summary()))?;
     let env: HashMap<String, String> = HashMap::from([
         ("UPSTREAM".to_owned(), format!("http://{upstream}")),
@@ -299,7 +347,9 @@ async fn engine(upstream: SocketAddr) -> anyhow::Result<Engine> {
     ]);
     let env = Arc::new(move |name: &str| env.get(name).cloned());
     let scripts = ScriptRuntime::new(RuntimeOptions::default());
-    Ok(Engine::new(loaded.bot, EngineOptions::new(env, scripts)).await?)
+    let mut options = EngineOptions::new(env, scripts);
+    options.token_cache = token_cache;
+    Ok(Engine::new(loaded.bot, options).await?)
 }
 
 fn bench_state() -> ConversationState {
@@ -512,7 +562,7 @@ fn table(rows: &[Row], report: &Value) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<8} {:>10} {:>10} {:>10}  {:<16} what",
+        "{:<12} {:>10} {:>10} {:>10}  {:<20} what",
         "row", "p50 µs", "p99 µs", "req/s", "vs baseline"
     );
     for (row, json) in rows
@@ -529,7 +579,7 @@ fn table(rows: &[Row], report: &Value) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<8} {:>10.1} {:>10.1} {:>10.0}  {:<16} {}",
+            "{:<12} {:>10.1} {:>10.1} {:>10.0}  {:<20} {}",
             row.name,
             row.samples.quantile_us(0.5),
             row.samples.quantile_us(0.99),

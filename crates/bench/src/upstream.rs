@@ -25,7 +25,12 @@ pub(crate) fn body() -> Bytes {
     Bytes::from(serde_json::json!({ "items": articles }).to_string())
 }
 
-/// Starts the upstream on its own thread; returns its address.
+/// What `POST /token` answers: an RFC 6749 token response, valid an hour.
+const TOKEN_RESPONSE: &[u8] =
+    br#"{"access_token":"bench-token-value","token_type":"Bearer","expires_in":3600}"#;
+
+/// Starts the upstream on its own thread; returns its address: `/token`
+/// answers a token, every other path the articles.
 pub(crate) fn start() -> anyhow::Result<SocketAddr> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     listener.set_nonblocking(true)?;
@@ -48,8 +53,13 @@ pub(crate) fn start() -> anyhow::Result<SocketAddr> {
                     let _ = stream.set_nodelay(true);
                     let body = body.clone();
                     tokio::spawn(async move {
-                        let service = service_fn(move |_request| {
-                            let mut response = http::Response::new(Full::new(body.clone()));
+                        let service = service_fn(move |request: http::Request<_>| {
+                            let answer = if request.uri().path() == "/token" {
+                                Bytes::from_static(TOKEN_RESPONSE)
+                            } else {
+                                body.clone()
+                            };
+                            let mut response = http::Response::new(Full::new(answer));
                             response.headers_mut().insert(
                                 http::header::CONTENT_TYPE,
                                 http::HeaderValue::from_static("application/json"),
