@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use patchbay_credentials::{MemoryTokenCache, TokenCache};
-use patchbay_engine::{Engine, EngineOptions};
-use patchbay_redis::Redis;
+use patchbay_engine::{Engine, EngineOptions, MemoryStateStore, StateStore};
 use patchbay_script::{RuntimeOptions, ScriptRuntime};
 use patchbay_server::{Metrics, Server, ServerOptions};
 use patchbay_transport::{MemoryRateLimiter, ProxyConfig, RateLimiter};
@@ -60,12 +59,12 @@ impl Shared {
 }
 
 pub(crate) async fn run(options: ServeOptions) -> anyhow::Result<()> {
-    let redis = match &options.store {
-        Some(url) => Some(Redis::connect(url, "patchbay:").await?),
-        None => None,
+    let stores = match &options.store {
+        Some(url) => shared_stores(url).await?,
+        None => Stores::default(),
     };
-    let token_cache: Arc<dyn TokenCache> = match (&redis, &options.token_store) {
-        (Some(redis), _) => Arc::new(redis.token_cache()),
+    let token_cache: Arc<dyn TokenCache> = match (stores.token_cache, &options.token_store) {
+        (Some(shared), _) => shared,
         (None, Some(path)) => Arc::new(FileTokenStore::open(path)?),
         (None, None) => Arc::new(MemoryTokenCache::default()),
     };
@@ -73,24 +72,18 @@ pub(crate) async fn run(options: ServeOptions) -> anyhow::Result<()> {
         env: options.env.into_iter().collect(),
         scripts: ScriptRuntime::new(RuntimeOptions::default()),
         token_cache,
-        rate_limiter: match &redis {
-            Some(redis) => Arc::new(redis.rate_limiter()),
-            None => Arc::new(MemoryRateLimiter::default()),
-        },
+        rate_limiter: stores.rate_limiter,
         proxy: ProxyConfig::from_lookup(|name| std::env::var(name).ok()),
     };
-    let mut server_options = ServerOptions {
+    let server = Server::new(ServerOptions {
         max_request_bytes: options.max_request_bytes,
         deadline: options.deadline,
         drain_timeout: options.drain_timeout,
         metrics: Some(Metrics::install()?),
         session_ttl: options.session_ttl,
+        store: stores.conversations,
         ..ServerOptions::default()
-    };
-    if let Some(redis) = &redis {
-        server_options.store = Arc::new(redis.state_store());
-    }
-    let server = Server::new(server_options);
+    });
     let mut names = HashMap::new();
     for path in &options.bots {
         let engine = shared.engine(path).await?;
@@ -127,6 +120,41 @@ pub(crate) async fn run(options: ServeOptions) -> anyhow::Result<()> {
     reloads.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What replicas share: in this process by default, in Redis with `--store`.
+struct Stores {
+    /// `None`: the token store chosen by `--token-store`, or memory.
+    token_cache: Option<Arc<dyn TokenCache>>,
+    conversations: Arc<dyn StateStore>,
+    rate_limiter: Arc<dyn RateLimiter>,
+}
+
+impl Default for Stores {
+    fn default() -> Self {
+        Self {
+            token_cache: None,
+            conversations: Arc::new(MemoryStateStore::default()),
+            rate_limiter: Arc::new(MemoryRateLimiter::default()),
+        }
+    }
+}
+
+#[cfg(feature = "redis")]
+async fn shared_stores(url: &str) -> anyhow::Result<Stores> {
+    let redis = patchbay_redis::Redis::connect(url, "patchbay:").await?;
+    Ok(Stores {
+        token_cache: Some(Arc::new(redis.token_cache())),
+        conversations: Arc::new(redis.state_store()),
+        rate_limiter: Arc::new(redis.rate_limiter()),
+    })
+}
+
+#[cfg(not(feature = "redis"))]
+async fn shared_stores(_url: &str) -> anyhow::Result<Stores> {
+    anyhow::bail!(
+        "--store needs Redis support: this patchbay was built without the `redis` feature"
+    )
 }
 
 /// Prints where the server listens, the one line scripts and tests wait for.
