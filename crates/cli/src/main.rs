@@ -6,6 +6,7 @@ mod demo;
 mod logging;
 mod run;
 mod serve;
+mod test;
 mod token_store;
 
 use std::io::{IsTerminal, Write};
@@ -137,7 +138,9 @@ Examples:
 Examples:
   patchbay run examples/order-status.yaml --interaction look-up-order --message 1234 \\
       --env ORDERS_BASE_URL=http://127.0.0.1:9000 --env ORDERS_API_TOKEN=secret
-  patchbay run examples/support-ticket.yaml --interaction create --var subject=Crash --json")]
+  patchbay run examples/support-ticket.yaml --interaction create --var subject=Crash --json
+  patchbay run examples/faq-bot.yaml --interaction search --message password --record recordings/faq
+  patchbay run examples/faq-bot.yaml --interaction search --message password --replay recordings/faq")]
     Run {
         /// The bot file.
         #[arg(value_name = "BOT")]
@@ -160,6 +163,35 @@ Examples:
         /// Where OAuth 2 tokens are kept [default: $XDG_DATA_HOME/patchbay/tokens.json].
         #[arg(long, value_name = "PATH")]
         token_store: Option<PathBuf>,
+        /// Write each upstream exchange to DIR, secrets redacted, for
+        /// `--replay` and test files' `replay:`.
+        #[arg(long, value_name = "DIR", conflicts_with = "replay")]
+        record: Option<PathBuf>,
+        /// Answer every upstream call from the recordings in DIR (offline);
+        /// a call with no recording fails the run.
+        #[arg(long, value_name = "DIR")]
+        replay: Option<PathBuf>,
+    },
+    /// Run bot test files (`*.test.yaml`): each case one turn against a
+    /// local upstream that answers its calls; exit 1 on any failure.
+    #[command(after_help = "\
+Examples:
+  patchbay test                                  # every *.test.yaml under .
+  patchbay test examples/faq-bot.test.yaml
+  patchbay test examples --format junit > report.xml
+  patchbay test examples/faq-bot.test.yaml --replay recordings/faq
+
+See docs/testing.md for the file format.")]
+    Test {
+        /// Test files, or directories to search for `*.test.yaml`.
+        #[arg(value_name = "PATH", default_value = ".")]
+        paths: Vec<PathBuf>,
+        /// How results are shown.
+        #[arg(long, value_enum, default_value_t = test::Format::Human)]
+        format: test::Format,
+        /// Answer calls the cases do not answer from the recordings in DIR.
+        #[arg(long, value_name = "DIR")]
+        replay: Option<PathBuf>,
     },
     /// Authorize an OAuth 2 credential (authorization-code grant with PKCE)
     /// and keep its tokens for later runs.
@@ -271,6 +303,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             env,
             json,
             token_store,
+            record,
+            replay,
         } => {
             // Usage mistakes get one line and exit 2, as `check` documents.
             let usage = |message: String| {
@@ -304,8 +338,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 env: &env,
                 json,
                 token_store: &token_store,
+                record: record.as_deref(),
+                replay: replay.as_deref(),
             }))
         }
+        Command::Test {
+            paths,
+            format,
+            replay,
+        } => runtime()?.block_on(test::run(test::TestOptions {
+            paths,
+            format,
+            replay,
+        })),
         Command::Demo { serve, listen } => {
             let runtime = runtime()?;
             if serve {

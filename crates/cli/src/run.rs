@@ -5,9 +5,12 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use patchbay_engine::{ConversationState, Engine, EngineOptions, Start, Turn};
+use patchbay_engine::{ConversationState, Engine, EngineOptions, Env, Start, Turn};
 use patchbay_script::{Persistence, RuntimeOptions, ScriptRuntime};
 use patchbay_transport::ProxyConfig;
+
+use anyhow::Context;
+use patchbay_testing::{Answer, Recorder, Recordings, Redactor, StubUpstream, stub_options};
 
 use crate::bot_env::BotEnv;
 use crate::token_store::FileTokenStore;
@@ -20,6 +23,8 @@ pub(crate) struct RunOptions<'a> {
     pub(crate) env: &'a [(String, String)],
     pub(crate) json: bool,
     pub(crate) token_store: &'a Path,
+    pub(crate) record: Option<&'a Path>,
+    pub(crate) replay: Option<&'a Path>,
 }
 
 pub(crate) async fn run(options: RunOptions<'_>) -> anyhow::Result<ExitCode> {
@@ -34,14 +39,48 @@ pub(crate) async fn run(options: RunOptions<'_>) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     let env = BotEnv::with_overrides(&bot, options.env.iter().cloned().collect());
-    let env = Arc::new(move |name: &str| env.get(name));
+    let env: Env = Arc::new(move |name: &str| env.get(name));
     let scripts = ScriptRuntime::new(RuntimeOptions {
         workers: 1,
         ..RuntimeOptions::default()
     });
-    let mut engine_options = EngineOptions::new(env, scripts);
+    let redactor = Redactor::new(&bot, env.as_ref());
+    // Recording and replaying both put a local upstream between the engine
+    // and the world: a recorder that calls out, or the recordings.
+    let (stub, recorder) = match (options.record, options.replay) {
+        (Some(_), _) => {
+            let recorder = Arc::new(Recorder::new(&bot, redactor).map_err(anyhow::Error::msg)?);
+            let stub = StubUpstream::start(Arc::clone(&recorder) as Arc<dyn Answer>).await?;
+            (Some(stub), Some(recorder))
+        }
+        (None, Some(dir)) => {
+            let files = crate::test::read_recordings(dir)?;
+            anyhow::ensure!(
+                !files.is_empty(),
+                "no recordings (*.json) in {}",
+                dir.display()
+            );
+            let recordings = Recordings::parse(files, redactor)?;
+            (Some(StubUpstream::start(Arc::new(recordings)).await?), None)
+        }
+        (None, None) => (None, None),
+    };
+    let mut engine_options = match &stub {
+        Some(stub) => {
+            let mut stubbed = stub_options(stub, env, &scripts);
+            if recorder.is_some() {
+                // Recording asks the real DNS; the guard judges it as usual.
+                stubbed.resolver = None;
+            }
+            stubbed
+        }
+        None => {
+            let mut direct = EngineOptions::new(env, scripts);
+            direct.proxy = ProxyConfig::from_lookup(|name| std::env::var(name).ok());
+            direct
+        }
+    };
     engine_options.token_cache = Arc::new(FileTokenStore::open(options.token_store)?);
-    engine_options.proxy = ProxyConfig::from_lookup(|name| std::env::var(name).ok());
     let engine = Engine::new(bot, engine_options).await?;
     let mut state = ConversationState {
         conversation_id: "cli".to_owned(),
@@ -63,6 +102,30 @@ pub(crate) async fn run(options: RunOptions<'_>) -> anyhow::Result<ExitCode> {
         writeln!(stdout, "{}", serde_json::to_string_pretty(&turn.to_json())?)?;
     } else {
         write!(stdout, "{}", trace(&turn))?;
+    }
+    if let (Some(recorder), Some(dir)) = (&recorder, options.record) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let exchanges = recorder.take();
+        for (name, exchange) in &exchanges {
+            let path = dir.join(name);
+            std::fs::write(&path, serde_json::to_string_pretty(exchange)? + "\n")
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        let _ = writeln!(
+            std::io::stderr(),
+            "recorded {} exchange(s) in {}",
+            exchanges.len(),
+            dir.display()
+        );
+    }
+    if let Some(stub) = &stub {
+        let unanswered = stub.take_unanswered();
+        if !unanswered.is_empty() {
+            for call in &unanswered {
+                let _ = writeln!(std::io::stderr(), "error: no answer for {call}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

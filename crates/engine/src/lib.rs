@@ -12,12 +12,13 @@
 //! [`Engine::run_stored_turn`] over a [`StateStore`] for hosts that keep
 //! conversations ([`MemoryStateStore`] by default). The crates it
 //! composes are re-exported ([`config`], [`script`], [`credentials`],
-//! [`transport`]) so an embedder depends on this crate alone
+//! [`transport`], [`rules`]) so an embedder depends on this crate alone
 //! (docs/embedding.md, `examples/embed.rs`).
 #![deny(missing_docs)]
 
 pub use patchbay_config as config;
 pub use patchbay_credentials as credentials;
+pub use patchbay_rules as rules;
 pub use patchbay_script as script;
 pub use patchbay_transport as transport;
 

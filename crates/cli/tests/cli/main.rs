@@ -5,6 +5,7 @@ mod commands;
 mod load;
 mod serve;
 mod store;
+mod toolkit;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

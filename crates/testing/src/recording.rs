@@ -1,0 +1,467 @@
+//! Recordings: each upstream exchange of a real run, secrets redacted, as
+//! one JSON document; and the answers a replay gives from them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, PoisonError};
+
+use bytes::Bytes;
+use patchbay_engine::config::{Bot, CredentialKind, Reference};
+use patchbay_engine::transport::{Client, NetworkGuard, Request};
+use serde_json::{Value, json};
+
+use crate::stub::{Answer, BoxFuture, StubRequest, StubResponse};
+
+/// What secrets become in a recording.
+pub const REDACTED: &str = "[redacted]";
+
+/// Header names whose values are always credentials.
+const CREDENTIAL_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+];
+
+/// JSON members and form fields that hold secrets in token exchanges.
+const SECRET_MEMBERS: &[&str] = &[
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "client_secret",
+    "password",
+    "code",
+    "code_verifier",
+];
+
+/// Takes secrets out of exchanges: the values of the bot's secret
+/// environment variables wherever they appear, credential headers, token
+/// members of JSON and form bodies, and credential query parameters.
+#[derive(Clone, Debug, Default)]
+pub struct Redactor {
+    secrets: Vec<String>,
+    headers: Vec<String>,
+    query_params: Vec<String>,
+}
+
+impl Redactor {
+    /// For `bot`, whose environment `env` resolves. Secrets are the values
+    /// of the variables its credentials' secret fields name, and of the
+    /// variables it leaves to run time (`null`) whose names say secret
+    /// (`KEY`, `SECRET`, `TOKEN`, `PASSWORD`).
+    pub fn new(bot: &Bot, env: &dyn Fn(&str) -> Option<String>) -> Self {
+        let mut redactor = Self {
+            headers: CREDENTIAL_HEADERS.iter().map(|&h| h.to_owned()).collect(),
+            ..Self::default()
+        };
+        let mut names: Vec<&str> = bot
+            .credentials
+            .iter()
+            .flat_map(|credential| credential.kind.secrets())
+            .flat_map(|(_, template)| template.references())
+            .filter_map(|reference| match reference {
+                Reference::Env(name) => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        names.extend(bot.env.iter().filter_map(|(name, default)| {
+            let upper = name.to_ascii_uppercase();
+            let secret = ["KEY", "SECRET", "TOKEN", "PASSWORD"]
+                .iter()
+                .any(|word| upper.contains(word));
+            (default.is_none() && secret).then_some(name.as_str())
+        }));
+        for name in names {
+            if let Some(value) = env(name)
+                && value.len() >= 4
+                && !redactor.secrets.contains(&value)
+            {
+                redactor.secrets.push(value);
+            }
+        }
+        // Longest first, so that a secret holding another is replaced whole.
+        redactor
+            .secrets
+            .sort_by_key(|secret| std::cmp::Reverse(secret.len()));
+        for credential in &bot.credentials {
+            if let CredentialKind::ApiKey(key) = &credential.kind {
+                if let Some(header) = &key.header {
+                    redactor.headers.push(header.to_ascii_lowercase());
+                }
+                if let Some(param) = &key.query_param {
+                    redactor.query_params.push(param.clone());
+                }
+            }
+        }
+        redactor
+    }
+
+    fn text(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        for secret in &self.secrets {
+            if text.contains(secret.as_str()) {
+                text = text.replace(secret.as_str(), REDACTED);
+            }
+        }
+        text
+    }
+
+    /// A URL with its credential query parameters and secrets redacted.
+    pub fn url(&self, url: &str) -> String {
+        let Ok(mut parsed) = url::Url::parse(url) else {
+            return self.text(url);
+        };
+        if parsed.query().is_some() && !self.query_params.is_empty() {
+            let pairs: Vec<(String, String)> = parsed
+                .query_pairs()
+                .map(|(name, value)| {
+                    let value = if self.query_params.iter().any(|p| *p == name) {
+                        REDACTED.to_owned()
+                    } else {
+                        value.into_owned()
+                    };
+                    (name.into_owned(), value)
+                })
+                .collect();
+            parsed.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        self.text(parsed.as_str())
+    }
+
+    fn headers(&self, headers: &[(String, String)]) -> BTreeMap<String, String> {
+        headers
+            .iter()
+            .filter(|(name, _)| !is_hop_by_hop(name))
+            .map(|(name, value)| {
+                let value = if self.headers.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+                    REDACTED.to_owned()
+                } else {
+                    self.text(value)
+                };
+                (name.to_ascii_lowercase(), value)
+            })
+            .collect()
+    }
+
+    /// A body as a recording keeps it: JSON when it is JSON (token members
+    /// redacted), form fields redacted, other text as text.
+    fn body(&self, body: &[u8]) -> Value {
+        let text = String::from_utf8_lossy(body);
+        if let Ok(mut json) = serde_json::from_str::<Value>(&text) {
+            redact_members(&mut json);
+            let redacted = self.text(&json.to_string());
+            return serde_json::from_str(&redacted).unwrap_or(Value::String(redacted));
+        }
+        if text.contains('=') && !text.contains(' ') && !text.contains('\n') {
+            let pairs: Vec<(String, String)> = url::form_urlencoded::parse(text.as_bytes())
+                .map(|(name, value)| {
+                    let value = if SECRET_MEMBERS.contains(&name.as_ref()) {
+                        REDACTED.to_owned()
+                    } else {
+                        value.into_owned()
+                    };
+                    (name.into_owned(), value)
+                })
+                .collect();
+            let form = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs)
+                .finish();
+            return Value::String(self.text(&form));
+        }
+        Value::String(self.text(&text))
+    }
+
+    /// The exchange as a recording keeps it.
+    pub fn exchange(&self, request: &StubRequest, response: &StubResponse) -> Value {
+        json!({
+            "request": {
+                "method": request.method,
+                "url": self.url(&request.url),
+                "headers": self.headers(&request.headers),
+                "body": self.body(&request.body),
+            },
+            "response": {
+                "status": response.status,
+                "headers": self.headers(&response.headers),
+                "body": self.body(&response.body),
+            },
+        })
+    }
+}
+
+fn redact_members(json: &mut Value) {
+    match json {
+        Value::Object(members) => {
+            for (name, value) in members.iter_mut() {
+                if SECRET_MEMBERS.contains(&name.as_str()) && value.is_string() {
+                    *value = Value::String(REDACTED.to_owned());
+                } else {
+                    redact_members(value);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_members),
+        _ => {}
+    }
+}
+
+fn is_hop_by_hop(name: &str) -> bool {
+    [
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "content-encoding",
+        "host",
+        "te",
+        "upgrade",
+    ]
+    .iter()
+    .any(|h| h.eq_ignore_ascii_case(name))
+}
+
+/// Answers calls by making them for real, and keeps each exchange,
+/// redacted, for [`Recorder::take`].
+pub struct Recorder {
+    client: Client,
+    redactor: Redactor,
+    exchanges: Mutex<Vec<(String, Value)>>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder").finish_non_exhaustive()
+    }
+}
+
+impl Recorder {
+    /// Calls out with a client whose guard is the bot's `network.allow`.
+    pub fn new(bot: &Bot, redactor: Redactor) -> Result<Self, String> {
+        let guard = NetworkGuard::with_allowed(&bot.network.allow).map_err(|e| e.to_string())?;
+        let client = Client::builder()
+            .guard(guard)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            client,
+            redactor,
+            exchanges: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The exchanges so far, each with a file name (`001-GET-host-path.json`
+    /// style, in call order); taken.
+    pub fn take(&self) -> Vec<(String, Value)> {
+        std::mem::take(
+            &mut *self
+                .exchanges
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+}
+
+impl Answer for Recorder {
+    fn answer<'a>(
+        &'a self,
+        request: &'a StubRequest,
+    ) -> BoxFuture<'a, Result<StubResponse, String>> {
+        Box::pin(async move {
+            let url = url::Url::parse(&request.url).map_err(|e| e.to_string())?;
+            let method =
+                http::Method::from_bytes(request.method.as_bytes()).map_err(|e| e.to_string())?;
+            let mut outgoing = Request::new(method, url);
+            for (name, value) in &request.headers {
+                if is_hop_by_hop(name) || name.eq_ignore_ascii_case("accept-encoding") {
+                    continue;
+                }
+                if let (Ok(name), Ok(value)) = (
+                    http::HeaderName::try_from(name.as_str()),
+                    http::HeaderValue::try_from(value.as_str()),
+                ) {
+                    outgoing.headers.append(name, value);
+                }
+            }
+            outgoing.body = request.body.clone();
+            outgoing.limits.max_redirects = 0;
+            let response = self
+                .client
+                .send(outgoing)
+                .await
+                .map_err(|error| format!("the real upstream failed: {error}"))?;
+            let answer = StubResponse {
+                status: response.status,
+                headers: response
+                    .headers
+                    .iter()
+                    .filter(|(name, _)| !is_hop_by_hop(name.as_str()))
+                    .map(|(name, value)| {
+                        (
+                            name.as_str().to_owned(),
+                            String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect(),
+                body: response.body,
+            };
+            let mut exchanges = self
+                .exchanges
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let name = file_name(exchanges.len() + 1, request);
+            exchanges.push((name, self.redactor.exchange(request, &answer)));
+            Ok(answer)
+        })
+    }
+}
+
+/// `007-GET-kb.example.com-search.json`.
+fn file_name(number: usize, request: &StubRequest) -> String {
+    let place: String = request
+        .url
+        .split("://")
+        .nth(1)
+        .unwrap_or(&request.url)
+        .split(['?', '#'])
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(80)
+        .collect();
+    format!(
+        "{number:03}-{}-{}.json",
+        request.method,
+        place.trim_end_matches('-')
+    )
+}
+
+/// A recording that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("recording {file}: {message}")]
+pub struct RecordingError {
+    /// The file's name.
+    pub file: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Answers from recordings: a call gets the recorded response of the same
+/// method and URL (compared after redaction); several recordings of one
+/// call answer in order, the last one repeating.
+#[derive(Debug, Default)]
+pub struct Recordings {
+    redactor: Redactor,
+    by_call: HashMap<String, Vec<StubResponse>>,
+    used: Mutex<HashMap<String, usize>>,
+}
+
+impl Recordings {
+    /// Reads recordings (file name, text), in the order given.
+    pub fn parse(
+        files: impl IntoIterator<Item = (String, String)>,
+        redactor: Redactor,
+    ) -> Result<Self, RecordingError> {
+        let mut by_call: HashMap<String, Vec<StubResponse>> = HashMap::new();
+        for (file, text) in files {
+            let error = |message: String| RecordingError {
+                file: file.clone(),
+                message,
+            };
+            let json: Value = serde_json::from_str(&text).map_err(|e| error(e.to_string()))?;
+            let request = &json["request"];
+            let (Some(method), Some(url)) = (request["method"].as_str(), request["url"].as_str())
+            else {
+                return Err(error(
+                    "it needs `request.method` and `request.url`".to_owned(),
+                ));
+            };
+            let response = &json["response"];
+            let status = response["status"]
+                .as_u64()
+                .and_then(|status| u16::try_from(status).ok())
+                .ok_or_else(|| error("it needs `response.status`".to_owned()))?;
+            let headers: Vec<(String, String)> = response["headers"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(name, value)| Some((name.clone(), value.as_str()?.to_owned())))
+                .collect();
+            by_call
+                .entry(format!("{method} {url}"))
+                .or_default()
+                .push(body_response(status, headers, &response["body"]));
+        }
+        Ok(Self {
+            redactor,
+            by_call,
+            used: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// How many calls the recordings answer.
+    pub fn len(&self) -> usize {
+        self.by_call.values().map(Vec::len).sum()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.by_call.is_empty()
+    }
+
+    /// The recorded answer to `request`, if any.
+    pub fn find(&self, request: &StubRequest) -> Option<StubResponse> {
+        let call = format!("{} {}", request.method, self.redactor.url(&request.url));
+        let answers = self.by_call.get(&call)?;
+        let mut used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
+        let next = used.entry(call).or_insert(0);
+        let answer = answers.get(*next).or_else(|| answers.last())?.clone();
+        *next += 1;
+        Some(answer)
+    }
+}
+
+impl Answer for Recordings {
+    fn answer<'a>(
+        &'a self,
+        request: &'a StubRequest,
+    ) -> BoxFuture<'a, Result<StubResponse, String>> {
+        let found = self
+            .find(request)
+            .ok_or_else(|| "no recording of this call".to_owned());
+        Box::pin(std::future::ready(found))
+    }
+}
+
+/// A response whose body is given as JSON (an object or array is sent as
+/// JSON, a string as it is).
+pub(crate) fn body_response(
+    status: u16,
+    mut headers: Vec<(String, String)>,
+    body: &Value,
+) -> StubResponse {
+    let body = match body {
+        Value::Null => Bytes::new(),
+        Value::String(text) => Bytes::from(text.clone()),
+        other => {
+            if !headers
+                .iter()
+                .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+            {
+                headers.push(("content-type".to_owned(), "application/json".to_owned()));
+            }
+            Bytes::from(other.to_string())
+        }
+    };
+    StubResponse {
+        status,
+        headers,
+        body,
+    }
+}
