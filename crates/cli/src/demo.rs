@@ -173,6 +173,7 @@ pub(crate) async fn serve(listen: std::net::SocketAddr) -> anyhow::Result<()> {
     let bots = DemoBots::start(&base).await?;
     let server = Server::new(ServerOptions {
         metrics: Some(Metrics::install()?),
+        playground: true,
         ..ServerOptions::default()
     });
     for engine in [bots.faq, bots.orders, bots.tickets] {
@@ -186,7 +187,10 @@ pub(crate) async fn serve(listen: std::net::SocketAddr) -> anyhow::Result<()> {
     let url = format!("http://{address}");
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "The demo API answers on {base}. Try:\n")?;
+        writeln!(
+            out,
+            "The demo API answers on {base}. Open {url}/ for the playground, or try:\n"
+        )?;
         for (bot, body) in [
             (
                 "faq-bot",

@@ -86,6 +86,7 @@ Examples:
   patchbay serve --bot examples/faq-bot.yaml --listen 127.0.0.1:8080
   curl -s localhost:8080/v1/bots/faq-bot/turns -d '{\"interaction\":\"search\",\"message\":\"password\"}'
   kill -HUP $(pidof patchbay)   # reload the bot files
+  patchbay serve --bot examples/faq-bot.yaml --playground   # then open http://127.0.0.1:8080/
   patchbay serve --bot bot.yaml --store redis://cache:6379/   # replicas share one Redis
   curl -s localhost:8080/v1/bots/faq-bot/turns -d '{\"conversationId\":\"c1\",\"message\":\"password\"}'
 
@@ -113,6 +114,10 @@ See docs/http-api.md for the API.")]
         /// in seconds.
         #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
         session_ttl_secs: u64,
+        /// Serve the playground at `/`: pick a bot and an interaction, run
+        /// turns by hand, see each step's trace and the state.
+        #[arg(long)]
+        playground: bool,
         /// The largest request body accepted, in bytes.
         #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
         max_request_bytes: usize,
@@ -370,6 +375,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             deadline_ms,
             drain_timeout_ms,
             session_ttl_secs,
+            playground,
         } => {
             let env = match env.iter().map(|item| parse_pair(item)).collect() {
                 Ok(env) => env,
@@ -389,6 +395,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 deadline: Duration::from_millis(deadline_ms),
                 drain_timeout: Duration::from_millis(drain_timeout_ms),
                 session_ttl: Duration::from_secs(session_ttl_secs.max(1)),
+                playground,
             }))?;
             Ok(ExitCode::SUCCESS)
         }

@@ -30,6 +30,7 @@ pub(crate) struct ServeOptions {
     pub(crate) deadline: Duration,
     pub(crate) drain_timeout: Duration,
     pub(crate) session_ttl: Duration,
+    pub(crate) playground: bool,
 }
 
 /// What every bot of the process shares.
@@ -81,6 +82,7 @@ pub(crate) async fn run(options: ServeOptions) -> anyhow::Result<()> {
         drain_timeout: options.drain_timeout,
         metrics: Some(Metrics::install()?),
         session_ttl: options.session_ttl,
+        playground: options.playground,
         store: stores.conversations,
         ..ServerOptions::default()
     });

@@ -13,6 +13,10 @@ use serde_json::{Value, json};
 
 use crate::Server;
 
+/// The playground page (`serve --playground`): plain HTML, CSS and JS, no
+/// build step, nothing fetched from elsewhere.
+const PLAYGROUND: &[u8] = include_bytes!("playground.html");
+
 /// A failed request: its status, a stable `code` and a message.
 #[derive(Debug)]
 struct ApiError {
@@ -81,6 +85,8 @@ struct InvokeRequest {
 
 /// What a request asks for, by path.
 enum Route<'a> {
+    Playground,
+    Bots,
     Health,
     Ready,
     Metrics,
@@ -92,6 +98,8 @@ impl Route<'_> {
     /// The route's name in metrics (never the bot's or caller's text).
     fn label(&self) -> &'static str {
         match self {
+            Self::Playground => "playground",
+            Self::Bots => "bots",
             Self::Health => "healthz",
             Self::Ready => "readyz",
             Self::Metrics => "metrics",
@@ -102,7 +110,9 @@ impl Route<'_> {
 
     fn method(&self) -> Method {
         match self {
-            Self::Health | Self::Ready | Self::Metrics => Method::GET,
+            Self::Playground | Self::Bots | Self::Health | Self::Ready | Self::Metrics => {
+                Method::GET
+            }
             Self::Turn { .. } | Self::Invoke { .. } => Method::POST,
         }
     }
@@ -111,6 +121,8 @@ impl Route<'_> {
 fn route(path: &str) -> Option<Route<'_>> {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     Some(match segments.as_slice() {
+        [""] => Route::Playground,
+        ["v1", "bots"] => Route::Bots,
         ["healthz"] => Route::Health,
         ["readyz"] => Route::Ready,
         ["metrics"] => Route::Metrics,
@@ -174,6 +186,45 @@ impl Server {
         request: Request<Incoming>,
     ) -> Result<Response<Full<Bytes>>, ApiError> {
         match route {
+            Route::Playground if self.shared.options.playground => {
+                let mut response = Response::new(Full::new(Bytes::from_static(PLAYGROUND)));
+                let headers = response.headers_mut();
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static("text/html; charset=utf-8"),
+                );
+                // The page's script and style are inline; it may only call
+                // this server.
+                headers.insert(
+                    header::CONTENT_SECURITY_POLICY,
+                    header::HeaderValue::from_static(
+                        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+                    ),
+                );
+                Ok(response)
+            }
+            Route::Playground => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "the playground is off (patchbay serve --playground)",
+            )),
+            Route::Bots => {
+                let bots: Vec<Value> = self
+                    .bot_names()
+                    .iter()
+                    .filter_map(|name| self.bot(name))
+                    .map(|engine| {
+                        let bot = engine.bot();
+                        json!({
+                            "name": bot.name,
+                            "description": bot.description,
+                            "interactions": bot.interactions().map(|(_, i)| i.name.as_str()).collect::<Vec<_>>(),
+                            "integrations": bot.integrations.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                Ok(json_response(StatusCode::OK, &json!({ "bots": bots })))
+            }
             Route::Health => Ok(json_response(StatusCode::OK, &json!({"status": "ok"}))),
             Route::Ready => {
                 let bots = self.bot_names();

@@ -32,6 +32,8 @@ pub struct ServerOptions {
     pub store: Arc<dyn StateStore>,
     /// How long a stored conversation's session lives without a turn.
     pub session_ttl: Duration,
+    /// Serve the playground page at `/` (docs/testing.md).
+    pub playground: bool,
 }
 
 impl Default for ServerOptions {
@@ -44,6 +46,7 @@ impl Default for ServerOptions {
             metrics: None,
             store: Arc::new(MemoryStateStore::default()),
             session_ttl: Duration::from_secs(30 * 60),
+            playground: false,
         }
     }
 }

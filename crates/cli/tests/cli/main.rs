@@ -3,6 +3,7 @@
 
 mod commands;
 mod load;
+mod playground;
 mod serve;
 mod store;
 mod toolkit;

@@ -320,9 +320,11 @@ async fn serve_answers_reloads_and_drains() {
     assert_eq!(
         paths,
         [
+            "/",
             "/healthz",
             "/metrics",
             "/readyz",
+            "/v1/bots",
             "/v1/bots/{bot}/integrations/{integration}/invoke",
             "/v1/bots/{bot}/turns"
         ]
@@ -359,6 +361,7 @@ async fn serve_answers_reloads_and_drains() {
         ),
         ("GET", "/v1/bots/shop/turns", "", 405, "method_not_allowed"),
         ("GET", "/nowhere", "", 404, "not_found"),
+        ("GET", "/", "", 404, "not_found"),
     ] {
         let (status, text) = request(addr, method, path, body).await;
         let json: serde_json::Value = serde_json::from_str(&text).expect("JSON error");
