@@ -242,8 +242,12 @@ impl Engine {
         };
         state.conversation_id.clone_from(&key.conversation_id);
         state.user_id.clone_from(&key.user_id);
+        // A name the conversation holds for itself (session) keeps its
+        // value; the user's "forever" value fills in the rest.
         for (name, value) in &loaded.user_variables {
-            state.set(name, value.as_str(), Persistence::Forever);
+            if !state.variables.contains_key(name) {
+                state.set(name, value.as_str(), Persistence::Forever);
+            }
         }
         let turn = self.run_turn(state, start, message).await?;
         let mut session = turn.state.to_json();
