@@ -49,7 +49,7 @@ pub(crate) async fn run(options: RunOptions<'_>) -> anyhow::Result<ExitCode> {
     // and the world: a recorder that calls out, or the recordings.
     let (stub, recorder) = match (options.record, options.replay) {
         (Some(_), _) => {
-            let recorder = Arc::new(Recorder::new(&bot, redactor).map_err(anyhow::Error::msg)?);
+            let recorder = Arc::new(Recorder::new(&bot, redactor)?);
             let stub = StubUpstream::start(Arc::clone(&recorder) as Arc<dyn Answer>).await?;
             (Some(stub), Some(recorder))
         }

@@ -25,7 +25,7 @@ mod run;
 mod stub;
 
 pub use model::{Case, Expect, TestFile, TestFileError, UpstreamAnswer};
-pub use recording::{REDACTED, Recorder, RecordingError, Recordings, Redactor};
+pub use recording::{REDACTED, Recorder, RecorderError, RecordingError, Recordings, Redactor};
 pub use report::{FileOutcome, case_line, diff, junit, summary, totals};
 pub use run::{CaseOutcome, Mismatch, RunError, run_case, stub_options};
 pub use stub::{

@@ -220,6 +220,18 @@ fn is_hop_by_hop(name: &str) -> bool {
     .any(|h| h.eq_ignore_ascii_case(name))
 }
 
+/// Why a [`Recorder`] cannot be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecorderError {
+    /// The bot's `network.allow` holds an entry that is not a host or range.
+    #[error(transparent)]
+    Network(#[from] patchbay_engine::transport::InvalidAllowEntry),
+    /// The HTTP client could not be built.
+    #[error(transparent)]
+    Client(#[from] patchbay_engine::transport::Error),
+}
+
 /// Answers calls by making them for real, and keeps each exchange,
 /// redacted, for [`Recorder::take`].
 pub struct Recorder {
@@ -236,12 +248,9 @@ impl std::fmt::Debug for Recorder {
 
 impl Recorder {
     /// Calls out with a client whose guard is the bot's `network.allow`.
-    pub fn new(bot: &Bot, redactor: Redactor) -> Result<Self, String> {
-        let guard = NetworkGuard::with_allowed(&bot.network.allow).map_err(|e| e.to_string())?;
-        let client = Client::builder()
-            .guard(guard)
-            .build()
-            .map_err(|e| e.to_string())?;
+    pub fn new(bot: &Bot, redactor: Redactor) -> Result<Self, RecorderError> {
+        let guard = NetworkGuard::with_allowed(&bot.network.allow)?;
+        let client = Client::builder().guard(guard).build()?;
         Ok(Self {
             client,
             redactor,

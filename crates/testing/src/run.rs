@@ -9,12 +9,14 @@ use std::time::{Duration, Instant};
 use patchbay_engine::config::Bot;
 use patchbay_engine::rules::FieldValue;
 use patchbay_engine::script::{Persistence, ScriptRuntime};
-use patchbay_engine::{ConversationState, Engine, EngineOptions, Env, Start, Turn};
+use patchbay_engine::{ConversationState, Engine, EngineError, EngineOptions, Env, Start, Turn};
 use serde_json::{Value, json};
 
 use crate::model::{Case, Expect, TestFile, UpstreamAnswer};
-use crate::recording::{Recordings, Redactor, body_response};
-use crate::stub::{Answer, BoxFuture, StubRequest, StubResolver, StubResponse, StubUpstream};
+use crate::recording::{RecordingError, Recordings, Redactor, body_response};
+use crate::stub::{
+    Answer, BoxFuture, StubError, StubRequest, StubResolver, StubResponse, StubUpstream,
+};
 
 /// What a case showed against what it expected.
 #[derive(Clone, Debug)]
@@ -108,8 +110,19 @@ impl Answer for CaseAnswers {
 
 /// Why a case could not run at all.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct RunError(String);
+#[non_exhaustive]
+pub enum RunError {
+    /// A recording it replays cannot be read.
+    #[error(transparent)]
+    Recording(#[from] RecordingError),
+    /// The local upstream did not start.
+    #[error(transparent)]
+    Stub(#[from] StubError),
+    /// The bot did not start (a credential without its environment, a
+    /// script that does not compile).
+    #[error("the bot does not start: {0}")]
+    Bot(#[from] EngineError),
+}
 
 /// Runs one case of `file` against `bot`, its calls answered by a local
 /// upstream: the case's `upstream` first, then `recordings` (file name and
@@ -128,15 +141,11 @@ pub async fn run_case(
         None
     } else {
         let redactor = Redactor::new(bot, env.as_ref());
-        Some(Recordings::parse(recordings, redactor).map_err(|e| RunError(e.to_string()))?)
+        Some(Recordings::parse(recordings, redactor)?)
     };
     let answers = Arc::new(CaseAnswers::new(&case.upstream, recordings));
-    let stub = StubUpstream::start(Arc::clone(&answers) as Arc<dyn Answer>)
-        .await
-        .map_err(|e| RunError(e.to_string()))?;
-    let engine = Engine::new(bot.clone(), stub_options(&stub, env, scripts))
-        .await
-        .map_err(|e| RunError(format!("the bot does not start: {e}")))?;
+    let stub = StubUpstream::start(Arc::clone(&answers) as Arc<dyn Answer>).await?;
+    let engine = Engine::new(bot.clone(), stub_options(&stub, env, scripts)).await?;
     let mut state = ConversationState {
         conversation_id: format!("test-{}", case.name),
         ..ConversationState::default()
