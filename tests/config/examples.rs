@@ -12,6 +12,8 @@ fn examples() -> Vec<(String, String)> {
         .expect("examples directory")
         .map(|entry| entry.expect("example entry").path())
         .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
+        // `NAME.test.yaml` is a bot's test file (docs/testing.md), not a bot.
+        .filter(|path| !path.to_string_lossy().ends_with(".test.yaml"))
         .map(|path| {
             let text = fs::read_to_string(&path).expect("example text");
             (path.display().to_string(), text)
