@@ -474,3 +474,130 @@ pub(crate) fn body_response(
         body,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BOT: &str = r#"name: redacted
+env:
+  SHOP_KEY: null
+  CLIENT_SECRET: null
+  BASE: null
+credentials:
+  - name: shop
+    type: api-key
+    queryParam: key
+    value: "{$env.SHOP_KEY}"
+  - name: auth
+    type: oauth2
+    grant: client-credentials
+    clientId: bot
+    clientSecret: "{$env.CLIENT_SECRET}"
+    tokenUrl: https://auth.example.com/token
+integrations:
+  - name: item
+    responseDataVariable: ITEM
+    type: api
+    method: GET
+    url: "{$env.BASE}/items"
+    credential: shop
+"#;
+
+    fn redactor() -> Redactor {
+        let bot = patchbay_engine::config::load("redacted.yaml", BOT)
+            .map_err(|report| report.summary())
+            .expect("bot")
+            .bot;
+        Redactor::new(&bot, &|name| match name {
+            "SHOP_KEY" => Some("shop-secret-1".to_owned()),
+            "CLIENT_SECRET" => Some("client-secret-2".to_owned()),
+            "BASE" => Some("https://shop.example.com".to_owned()),
+            _ => None,
+        })
+    }
+
+    fn request(url: &str, headers: &[(&str, &str)], body: &str) -> StubRequest {
+        StubRequest {
+            method: "POST".to_owned(),
+            url: url.to_owned(),
+            headers: headers
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect(),
+            body: Bytes::from(body.to_owned()),
+        }
+    }
+
+    #[test]
+    fn no_secret_survives_in_any_place() {
+        let redactor = redactor();
+        let request = request(
+            "https://shop.example.com/items?key=shop-secret-1&q=mug",
+            &[
+                ("authorization", "Basic Ym90OmNsaWVudC1zZWNyZXQtMg=="),
+                ("x-note", "sent with shop-secret-1"),
+            ],
+            "grant_type=client_credentials&client_secret=client-secret-2&scope=read",
+        );
+        let response = StubResponse {
+            status: 200,
+            headers: vec![("set-cookie".to_owned(), "session=abc".to_owned())],
+            body: Bytes::from_static(
+                br#"{"access_token":"at-3","refresh_token":"rt-4","token_type":"Bearer","echo":"client-secret-2"}"#,
+            ),
+        };
+        let exchange = redactor.exchange(&request, &response);
+        let text = exchange.to_string();
+        for secret in [
+            "shop-secret-1",
+            "client-secret-2",
+            "at-3",
+            "rt-4",
+            "Ym90",
+            "abc",
+        ] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        // What is not secret stays readable: the host, the other parameters
+        // and members.
+        assert_eq!(
+            exchange["request"]["url"],
+            "https://shop.example.com/items?key=%5Bredacted%5D&q=mug"
+        );
+        assert_eq!(
+            exchange["request"]["body"],
+            "grant_type=client_credentials&client_secret=%5Bredacted%5D&scope=read"
+        );
+        assert_eq!(exchange["response"]["body"]["token_type"], "Bearer");
+        assert_eq!(exchange["response"]["body"]["echo"], REDACTED);
+    }
+
+    #[test]
+    fn a_replay_finds_a_call_by_its_redacted_url() {
+        let recorded = redactor().exchange(
+            &request("https://shop.example.com/items?key=shop-secret-1", &[], ""),
+            &StubResponse {
+                status: 200,
+                headers: Vec::new(),
+                body: Bytes::from_static(b"{\"name\":\"Blue mug\"}"),
+            },
+        );
+        let recordings =
+            Recordings::parse([("001.json".to_owned(), recorded.to_string())], redactor())
+                .expect("recordings");
+        let found = recordings
+            .find(&request(
+                "https://shop.example.com/items?key=shop-secret-1",
+                &[],
+                "",
+            ))
+            .expect("the recorded call");
+        assert_eq!(&found.body[..], br#"{"name":"Blue mug"}"#);
+        assert!(
+            recordings
+                .find(&request("https://shop.example.com/other", &[], ""))
+                .is_none()
+        );
+    }
+}
