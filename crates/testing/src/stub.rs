@@ -211,10 +211,15 @@ impl Shared {
         let (host, port) = split_target(&target);
         let scheme = if tls { "https" } else { "http" };
         let default_port = if tls { 443 } else { 80 };
-        let origin = if port == default_port {
-            format!("{scheme}://{host}")
+        let shown_host = if host.contains(':') {
+            format!("[{host}]")
         } else {
-            format!("{scheme}://{host}:{port}")
+            host.to_owned()
+        };
+        let origin = if port == default_port {
+            format!("{scheme}://{shown_host}")
+        } else {
+            format!("{scheme}://{shown_host}:{port}")
         };
         let shared = Arc::clone(&self);
         let service = service_fn(move |request: http::Request<Incoming>| {
@@ -382,5 +387,18 @@ impl Authority {
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         acceptors.insert(host.to_owned(), acceptor.clone());
         Ok(acceptor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_target;
+
+    #[test]
+    fn connect_targets_split_into_host_and_port() {
+        assert_eq!(split_target("kb.example.com:443"), ("kb.example.com", 443));
+        assert_eq!(split_target("127.0.0.1:8080"), ("127.0.0.1", 8080));
+        assert_eq!(split_target("[::1]:8443"), ("::1", 8443));
+        assert_eq!(split_target("kb.example.com"), ("kb.example.com", 443));
     }
 }
