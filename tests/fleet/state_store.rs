@@ -270,3 +270,62 @@ async fn redis_restarted_mid_run_fails_turns_cleanly_and_corrupts_nothing() {
     }
     assert!(total_unavailable > 0, "the outage was seen");
 }
+
+/// Asks, then looks up what the user answered.
+const ASKER: &str = r#"name: counter
+network:
+  allow: ["127.0.0.1"]
+http:
+  retries: 0
+env:
+  BASE: null
+integrations:
+  - name: ping
+    responseDataVariable: PING
+    type: api
+    method: GET
+    url: "{$env.BASE}/ping"
+dialogs:
+  - name: main
+    starters: ["look something up"]
+    interactions:
+      - name: ask
+        type: question
+        text: What should I look up?
+      - name: look
+        type: integration
+        integration: ping
+        preProcess: |
+          botContext.setBotVariable("item", botContext.getCurrentUserMessage(), true, false);
+        rules:
+          - match:
+              apiResult: success
+            messages:
+              - "Looked up {$botContext.item}"
+            next: end
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_conversation_goes_on_where_it_waits() {
+    let redis = RedisServer::start();
+    let upstream = upstream(0).await;
+    let engine = crate::engine_from(&upstream, ASKER, None).await;
+    for (name, store) in stores(redis.as_ref(), "waits:").await {
+        let store = store.as_ref();
+        let key = key("asking", "");
+        let say = |message: &'static str| {
+            engine.run_stored_turn(store, &key, TTL, Start::Message, message)
+        };
+        let asked = say("look something up").await.expect(name).turn;
+        assert_eq!(asked.messages, ["What should I look up?"], "{name}");
+        assert_eq!(asked.next, "look", "{name}");
+        // The answer goes to the interaction after the question, not to
+        // the dialog starters (which it would not match).
+        let answered = say("blue mug").await.expect(name).turn;
+        assert_eq!(answered.messages, ["Looked up blue mug"], "{name}");
+        assert_eq!(answered.next, "end", "{name}");
+        // Nothing waits now: a message starts a dialog again.
+        let again = say("look something up").await.expect(name).turn;
+        assert_eq!(again.messages, ["What should I look up?"], "{name}");
+    }
+}

@@ -50,7 +50,8 @@ pub struct StoredConversation {
     /// session expired), then one more per saved turn.
     pub version: u64,
     /// The session as [`ConversationState::to_json`] text, without
-    /// `userVariables`.
+    /// `userVariables`, plus `waitingAt`: the interaction the conversation
+    /// waits at, if any.
     pub session: Option<String>,
     /// The user's "forever" variables.
     pub user_variables: HashMap<String, String>,
@@ -207,6 +208,9 @@ impl StateStore for MemoryStateStore {
     }
 }
 
+/// The member of a stored session naming where the conversation waits.
+const WAITING_AT: &str = "waitingAt";
+
 /// A turn of a stored conversation, and the version it saved.
 #[derive(Debug)]
 pub struct StoredTurn {
@@ -222,6 +226,11 @@ impl Engine {
     /// session (alive `session_ttl` more) and the user's variables the turn
     /// set. Nothing is saved when the turn fails or another turn of the
     /// conversation saved first ([`StoreError::Conflict`]).
+    ///
+    /// The store remembers where the conversation waits (the interaction
+    /// after a question), so [`Start::Message`] goes on there with the
+    /// user's answer; with nothing waiting, it starts the dialog whose
+    /// starter matches the message, as in [`Engine::run_turn`].
     pub async fn run_stored_turn(
         &self,
         store: &dyn StateStore,
@@ -231,14 +240,27 @@ impl Engine {
         message: &str,
     ) -> Result<StoredTurn, EngineError> {
         let loaded = store.load(key).await?;
-        let mut state = match &loaded.session {
-            Some(text) => serde_json::from_str::<Value>(text)
-                .and_then(|json| ConversationState::from_json(json, self.bot()))
-                .map_err(|error| StoreError::Unreadable {
-                    conversation: key.conversation_id.clone(),
-                    reason: error.to_string(),
-                })?,
-            None => ConversationState::default(),
+        let unreadable = |reason: String| StoreError::Unreadable {
+            conversation: key.conversation_id.clone(),
+            reason,
+        };
+        let (mut state, waiting_at) = match &loaded.session {
+            Some(text) => {
+                let mut json: Value =
+                    serde_json::from_str(text).map_err(|e| unreadable(e.to_string()))?;
+                let waiting_at = json
+                    .as_object_mut()
+                    .and_then(|members| members.remove(WAITING_AT))
+                    .and_then(|at| at.as_str().map(str::to_owned));
+                let state = ConversationState::from_json(json, self.bot())
+                    .map_err(|e| unreadable(e.to_string()))?;
+                (state, waiting_at)
+            }
+            None => (ConversationState::default(), None),
+        };
+        let start = match (start, waiting_at) {
+            (Start::Message, Some(at)) if self.has_interaction(&at) => Start::Interaction(at),
+            (start, _) => start,
         };
         state.conversation_id.clone_from(&key.conversation_id);
         state.user_id.clone_from(&key.user_id);
@@ -253,6 +275,9 @@ impl Engine {
         let mut session = turn.state.to_json();
         if let Some(members) = session.as_object_mut() {
             members.remove("userVariables");
+            if self.has_interaction(&turn.next) {
+                members.insert(WAITING_AT.to_owned(), Value::String(turn.next.clone()));
+            }
         }
         let user_variables = turn
             .state
