@@ -80,7 +80,11 @@ pub(crate) async fn run(options: RunOptions<'_>) -> anyhow::Result<ExitCode> {
             direct
         }
     };
-    engine_options.token_cache = Arc::new(FileTokenStore::open(options.token_store)?);
+    // A replay's tokens are recorded (redacted) ones: they must not replace
+    // the real ones kept on disk.
+    if options.replay.is_none() {
+        engine_options.token_cache = Arc::new(FileTokenStore::open(options.token_store)?);
+    }
     let engine = Engine::new(bot, engine_options).await?;
     let mut state = ConversationState {
         conversation_id: "cli".to_owned(),
