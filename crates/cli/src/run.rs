@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use patchbay_engine::rules::find_interaction;
 use patchbay_engine::{ConversationState, Engine, EngineOptions, Env, Start, Turn};
 use patchbay_script::{Persistence, RuntimeOptions, ScriptRuntime};
 use patchbay_transport::ProxyConfig;
@@ -29,7 +30,7 @@ pub(crate) struct RunOptions<'a> {
 
 pub(crate) async fn run(options: RunOptions<'_>) -> anyhow::Result<ExitCode> {
     let bot = crate::load_bot(options.bot)?;
-    if !has_interaction(&bot, options.interaction) {
+    if find_interaction(&bot, options.interaction).is_none() {
         let _ = writeln!(
             std::io::stderr(),
             "error: {} has no interaction `{}`",
@@ -132,11 +133,6 @@ pub(crate) async fn run(options: RunOptions<'_>) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn has_interaction(bot: &patchbay_config::Bot, name: &str) -> bool {
-    bot.interactions()
-        .any(|(_, interaction)| interaction.name == name)
 }
 
 /// The turn as a bot author reads it: each interaction, its call, fields,

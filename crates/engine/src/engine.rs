@@ -443,14 +443,6 @@ impl Engine {
         &self.bot
     }
 
-    /// Whether the bot has an interaction of that name (not a next action
-    /// such as `end`).
-    pub(crate) fn has_interaction(&self, name: &str) -> bool {
-        self.bot
-            .interactions()
-            .any(|(_, interaction)| interaction.name == name)
-    }
-
     /// Runs one turn from `start`, with the user's `message`.
     pub async fn run_turn(
         &self,

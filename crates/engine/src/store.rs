@@ -15,6 +15,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use patchbay_credentials::BoxFuture;
+use patchbay_rules::find_interaction;
 use patchbay_script::Persistence;
 use serde_json::Value;
 
@@ -259,7 +260,9 @@ impl Engine {
             None => (ConversationState::default(), None),
         };
         let start = match (start, waiting_at) {
-            (Start::Message, Some(at)) if self.has_interaction(&at) => Start::Interaction(at),
+            (Start::Message, Some(at)) if find_interaction(self.bot(), &at).is_some() => {
+                Start::Interaction(at)
+            }
             (start, _) => start,
         };
         state.conversation_id.clone_from(&key.conversation_id);
@@ -275,7 +278,7 @@ impl Engine {
         let mut session = turn.state.to_json();
         if let Some(members) = session.as_object_mut() {
             members.remove("userVariables");
-            if self.has_interaction(&turn.next) {
+            if find_interaction(self.bot(), &turn.next).is_some() {
                 members.insert(WAITING_AT.to_owned(), Value::String(turn.next.clone()));
             }
         }
