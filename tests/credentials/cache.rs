@@ -2,7 +2,6 @@
 //! expiry, one retry after `invalid_token`, none after 403.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -10,7 +9,7 @@ use http::Method;
 use patchbay_credentials::send_authenticated;
 use patchbay_transport::Request;
 
-use crate::{context, provider};
+use crate::{apply_concurrently, context, provider};
 use patchbay_tests::oauth::{CLIENT_ID, CLIENT_SECRET, OAuthServer};
 
 fn env(server: &OAuthServer) -> HashMap<&'static str, String> {
@@ -31,21 +30,7 @@ async fn a_thousand_concurrent_first_calls_fetch_one_token() {
     server.state.delay.store(100, Ordering::SeqCst);
     let context = context();
     let provider = provider("oauth-header", &env(&server), &context);
-    let mut calls = tokio::task::JoinSet::new();
-    for _ in 0..1000 {
-        let provider = Arc::clone(&provider);
-        let url = server.server.url("/resource");
-        calls.spawn(async move {
-            let mut request = Request::new(Method::GET, url);
-            provider.apply(&mut request).await.map(|()| request)
-        });
-    }
-    let mut applied = 0;
-    while let Some(result) = calls.join_next().await {
-        let request = result.expect("task").expect("token applied");
-        assert!(request.headers.contains_key("authorization"));
-        applied += 1;
-    }
+    let applied = apply_concurrently(&[provider], &server.server.url("/resource"), 1000).await;
     assert_eq!(applied, 1000);
     assert_eq!(server.token_requests(), 1);
 }

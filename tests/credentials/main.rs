@@ -125,3 +125,28 @@ fn provider(
     let lookup = |key: &str| env.get(key).cloned();
     build(&credential(name), &lookup, context).expect("provider")
 }
+
+/// `calls` first calls at once, spread over `providers` in turn; each must
+/// get its token applied. Returns how many did.
+async fn apply_concurrently(
+    providers: &[Arc<dyn Provider>],
+    url: &url::Url,
+    calls: usize,
+) -> usize {
+    let mut running = tokio::task::JoinSet::new();
+    for call in 0..calls {
+        let provider = Arc::clone(&providers[call % providers.len()]);
+        let url = url.clone();
+        running.spawn(async move {
+            let mut request = patchbay_transport::Request::new(http::Method::GET, url);
+            provider.apply(&mut request).await.map(|()| request)
+        });
+    }
+    let mut applied = 0;
+    while let Some(result) = running.join_next().await {
+        let request = result.expect("task").expect("token applied");
+        assert!(request.headers.contains_key("authorization"));
+        applied += 1;
+    }
+    applied
+}

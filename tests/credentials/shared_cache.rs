@@ -14,7 +14,7 @@ use patchbay_tests::oauth::{CLIENT_ID, CLIENT_SECRET, OAuthServer};
 use patchbay_tests::redis::RedisServer;
 use patchbay_transport::Request;
 
-use crate::{client, provider};
+use crate::{apply_concurrently, client, provider};
 
 /// The cache key of `oauth-header` (credential name and scopes).
 const KEY: &str = "oauth-header|read write";
@@ -50,21 +50,7 @@ async fn two_replicas_fetch_one_token_for_200_cold_calls() {
         replica(&redis, &server, "fleet-a:").await,
         replica(&redis, &server, "fleet-a:").await,
     ];
-    let mut calls = tokio::task::JoinSet::new();
-    for call in 0..200 {
-        let provider = Arc::clone(&replicas[call % 2]);
-        let url = server.server.url("/resource");
-        calls.spawn(async move {
-            let mut request = Request::new(Method::GET, url);
-            provider.apply(&mut request).await.map(|()| request)
-        });
-    }
-    let mut applied = 0;
-    while let Some(result) = calls.join_next().await {
-        let request = result.expect("task").expect("token applied");
-        assert!(request.headers.contains_key("authorization"));
-        applied += 1;
-    }
+    let applied = apply_concurrently(&replicas, &server.server.url("/resource"), 200).await;
     assert_eq!(applied, 200);
     assert_eq!(server.token_requests(), 1, "one fetch for the whole fleet");
 }
