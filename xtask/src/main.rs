@@ -117,35 +117,22 @@ fn bench(root: &Path, quick: bool) -> anyhow::Result<()> {
 /// load with faults), one table at a time so that no table's timings are
 /// another's load, then its tables.
 fn reliability(root: &Path) -> anyhow::Result<()> {
-    let mut command = cargo_command(
+    release_test(
         root,
         &[
-            "test",
-            "--release",
-            "--package",
             "patchbay-tests",
             "--test",
             "reliability",
             "--",
             "--test-threads=1",
         ],
-    );
-    command.env("PATCHBAY_RELIABILITY_TURNS", "10000");
-    run(command)?;
-    let mut command = cargo_command(
+        ("PATCHBAY_RELIABILITY_TURNS", "10000"),
+    )?;
+    release_test(
         root,
-        &[
-            "test",
-            "--release",
-            "--package",
-            "patchbay",
-            "--test",
-            "cli",
-            "serve_under_load",
-        ],
-    );
-    command.env("PATCHBAY_LOAD_SECONDS", "60");
-    run(command)?;
+        &["patchbay", "--test", "cli", "serve_under_load"],
+        ("PATCHBAY_LOAD_SECONDS", "60"),
+    )?;
     for table in ["faults", "scripts", "ssrf", "load"] {
         let path = root.join("target/reliability").join(format!("{table}.md"));
         let text = std::fs::read_to_string(&path)
@@ -160,12 +147,9 @@ fn fuzz(root: &Path, minutes: u64) -> anyhow::Result<()> {
     let until = std::time::Instant::now() + std::time::Duration::from_secs(minutes * 60);
     let mut rounds = 0;
     while std::time::Instant::now() < until {
-        let mut command = cargo_command(
+        release_test(
             root,
             &[
-                "test",
-                "--release",
-                "--package",
                 "patchbay-tests",
                 "--test",
                 "reliability",
@@ -175,9 +159,8 @@ fn fuzz(root: &Path, minutes: u64) -> anyhow::Result<()> {
                 "fuzz::",
                 "hostile_input::",
             ],
-        );
-        command.env("PROPTEST_CASES", "20000");
-        run(command)?;
+            ("PROPTEST_CASES", "20000"),
+        )?;
         rounds += 1;
     }
     let _ = writeln!(
@@ -185,6 +168,21 @@ fn fuzz(root: &Path, minutes: u64) -> anyhow::Result<()> {
         "fuzz: {rounds} round(s) of 20,000 cases per property, no failure"
     );
     Ok(())
+}
+
+/// `cargo test --release --package PACKAGE_AND_ARGS...` with one variable
+/// set: how the long forms run tests (release, so their figures mean
+/// something).
+fn release_test(
+    root: &Path,
+    package_and_args: &[&str],
+    (name, value): (&str, &str),
+) -> anyhow::Result<()> {
+    let mut args = vec!["test", "--release", "--package"];
+    args.extend_from_slice(package_and_args);
+    let mut command = cargo_command(root, &args);
+    command.env(name, value);
+    run(command)
 }
 
 fn minutes() -> anyhow::Result<u64> {
