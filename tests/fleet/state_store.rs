@@ -167,7 +167,10 @@ async fn turns_sent_again_after_a_conflict_all_count() {
                         match message(&engine, store.as_ref(), &key, TTL).await {
                             Ok(_) => return,
                             Err(EngineError::Store(StoreError::Conflict { .. })) => {
-                                tokio::time::sleep(Duration::from_millis(fastrand_ms())).await;
+                                // A few milliseconds, different per caller,
+                                // so that retries spread out.
+                                let pause = Duration::from_millis(fastrand::u64(5..25));
+                                tokio::time::sleep(pause).await;
                             }
                             Err(other) => panic!("{other}"),
                         }
@@ -188,14 +191,6 @@ async fn turns_sent_again_after_a_conflict_all_count() {
         );
         assert_eq!(version, TURNS as u64 + 1, "{name}");
     }
-}
-
-/// A few milliseconds, different per caller, so that retries spread out.
-fn fastrand_ms() -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| since.subsec_nanos());
-    5 + u64::from(nanos % 20)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,6 +25,7 @@ mod rate_limiter;
 mod state_store;
 mod token_cache;
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -109,7 +110,7 @@ impl Redis {
         // two keys meet.
         let mut key = format!("{}{kind}", self.prefix);
         for part in parts {
-            key.push_str(&format!(":{}:{part}", part.len()));
+            let _ = write!(key, ":{}:{part}", part.len());
         }
         key
     }
