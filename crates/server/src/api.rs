@@ -274,17 +274,17 @@ impl Server {
                 } = body;
                 let start = interaction.map_or(Start::Message, Start::Interaction);
                 let deadline = self.shared.options.deadline;
-                let given = match &key {
-                    Some(_) => None,
-                    None => Some(state(sent, &engine)?),
+                let conversation = match key {
+                    Some(key) => Conversation::Stored(key),
+                    None => Conversation::Sent(state(sent, &engine)?),
                 };
                 let run = async {
-                    match (&key, given) {
-                        (Some(key), _) => {
+                    match conversation {
+                        Conversation::Stored(key) => {
                             let options = &self.shared.options;
                             let stored = engine.run_stored_turn(
                                 options.store.as_ref(),
-                                key,
+                                &key,
                                 options.session_ttl,
                                 start,
                                 &message,
@@ -293,8 +293,7 @@ impl Server {
                                 .await
                                 .map(|stored| (stored.turn, Some(stored.version)))
                         }
-                        (None, state) => {
-                            let state = state.unwrap_or_default();
+                        Conversation::Sent(state) => {
                             let turn = engine.run_turn(state, start, &message).await;
                             turn.map(|turn| (turn, None))
                         }
@@ -399,6 +398,14 @@ impl Server {
             ApiError::new(StatusCode::BAD_REQUEST, code, error.to_string())
         })
     }
+}
+
+/// Where a turn's conversation comes from.
+enum Conversation {
+    /// The request's `state` (a new conversation without one).
+    Sent(ConversationState),
+    /// The store, by the request's `conversationId`.
+    Stored(ConversationKey),
 }
 
 /// The stored conversation a turn names, if it names one.
