@@ -66,6 +66,8 @@ pub enum Code {
     SecretInUrl,
     /// A credential sent over plain `http://`.
     CredentialOverHttp,
+    /// A value a conversation can set placed in a URL's host.
+    CallerControlledUrl,
     /// A script that keeps data forever (per user, across conversations).
     PersistForever,
     /// A template reference that names nothing known.
@@ -100,6 +102,7 @@ impl Code {
             Self::ScriptSyntax => "script-syntax",
             Self::SecretInUrl => "secret-in-url",
             Self::CredentialOverHttp => "credential-over-http",
+            Self::CallerControlledUrl => "caller-controlled-url",
             Self::PersistForever => "persist-forever",
             Self::UnknownReference => "unknown-reference",
             Self::UnreachableInteraction => "unreachable-interaction",

@@ -30,7 +30,8 @@ pub use field_path::{CompiledPath, FieldPath, FieldPathError, compile_json_path}
 pub use load::{Format, Loaded, MAX_FILE_BYTES, load};
 pub use model::*;
 pub use template::{
-    FieldName, FieldRef, FieldSelector, Reference, Segment, SystemVariable, Template,
+    FieldName, FieldRef, FieldSelector, Reference, Segment, SystemVariable, Template, UrlPart,
+    fixes_domain_after_value, is_dns_label, is_host_name, url_part,
 };
 
 /// The JSON Schema of the bot file, for editors and other tools.

@@ -208,6 +208,18 @@ pub struct Integration {
     /// The name of the credential applied to the request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<String>,
+    /// The hosts this integration may call when a conversation's value
+    /// chooses the URL's host (`https://{$botContext.host}/...`): host
+    /// names or addresses, or `*.example.com` for any name under
+    /// `example.com`, in any case. A call to any other host is refused;
+    /// without this list such a URL is refused at load. Not used when the
+    /// URL template fixes the host.
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub allowed_hosts: Vec<String>,
     /// HTTP limits of this integration; unset fields come from the bot's.
     #[serde(default, skip_serializing_if = "HttpSettings::is_unset")]
     pub http: HttpSettings,
@@ -244,6 +256,25 @@ pub struct Integration {
         skip_serializing_if = "IndexMap::is_empty"
     )]
     pub custom_data_fields: IndexMap<String, FieldPath>,
+}
+
+impl Integration {
+    /// Whether `host` (as `url::Url::host_str` gives it: lower case, an
+    /// IPv4 address in dotted decimal) is one of the integration's
+    /// `allowedHosts`.
+    pub fn allows_host(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        self.allowed_hosts.iter().any(|allowed| {
+            let allowed = allowed.trim_end_matches('.').to_ascii_lowercase();
+            match allowed.strip_prefix("*.") {
+                Some(domain) => host
+                    .strip_suffix(domain)
+                    .and_then(|head| head.strip_suffix('.'))
+                    .is_some_and(|name| !name.is_empty()),
+                None => host == allowed,
+            }
+        })
+    }
 }
 
 /// Reads an absent or `null` collection as empty, so that `headers:` with

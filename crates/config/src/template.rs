@@ -346,6 +346,123 @@ fn is_name(text: &str) -> bool {
         })
 }
 
+/// Where a value lands in a URL, judged from the URL text before it (see
+/// [`url_part`]). The value rules of each part are in docs/engine.md.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UrlPart {
+    /// Before `://`: a value here would choose the scheme, host and port.
+    Origin,
+    /// Before an `@` of the authority: the user name or password.
+    UserInfo,
+    /// Part of the host, with text of the URL beside it
+    /// (`https://{x}.api.example.com`).
+    HostLabel,
+    /// The whole host (`https://{x}/...`, `https://{x}:8443/...`).
+    WholeHost,
+    /// Inside an IP literal (`https://[...]`).
+    IpLiteral,
+    /// After the host's `:`.
+    Port,
+    /// The path.
+    Path,
+    /// The query or the fragment.
+    Query,
+}
+
+impl UrlPart {
+    /// True for the parts before the path (the scheme and the authority).
+    pub fn is_before_path(self) -> bool {
+        !matches!(self, Self::Path | Self::Query)
+    }
+
+    /// The part, for people: "scheme and host", "port", ...
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Origin => "scheme and host",
+            Self::UserInfo => "user name or password",
+            Self::HostLabel | Self::WholeHost => "host",
+            Self::IpLiteral => "IP address",
+            Self::Port => "port",
+            Self::Path => "path",
+            Self::Query => "query",
+        }
+    }
+}
+
+/// The characters that end a URL's authority. `\` counts: for `http` and
+/// `https`, URL parsers read it as `/`.
+const AUTHORITY_END: [char; 4] = ['/', '\\', '?', '#'];
+
+/// Where a value placed right after `before` (the URL text so far) lands.
+/// `after` is the text that follows the value when it is fixed (literal
+/// text, `""` at the end of the template), `None` when another reference
+/// follows; it tells a whole host from a part of one.
+pub fn url_part(before: &str, after: Option<&str>) -> UrlPart {
+    let Some(scheme_end) = before.find("://") else {
+        return UrlPart::Origin;
+    };
+    let authority = &before[scheme_end + 3..];
+    if let Some(end) = authority.find(AUTHORITY_END) {
+        return if authority[end..].contains(['?', '#']) {
+            UrlPart::Query
+        } else {
+            UrlPart::Path
+        };
+    }
+    let rest_of_authority =
+        after.map(|after| after.find(AUTHORITY_END).map_or(after, |end| &after[..end]));
+    if rest_of_authority.is_some_and(|rest| rest.contains('@')) {
+        return UrlPart::UserInfo;
+    }
+    let host_so_far = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    if let Some(literal) = host_so_far.strip_prefix('[') {
+        return match literal.split_once(']') {
+            None => UrlPart::IpLiteral,
+            Some(_) => UrlPart::Port,
+        };
+    }
+    if host_so_far.contains(':') {
+        return UrlPart::Port;
+    }
+    let host_ends_after = after.is_some_and(|after| {
+        after.is_empty() || after.starts_with(|c: char| c == ':' || AUTHORITY_END.contains(&c))
+    });
+    if host_so_far.is_empty() && host_ends_after {
+        UrlPart::WholeHost
+    } else {
+        UrlPart::HostLabel
+    }
+}
+
+/// Whether the host text that follows a value in the host (`rest`, up to
+/// the end of the URL) fixes a domain of at least two labels, as
+/// `.api.example.com` after `{x}` does. When it does not
+/// (`https://api.{x}`, `https://{x}.{y}`), the value chooses the domain:
+/// the host is open.
+pub fn fixes_domain_after_value(rest: &str) -> bool {
+    let host_rest = rest
+        .find(|c: char| c == ':' || AUTHORITY_END.contains(&c))
+        .map_or(rest, |end| &rest[..end]);
+    host_rest
+        .split_once('.')
+        .is_some_and(|(_, domain)| domain.split('.').filter(|label| !label.is_empty()).count() >= 2)
+}
+
+/// One DNS label of a host name: 1 to 63 ASCII letters, digits and `-`.
+/// Nothing else may come from a value placed in part of a host: no `.`,
+/// port, user, path, `%`-escape or non-ASCII letter (which IDNA could map
+/// to a `.`).
+pub fn is_dns_label(text: &str) -> bool {
+    (1..=63).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// A host name: DNS labels joined by `.`, at most 253 bytes.
+pub fn is_host_name(text: &str) -> bool {
+    text.len() <= 253 && text.split('.').all(is_dns_label)
+}
+
 /// The reference as it is written in a template, e.g. `{$env.KEY}`.
 impl fmt::Display for Reference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -6,10 +6,14 @@ use std::ops::Range;
 use crate::diagnostic::{Code, Diagnostic, Severity};
 use crate::locate::{Locator, Path, Step, doc_path};
 use crate::model::{
-    Bot, ConditionOp, CredentialKind, InteractionKind, NextAction, OAuth2Grant, RateLimit,
+    Bot, ConditionOp, CredentialKind, Integration, InteractionKind, NextAction, OAuth2Grant,
+    RateLimit,
 };
 use crate::suggest::did_you_mean;
-use crate::template::{Reference, Segment, SystemVariable, Template, is_identifier};
+use crate::template::{
+    Reference, Segment, SystemVariable, Template, UrlPart, fixes_domain_after_value, is_identifier,
+    url_part,
+};
 
 pub(crate) fn validate(bot: &Bot, locator: &Locator) -> Vec<Diagnostic> {
     let mut checker = Checker {
@@ -249,6 +253,8 @@ impl Checker<'_> {
             }
             let url_path = doc_path!["integrations", i, "url"];
             self.url(&integration.url, &url_path);
+            self.caller_values_in_url(integration, &url_path);
+            self.allowed_hosts(i, integration);
             let over_http = integration.credential.is_some()
                 && self.probe(&integration.url).starts_with("http://");
             if over_http {
@@ -327,6 +333,130 @@ impl Checker<'_> {
                 format!("this URL template cannot form a valid URL: {problem}"),
             )
             .help = Some("write an absolute http:// or https:// URL".to_owned());
+        }
+    }
+
+    /// Values a conversation can set (anything but `{$env...}`) placed
+    /// before a URL's path: each is reported, the places where every call
+    /// would be refused are errors, and so is a host the template leaves
+    /// open with no `allowedHosts` (docs/engine.md, "URL rendering").
+    fn caller_values_in_url(&mut self, integration: &Integration, path: &[Step]) {
+        let segments = integration.url.segments();
+        let mut probe = String::new();
+        let mut found = Vec::new();
+        let mut host_is_open = false;
+        let mut last_label_end = None;
+        for (index, segment) in segments.iter().enumerate() {
+            let reference = match segment {
+                Segment::Literal(text) => {
+                    probe.push_str(text);
+                    continue;
+                }
+                Segment::Reference(Reference::Env(name)) => {
+                    probe.push_str(&self.env_stand_in(name, index == 0));
+                    continue;
+                }
+                Segment::Reference(reference) => reference,
+            };
+            let after = match segments.get(index + 1) {
+                Some(Segment::Literal(text)) => Some(text.as_str()),
+                Some(Segment::Reference(_)) => None,
+                None => Some(""),
+            };
+            let part = url_part(&probe, after);
+            probe.push('x');
+            match part {
+                UrlPart::Path | UrlPart::Query => continue,
+                UrlPart::HostLabel => last_label_end = Some(probe.len()),
+                UrlPart::WholeHost => host_is_open = true,
+                UrlPart::Origin | UrlPart::UserInfo | UrlPart::IpLiteral | UrlPart::Port => {}
+            }
+            found.push((reference.to_string(), part));
+        }
+        if !probe.contains("://") {
+            // Not a URL at all: `url` has reported it.
+            return;
+        }
+        host_is_open |= last_label_end.is_some_and(|end| !fixes_domain_after_value(&probe[end..]));
+        for (reference, part) in found {
+            if matches!(part, UrlPart::HostLabel | UrlPart::WholeHost) {
+                let rule = if part == UrlPart::WholeHost {
+                    "at run time it must be a host name, and calls go only to the integration's `allowedHosts`"
+                } else {
+                    "at run time it must be one DNS label (letters, digits, `-`)"
+                };
+                self.warn(
+                    Code::CallerControlledUrl,
+                    path,
+                    At::Value,
+                    format!(
+                        "`{reference}` can be set by the conversation and lands in this URL's host"
+                    ),
+                )
+                .help = Some(format!(
+                    "{rule}; take the host from {{$env.NAME}} if callers must not choose it"
+                ));
+            } else {
+                self.error(
+                    Code::InvalidUrl,
+                    path,
+                    At::Value,
+                    format!(
+                        "`{reference}` would choose this URL's {}: a conversation's value cannot, so every call would be refused",
+                        part.describe()
+                    ),
+                )
+                .help = Some(
+                    "take that part from {$env.NAME}, or move the value into the path or the query"
+                        .to_owned(),
+                );
+            }
+        }
+        if host_is_open && integration.allowed_hosts.is_empty() {
+            self.error(
+                Code::InvalidUrl,
+                path,
+                At::Value,
+                "the conversation chooses this URL's host, and the integration names no `allowedHosts`"
+                    .to_owned(),
+            )
+            .help = Some(
+                "list the hosts it may call (and receive its credential): `allowedHosts: [api.example.com]`"
+                    .to_owned(),
+            );
+        }
+    }
+
+    /// What stands for `{$env.NAME}` when a URL is judged before run time:
+    /// its default, or else a base URL at the start of a template and a
+    /// domain elsewhere.
+    fn env_stand_in(&self, name: &str, starts_template: bool) -> String {
+        match self.bot.env.get(name).and_then(Clone::clone) {
+            Some(default) => default,
+            None if starts_template => "https://env.invalid".to_owned(),
+            None => "env.invalid".to_owned(),
+        }
+    }
+
+    /// Every `allowedHosts` entry is a host name, an address or
+    /// `*.domain`.
+    fn allowed_hosts(&mut self, i: usize, integration: &Integration) {
+        for (k, allowed) in integration.allowed_hosts.iter().enumerate() {
+            let host = allowed.strip_prefix("*.").unwrap_or(allowed);
+            if url::Host::parse(host).is_err()
+                || host.contains(['/', ':', '*', '@']) && !host.starts_with('[')
+            {
+                self.error(
+                    Code::InvalidValue,
+                    &doc_path!["integrations", i, "allowedHosts", k],
+                    At::Value,
+                    format!("`{allowed}` is not a host name, an address or `*.domain`"),
+                )
+                .help = Some(
+                    "write the host as in the URL, e.g. `api.example.com` or `*.example.com`"
+                        .to_owned(),
+                );
+            }
         }
     }
 

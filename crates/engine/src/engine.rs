@@ -15,7 +15,7 @@ use patchbay_credentials::{
 };
 use patchbay_rules::{
     PathCache, Place, Position, Step, Values, extract_fields, find_interaction, next_step, render,
-    select_rule, trigger_target,
+    render_url, select_rule, trigger_target,
 };
 use patchbay_script::{ApiData, Persistence, Script, ScriptInput, ScriptOutput, ScriptRuntime};
 use patchbay_transport::{
@@ -913,8 +913,19 @@ fn build_request(
     values: &Values<'_>,
     invocation: &mut Invocation,
 ) -> Result<Request, String> {
-    let url = render(&integration.url, values, Place::Url).map_err(|error| error.to_string())?;
-    let mut url = Url::parse(&url).map_err(|error| format!("the URL is not valid: {error}"))?;
+    let rendered = render_url(&integration.url, values).map_err(|error| error.to_string())?;
+    let mut url =
+        Url::parse(&rendered.text).map_err(|error| format!("the URL is not valid: {error}"))?;
+    // A host chosen by a conversation's value gets the credential only
+    // when the bot named it (docs/engine.md, "URL rendering").
+    if rendered.host_is_open {
+        let host = url.host_str().unwrap_or_default();
+        if !integration.allows_host(host) {
+            return Err(format!(
+                "the URL's host `{host}` comes from a conversation's value and is not in the integration's `allowedHosts`"
+            ));
+        }
+    }
     if !integration.params.is_empty() {
         let mut query = url.query().map(str::to_owned).unwrap_or_default();
         for (key, value) in &integration.params {

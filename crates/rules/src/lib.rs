@@ -9,9 +9,9 @@
 //!
 //! # API boundary
 //! [`Values`] (what templates and conditions read), [`render`] with
-//! [`Place`], [`extract_fields`] into [`Fields`], [`select_rule`],
-//! [`next_step`] and [`trigger_target`], and [`xml_to_json`] for XML
-//! responses.
+//! [`Place`], [`render_url`] for a request's URL, [`extract_fields`] into
+//! [`Fields`], [`select_rule`], [`next_step`] and [`trigger_target`], and
+//! [`xml_to_json`] for XML responses.
 #![deny(missing_docs)]
 
 mod fields;
@@ -22,6 +22,6 @@ mod xml;
 
 pub use fields::{FieldValue, Fields, PathCache, extract_fields};
 pub use flow::{Position, Step, find_interaction, next_step, trigger_target};
-pub use render::{Place, RenderError, Values, render};
+pub use render::{Place, RenderError, RenderedUrl, Values, render, render_url};
 pub use select::{condition_holds, select_rule};
 pub use xml::xml_to_json;

@@ -2,7 +2,12 @@
 
 use std::collections::HashMap;
 
-use patchbay_config::{FieldRef, Reference, Segment, SystemVariable, Template};
+use std::ops::Range;
+
+use patchbay_config::{
+    FieldRef, Reference, Segment, SystemVariable, Template, UrlPart, fixes_domain_after_value,
+    is_dns_label, is_host_name, url_part,
+};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
 use crate::fields::Fields;
@@ -55,8 +60,11 @@ impl Values<'_> {
 /// Where a rendered value lands, which decides its encoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Place {
-    /// A URL: percent-encoded as a path segment before any `?`, as a query
-    /// component after it. Line breaks are refused.
+    /// A URL, with the rules of [`render_url`]: a value is one DNS label in
+    /// part of the host, a host name as the whole host, one path segment
+    /// in the path (never `.` or `..`), a query component after `?`.
+    /// Rendering for this place gives the text only: use [`render_url`]
+    /// to learn whether the values chose the host.
     Url,
     /// A query parameter value (percent-encoded by the caller when it joins
     /// the query); line breaks are refused.
@@ -71,12 +79,64 @@ pub enum Place {
 
 /// A value that cannot go where the template puts it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("the value of `{reference}` holds a line break, which cannot go into a {place}")]
-pub struct RenderError {
-    /// The reference, as written.
-    pub reference: String,
-    /// Where it was going: `URL`, `query parameter` or `header`.
-    pub place: &'static str,
+pub enum RenderError {
+    /// A line break bound for a URL, a query parameter or a header.
+    #[error("the value of `{reference}` holds a line break, which cannot go into a {place}")]
+    LineBreak {
+        /// The reference, as written.
+        reference: String,
+        /// Where it was going: `URL`, `query parameter` or `header`.
+        place: &'static str,
+    },
+    /// A value in part of a URL's host that is not one DNS label.
+    #[error(
+        "the value of `{reference}` goes into the URL's host and must be one DNS label (1 to 63 letters, digits or `-`): no `.`, `:`, `@`, `/`, `?`, `#`, `%` or other character"
+    )]
+    NotOneLabel {
+        /// The reference, as written.
+        reference: String,
+    },
+    /// A value that is a URL's whole host but not a host name.
+    #[error(
+        "the value of `{reference}` is the URL's host and must be a host name (DNS labels joined by `.`), with no port, user, path, query or fragment"
+    )]
+    NotAHost {
+        /// The reference, as written.
+        reference: String,
+    },
+    /// A value that would choose a part of the URL no value may choose.
+    #[error(
+        "`{reference}` would choose the URL's {part}, which only the bot's own text and {{$env...}} values may"
+    )]
+    ForbiddenUrlPart {
+        /// The reference, as written.
+        reference: String,
+        /// The part: `scheme and host`, `port`, ...
+        part: &'static str,
+    },
+    /// A value that makes a path segment `.` or `..` (in any spelling URL
+    /// parsers read as one), which would climb the path.
+    #[error(
+        "the value of `{reference}` makes the path segment `{segment}`, which would move up the URL's path"
+    )]
+    DotSegment {
+        /// The reference, as written.
+        reference: String,
+        /// The segment it made.
+        segment: String,
+    },
+}
+
+/// A rendered URL and whether the template fixed its host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RenderedUrl {
+    /// The URL's text.
+    pub text: String,
+    /// True when values (not the bot's text or `{$env...}`) chose the host:
+    /// the whole host, or a label with less than a two-label domain fixed
+    /// after it (`https://api.{x}`). The caller then holds the host to a
+    /// list the bot names.
+    pub host_is_open: bool,
 }
 
 /// RFC 3986 path segment: everything but unreserved characters and the
@@ -108,40 +168,28 @@ pub fn render(
     values: &Values<'_>,
     place: Place,
 ) -> Result<String, RenderError> {
+    if place == Place::Url {
+        return render_url(template, values).map(|url| url.text);
+    }
     let mut out = String::new();
-    let mut in_query = false;
     for segment in template.segments() {
         match segment {
-            Segment::Literal(text) => {
-                in_query |= text.contains('?');
-                out.push_str(text);
-            }
+            Segment::Literal(text) => out.push_str(text),
             Segment::Reference(reference) => {
                 let value = values.lookup(reference);
                 let refused = match place {
-                    Place::Url => Some("URL"),
                     Place::Param => Some("query parameter"),
                     Place::Header => Some("header"),
-                    Place::JsonBody | Place::Text => None,
+                    Place::Url | Place::JsonBody | Place::Text => None,
                 };
-                if let Some(place) = refused
-                    && value.contains(['\r', '\n'])
-                {
-                    return Err(RenderError {
-                        reference: reference.to_string(),
-                        place,
-                    });
+                if let Some(place) = refused {
+                    refuse_line_breaks(reference, &value, place)?;
                 }
                 match place {
-                    // Before the path (a base URL, a host) the value is
-                    // part of the URL's structure and goes in as it is.
-                    Place::Url if !in_path(&out) => out.push_str(&value),
-                    Place::Url if in_query => {
-                        out.extend(utf8_percent_encode(&value, QUERY_COMPONENT));
-                    }
-                    Place::Url => out.extend(utf8_percent_encode(&value, PATH_SEGMENT)),
                     Place::JsonBody => out.push_str(&json_escape(&value)),
-                    Place::Param | Place::Header | Place::Text => out.push_str(&value),
+                    Place::Url | Place::Param | Place::Header | Place::Text => {
+                        out.push_str(&value);
+                    }
                 }
             }
         }
@@ -149,12 +197,150 @@ pub fn render(
     Ok(out)
 }
 
-/// Whether rendered URL text has reached its path: a scheme, an authority
-/// and a `/` after it.
-fn in_path(rendered: &str) -> bool {
-    rendered
+/// Renders a URL template. The bot's own text and `{$env...}` values give
+/// the URL its shape and go in as they are before the path; any other
+/// value is held to the part it lands in (docs/engine.md, "URL rendering"):
+///
+/// - part of the host: one DNS label;
+/// - the whole host: a host name (the caller then checks the host against
+///   the bot's list, [`RenderedUrl::host_is_open`]);
+/// - the scheme, user, port or an IP literal: refused;
+/// - the path: one segment, percent-encoded (`/`, `\`, `%`, `?`, `#`
+///   included), and refused when the segment it is part of is `.` or `..`
+///   in any spelling URL parsers read as one (`%2e`, `.%2E`, ...), so no
+///   value can move up the path;
+/// - the query or fragment: a query component.
+///
+/// A line break anywhere is refused.
+pub fn render_url(template: &Template, values: &Values<'_>) -> Result<RenderedUrl, RenderError> {
+    let segments = template.segments();
+    let mut out = String::new();
+    let mut host_is_open = false;
+    let mut last_label_end = None;
+    let mut path_values: Vec<(Range<usize>, &Reference)> = Vec::new();
+    for (index, segment) in segments.iter().enumerate() {
+        let reference = match segment {
+            Segment::Literal(text) => {
+                out.push_str(text);
+                continue;
+            }
+            Segment::Reference(reference) => reference,
+        };
+        let value = values.lookup(reference);
+        refuse_line_breaks(reference, &value, "URL")?;
+        let after = match segments.get(index + 1) {
+            Some(Segment::Literal(text)) => Some(text.as_str()),
+            Some(Segment::Reference(_)) => None,
+            None => Some(""),
+        };
+        let part = url_part(&out, after);
+        let start = out.len();
+        match part {
+            UrlPart::Path => out.extend(utf8_percent_encode(&value, PATH_SEGMENT)),
+            UrlPart::Query => out.extend(utf8_percent_encode(&value, QUERY_COMPONENT)),
+            // The bot's environment is the bot's own: a base URL or a host
+            // from `{$env.BASE}` goes in as it is.
+            _ if matches!(reference, Reference::Env(_)) => out.push_str(&value),
+            UrlPart::HostLabel if is_dns_label(&value) => {
+                out.push_str(&value);
+                last_label_end = Some(out.len());
+            }
+            UrlPart::HostLabel => {
+                return Err(RenderError::NotOneLabel {
+                    reference: reference.to_string(),
+                });
+            }
+            UrlPart::WholeHost if is_host_name(&value) => {
+                out.push_str(&value);
+                host_is_open = true;
+            }
+            UrlPart::WholeHost => {
+                return Err(RenderError::NotAHost {
+                    reference: reference.to_string(),
+                });
+            }
+            UrlPart::Origin | UrlPart::UserInfo | UrlPart::IpLiteral | UrlPart::Port => {
+                return Err(RenderError::ForbiddenUrlPart {
+                    reference: reference.to_string(),
+                    part: part.describe(),
+                });
+            }
+        }
+        if part == UrlPart::Path && !matches!(reference, Reference::Env(_)) {
+            path_values.push((start..out.len(), reference));
+        }
+    }
+    host_is_open |= last_label_end.is_some_and(|end| !fixes_domain_after_value(&out[end..]));
+    refuse_dot_segments(&out, &path_values)?;
+    Ok(RenderedUrl {
+        text: out,
+        host_is_open,
+    })
+}
+
+fn refuse_line_breaks(
+    reference: &Reference,
+    value: &str,
+    place: &'static str,
+) -> Result<(), RenderError> {
+    if value.contains(['\r', '\n']) {
+        return Err(RenderError::LineBreak {
+            reference: reference.to_string(),
+            place,
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a path segment that holds (part of) a value and that URL
+/// parsers read as `.` or `..`: `url::Url`, like browsers, removes such
+/// segments and the one before, percent-encoded dots included.
+fn refuse_dot_segments(
+    url: &str,
+    path_values: &[(Range<usize>, &Reference)],
+) -> Result<(), RenderError> {
+    let Some((path_start, path)) = url
         .find("://")
-        .is_some_and(|at| rendered[at + 3..].contains('/'))
+        .and_then(|scheme_end| {
+            let after = scheme_end + 3;
+            url[after..]
+                .find(['/', '\\', '?', '#'])
+                .map(|at| after + at)
+        })
+        .map(|start| {
+            let rest = &url[start..];
+            (
+                start,
+                rest.find(['?', '#']).map_or(rest, |end| &rest[..end]),
+            )
+        })
+    else {
+        return Ok(());
+    };
+    let mut segment_start = path_start;
+    for segment in path.split(['/', '\\']) {
+        let segment_end = segment_start + segment.len();
+        let made_by = path_values
+            .iter()
+            .find(|(range, _)| range.start < segment_end && segment_start < range.end);
+        if let Some((_, reference)) = made_by
+            && is_dot_segment(segment)
+        {
+            return Err(RenderError::DotSegment {
+                reference: reference.to_string(),
+                segment: segment.to_owned(),
+            });
+        }
+        segment_start = segment_end + 1;
+    }
+    Ok(())
+}
+
+/// `.` or `..`, with any dot written `%2e` or `%2E`: the WHATWG URL
+/// standard's single- and double-dot path segments.
+fn is_dot_segment(segment: &str) -> bool {
+    let dots = segment.to_ascii_lowercase().replace("%2e", ".");
+    dots == "." || dots == ".."
 }
 
 /// The value as the inside of a JSON string.
@@ -171,10 +357,17 @@ mod tests {
         Values {
             variables,
             slots: variables,
-            env: &|_| None,
+            env: &|name| (name == "BASE").then(|| "http://h:8/api".to_owned()),
             system: &|_| None,
             fields,
         }
+    }
+
+    /// `template` rendered as a URL with the bot variable `v` set to `value`.
+    fn url_with(template: &str, value: &str) -> Result<RenderedUrl, RenderError> {
+        let variables = HashMap::from([("v".to_owned(), value.to_owned())]);
+        let fields = Fields::default();
+        render_url(&Template::parse(template), &values(&variables, &fields))
     }
 
     #[test]
@@ -199,17 +392,197 @@ mod tests {
         let header = Template::parse("{$botContext.quote}");
         assert_eq!(
             render(&header, &values, Place::Header),
-            Err(RenderError {
+            Err(RenderError::LineBreak {
                 reference: "{$botContext.quote}".to_owned(),
                 place: "header"
             })
         );
-        let based = Template::parse("{$botContext.base}/search");
-        let variables = HashMap::from([("base".to_owned(), "http://h:8/api".to_owned())]);
-        let values = super::tests::values(&variables, &fields);
+        let based = Template::parse("{$env.BASE}/search");
         assert_eq!(
             render(&based, &values, Place::Url).expect("url"),
             "http://h:8/api/search"
         );
+    }
+
+    #[test]
+    fn a_value_in_part_of_the_host_is_one_dns_label() {
+        let template = "http://{$botContext.v}.api.example.com/v1/orders";
+        let rendered = url_with(template, "acme-eu").expect("one label");
+        assert_eq!(rendered.text, "http://acme-eu.api.example.com/v1/orders");
+        assert!(!rendered.host_is_open, "the template fixes api.example.com");
+        for attack in [
+            "evil.example:443/x?",
+            "evil.example",
+            "evil.example:443#",
+            "evil.example#",
+            "x@evil.example",
+            "evil.example\\",
+            "evil.example/",
+            "evil.example?",
+            "127.0.0.1:8080",
+            "[::1]",
+            "evil%2Eexample",
+            "evil%2eexample%3A443%2F",
+            "evil\u{FF0E}example",
+            "evil\u{3002}example",
+            "",
+            &"a".repeat(64),
+        ] {
+            assert_eq!(
+                url_with(template, attack),
+                Err(RenderError::NotOneLabel {
+                    reference: "{$botContext.v}".to_owned()
+                }),
+                "{attack:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_value_that_is_the_whole_host_is_a_host_name_and_opens_the_host() {
+        for template in [
+            "https://{$botContext.v}/v1",
+            "https://{$botContext.v}:8443/v1",
+            "https://{$botContext.v}?q=1",
+            "https://{$botContext.v}",
+        ] {
+            let rendered = url_with(template, "orders.example.com").expect("a host");
+            assert!(rendered.host_is_open, "{template}");
+            for attack in [
+                "evil.example:443",
+                "evil.example/x?",
+                "user@evil.example",
+                "[::1]",
+                "evil%2eexample",
+                "evil..example",
+                "evil.example.",
+                "evil\u{FF0E}example",
+            ] {
+                assert_eq!(
+                    url_with(template, attack),
+                    Err(RenderError::NotAHost {
+                        reference: "{$botContext.v}".to_owned()
+                    }),
+                    "{template} {attack:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_label_without_a_fixed_domain_after_it_opens_the_host() {
+        for (template, open) in [
+            ("https://{$botContext.v}.api.example.com/", false),
+            ("https://{$botContext.v}-eu.example.com/", false),
+            ("https://api.{$botContext.v}.example.com/", false),
+            ("https://api.{$botContext.v}/", true),
+            ("https://api.{$botContext.v}:8443/", true),
+            ("https://{$botContext.v}.com/", true),
+            ("https://{$botContext.v}{$botContext.v}.example.com/", false),
+        ] {
+            assert_eq!(
+                url_with(template, "acme").map(|url| url.host_is_open),
+                Ok(open),
+                "{template}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_value_chooses_the_scheme_user_port_or_an_address() {
+        for (template, part) in [
+            ("{$botContext.v}/search", "scheme and host"),
+            ("{$botContext.v}://h/", "scheme and host"),
+            ("https://{$botContext.v}@h/", "user name or password"),
+            ("https://u:{$botContext.v}@h/", "user name or password"),
+            ("https://h:{$botContext.v}/", "port"),
+            ("https://[::{$botContext.v}]/", "IP address"),
+        ] {
+            assert_eq!(
+                url_with(template, "80"),
+                Err(RenderError::ForbiddenUrlPart {
+                    reference: "{$botContext.v}".to_owned(),
+                    part
+                }),
+                "{template}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_bots_environment_may_shape_the_url() {
+        let fields = Fields::default();
+        let variables = HashMap::new();
+        let values = values(&variables, &fields);
+        let rendered =
+            render_url(&Template::parse("{$env.BASE}/search"), &values).expect("a base URL");
+        assert_eq!(rendered.text, "http://h:8/api/search");
+        assert!(!rendered.host_is_open);
+    }
+
+    #[test]
+    fn a_path_value_is_one_segment_and_never_a_dot_segment() {
+        let template = "http://h/v1/orders/{$botContext.v}?include=items";
+        for (value, path) in [
+            ("42", "/v1/orders/42"),
+            ("%2e%2e", "/v1/orders/%252e%252e"),
+            (".%2E", "/v1/orders/.%252E"),
+            ("a/../..", "/v1/orders/a%2F..%2F.."),
+            ("..\\..", "/v1/orders/..%5C.."),
+            ("...", "/v1/orders/..."),
+            ("..a", "/v1/orders/..a"),
+        ] {
+            let rendered = url_with(template, value).expect("one segment");
+            assert_eq!(
+                rendered.text,
+                format!("http://h{path}?include=items"),
+                "{value:?}"
+            );
+        }
+        for value in [".", ".."] {
+            assert!(
+                matches!(
+                    url_with(template, value),
+                    Err(RenderError::DotSegment { .. })
+                ),
+                "{value:?}"
+            );
+        }
+        // A value that completes a dot segment with the bot's own text.
+        for (template, value) in [
+            ("http://h/v1/.{$botContext.v}/x", "."),
+            ("http://h/v1/%2e{$botContext.v}/x", "."),
+            ("http://h/v1/{$botContext.v}.", "."),
+            ("http://h/v1/{$botContext.v}{$botContext.v}", "."),
+            ("http://h/v1\\{$botContext.v}", ".."),
+        ] {
+            assert!(
+                matches!(
+                    url_with(template, value),
+                    Err(RenderError::DotSegment { .. })
+                ),
+                "{template} {value:?}"
+            );
+        }
+        // Dots in the query are only text.
+        let rendered = url_with("http://h/v1?q={$botContext.v}", "..").expect("query");
+        assert_eq!(rendered.text, "http://h/v1?q=..");
+    }
+
+    #[test]
+    fn line_breaks_are_refused_in_every_part_of_a_url() {
+        for template in [
+            "https://{$botContext.v}/",
+            "https://h/{$botContext.v}",
+            "https://h/?q={$botContext.v}",
+        ] {
+            assert!(
+                matches!(
+                    url_with(template, "a\r\nb"),
+                    Err(RenderError::LineBreak { place: "URL", .. })
+                ),
+                "{template}"
+            );
+        }
     }
 }
