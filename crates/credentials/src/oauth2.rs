@@ -21,6 +21,7 @@ use url::Url;
 use crate::env::{EnvLookup, render, render_opt};
 use crate::error::CredentialError;
 use crate::provider::{BoxFuture, Provider, ProviderContext};
+use crate::redact::{KnownSecrets, MAX_UPSTREAM_TEXT_CHARS};
 use crate::secret::Secret;
 
 /// An access token as the cache keeps it.
@@ -127,6 +128,10 @@ pub(crate) struct OAuth2 {
     scopes: Vec<String>,
     extra_params: Vec<(String, Secret)>,
     auth_type: AuthType,
+    /// What token requests carry that the endpoint's error text must not
+    /// repeat: the client secret, the client's Basic value, secret-named
+    /// extra parameters.
+    known_secrets: KnownSecrets,
     http: Client,
     limits: Limits,
     cache: Arc<dyn TokenCache>,
@@ -190,6 +195,15 @@ impl OAuth2 {
         scopes.dedup();
         let mut limits = context.token_limits.clone();
         limits.max_redirects = 0;
+        let mut known_secrets = KnownSecrets::new();
+        if let Some(secret) = &client_secret {
+            known_secrets.insert_basic(client_id.expose(), secret.expose());
+        }
+        for (key, value) in &extra_params {
+            if names_a_secret(key) {
+                known_secrets.insert(value.expose());
+            }
+        }
         Ok(Self {
             name: name.to_owned(),
             key: format!("{name}|{}", scopes.join(" ")),
@@ -204,6 +218,7 @@ impl OAuth2 {
                 ClientAuth::Header => AuthType::BasicAuth,
                 ClientAuth::Body => AuthType::RequestBody,
             },
+            known_secrets,
             http: context.client.clone(),
             limits,
             cache: Arc::clone(&context.cache),
@@ -321,7 +336,10 @@ impl OAuth2 {
                 });
             }
         }
-        .map_err(|error| self.token_error(error))?;
+        .map_err(|error| {
+            let sent = refresh_token.as_ref().map(|token| token.secret().as_str());
+            self.token_error(error, sent)
+        })?;
         Ok(self.cached(&response, previous))
     }
 
@@ -366,30 +384,67 @@ impl OAuth2 {
         }
     }
 
-    fn token_error(
+    /// The credential's secrets, with `also` (a refresh token, a code, a
+    /// verifier: what this one request carried), for masking what the
+    /// token endpoint says.
+    fn known_secrets_with<'a>(&self, also: impl IntoIterator<Item = &'a str>) -> KnownSecrets {
+        let mut known = self.known_secrets.clone();
+        for secret in also {
+            known.insert(secret);
+        }
+        known
+    }
+
+    /// Our error for a failed token request. The endpoint's own words are
+    /// quoted sanitized: an endpoint may reflect the request, which holds
+    /// the client secret (form-encoded, or base64 in a Basic header) and
+    /// `sent`.
+    fn token_error<'a>(
         &self,
         error: RequestTokenError<patchbay_transport::Error, oauth2::basic::BasicErrorResponse>,
+        sent: impl IntoIterator<Item = &'a str>,
     ) -> CredentialError {
         let credential = self.name.clone();
+        let known = self.known_secrets_with(sent);
         match error {
             RequestTokenError::ServerResponse(response) => CredentialError::TokenRefused {
                 credential,
-                error: response.error().to_string(),
-                description: response.error_description().cloned(),
+                error: known.sanitize(response.error().as_ref(), MAX_ERROR_CODE_CHARS),
+                description: response
+                    .error_description()
+                    .map(|description| known.sanitize(description, MAX_UPSTREAM_TEXT_CHARS)),
             },
             RequestTokenError::Request(source) => {
                 CredentialError::TokenTransport { credential, source }
             }
             // The body is not shown: a half-valid response may hold a token.
+            // The path names members of the endpoint's JSON: its text too.
             RequestTokenError::Parse(error, _) => CredentialError::TokenResponse {
                 credential,
-                reason: format!("not a token response (at `{}`)", error.path()),
+                reason: format!(
+                    "not a token response (at `{}`)",
+                    known.sanitize(&error.path().to_string(), MAX_UPSTREAM_TEXT_CHARS)
+                ),
             },
-            RequestTokenError::Other(reason) => {
-                CredentialError::TokenResponse { credential, reason }
-            }
+            RequestTokenError::Other(reason) => CredentialError::TokenResponse {
+                credential,
+                reason: known.sanitize(&reason, MAX_UPSTREAM_TEXT_CHARS),
+            },
         }
     }
+}
+
+/// How long an OAuth `error` code may be in our errors: the registered
+/// codes are short words.
+const MAX_ERROR_CODE_CHARS: usize = 64;
+
+/// Whether an `extraParams` name says its value is secret (`password`,
+/// `client_assertion`, `api_key`, ...).
+fn names_a_secret(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["secret", "password", "token", "key", "assertion"]
+        .iter()
+        .any(|word| name.contains(word))
 }
 
 /// Sends token requests through patchbay-transport: the network guard and
@@ -570,10 +625,16 @@ impl Authorization {
             .map(|(key, value)| (key.into_owned(), value.into_owned()))
             .collect();
         if let Some(error) = query.get("error") {
+            // The redirect's words come from the authorization server (or
+            // whoever crafted the link): quoted sanitized, like a token
+            // endpoint's.
+            let known = &self.provider.known_secrets;
             return Err(CredentialError::TokenRefused {
                 credential: name,
-                error: error.clone(),
-                description: query.get("error_description").cloned(),
+                error: known.sanitize(error, MAX_ERROR_CODE_CHARS),
+                description: query
+                    .get("error_description")
+                    .map(|description| known.sanitize(description, MAX_UPSTREAM_TEXT_CHARS)),
             });
         }
         let invalid = |reason: &str| CredentialError::TokenResponse {
@@ -592,6 +653,7 @@ impl Authorization {
             client: &self.provider.http,
             limits: &self.provider.limits,
         };
+        let verifier = Secret::new(self.verifier.secret().clone());
         let response = self
             .provider
             .oauth_client()
@@ -600,7 +662,10 @@ impl Authorization {
             .set_pkce_verifier(self.verifier)
             .request_async(&http)
             .await
-            .map_err(|error| self.provider.token_error(error))?;
+            .map_err(|error| {
+                self.provider
+                    .token_error(error, [code.as_str(), verifier.expose()])
+            })?;
         let token = self.provider.cached(&response, None);
         if token.refresh_token.is_none() {
             tracing::warn!(credential = %name, "the token endpoint gave no refresh token; the grant must be run again when the token expires");
