@@ -221,9 +221,65 @@ const CAPTURING_AREAS: &[&str] = &["cli", "credentials", "reliability", "scenari
 /// Every canary the suites plant starts with this.
 const CANARY_PREFIX: &str = "canary-";
 
-/// Reads every captured log, trace, error, debug print and JSON answer, and
-/// the reliability tables, for a canary secret. Names the file and line of
-/// each hit, never the line itself.
+/// How a canary can show: as it is (percent- and form-encoding leave
+/// `canary-` alone), with `-` percent-encoded (what encoders of every
+/// non-alphanumeric byte write), and inside base64, wherever it sits, in
+/// the standard and URL-safe alphabets: a Basic header holds the password
+/// as base64, after the user name.
+fn canary_spellings() -> Vec<String> {
+    let mut spellings = vec![CANARY_PREFIX.to_owned()];
+    let escaped = CANARY_PREFIX.replace('-', "%2D");
+    spellings.push(escaped.to_ascii_lowercase());
+    for run in base64_runs(CANARY_PREFIX.as_bytes()) {
+        spellings.push(run.replace('+', "-").replace('/', "_"));
+        spellings.push(run);
+    }
+    spellings.sort();
+    spellings.dedup();
+    spellings
+}
+
+/// Whether `line` holds any of `spellings` (percent escapes in either case).
+fn shows_canary(line: &str, spellings: &[String]) -> bool {
+    let lower = line.to_ascii_lowercase();
+    spellings.iter().any(|spelling| {
+        if spelling.contains('%') {
+            lower.contains(spelling.as_str())
+        } else {
+            line.contains(spelling.as_str())
+        }
+    })
+}
+
+/// The base64 characters that only `bytes` decide, at each of the three
+/// offsets (mod 3) it can start at in an encoded text.
+fn base64_runs(bytes: &[u8]) -> Vec<String> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    (0..3)
+        .map(|offset| {
+            let mut shifted = vec![0u8; offset];
+            shifted.extend_from_slice(bytes);
+            let bits = shifted.len() * 8;
+            // Characters from the first free of the leading filler's bits
+            // to the last within the bytes' own bits.
+            let first = [0, 2, 3][offset];
+            (first..bits / 6)
+                .map(|index| {
+                    let bit = index * 6;
+                    let pair = u16::from(shifted[bit / 8]) << 8
+                        | u16::from(shifted.get(bit / 8 + 1).copied().unwrap_or(0));
+                    let sextet = (pair >> (10 - bit % 8)) & 0x3f;
+                    char::from(ALPHABET[usize::from(sextet)])
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Reads every captured log, trace, error, debug print, JSON answer and
+/// recording, and the reliability tables, for a canary secret in any of
+/// its spellings ([`canary_spellings`]). Names the file and line of each
+/// hit, never the line itself.
 fn scan_for_canaries(root: &Path) -> anyhow::Result<()> {
     let captured = root.join("target/captured");
     let mut files = Vec::new();
@@ -245,13 +301,14 @@ fn scan_for_canaries(root: &Path) -> anyhow::Result<()> {
     if let Ok(tables) = std::fs::read_dir(root.join("target/reliability")) {
         files.extend(tables.filter_map(|entry| Some(entry.ok()?.path())));
     }
+    let spellings = canary_spellings();
     let (mut bytes, mut hits) = (0, Vec::new());
     for file in &files {
         let text =
             std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
         bytes += text.len();
         for (number, line) in String::from_utf8_lossy(&text).lines().enumerate() {
-            if line.contains(CANARY_PREFIX) {
+            if shows_canary(line, &spellings) {
                 hits.push(format!("{}:{}", file.display(), number + 1));
             }
         }
@@ -350,5 +407,25 @@ mod tests {
             .expect("workspace manifest");
         let pin = format!("v8 = \"={}\"", super::V8_VERSION);
         assert!(manifest.contains(&pin), "Cargo.toml does not pin `{pin}`");
+    }
+
+    #[test]
+    fn the_scan_knows_a_canary_in_base64_at_every_offset_and_percent_encoded() {
+        let spellings = super::canary_spellings();
+        let found = |text: &str| super::shows_canary(text, &spellings);
+        // base64 of "canary-9d41e7-never-shown" after "", "a", "ab" and
+        // "bot:" (a Basic pair), and URL-safe after "a" (from Python).
+        for encoded in [
+            "Y2FuYXJ5LTlkNDFlNy1uZXZlci1zaG93bg==",
+            "YWNhbmFyeS05ZDQxZTctbmV2ZXItc2hvd24=",
+            "YWJjYW5hcnktOWQ0MWU3LW5ldmVyLXNob3du",
+            "Basic Ym90OmNhbmFyeS05ZDQxZTctbmV2ZXItc2hvd24=",
+            "YWNhbmFyeS0_Pj8=",
+            "canary%2Ds3cr3t",
+            "?api_key=canary-s3cr3t%2F%2B",
+        ] {
+            assert!(found(encoded), "{encoded}");
+        }
+        assert!(!found("Basic Ym90OnMzY3IzdA== and plain text"));
     }
 }
