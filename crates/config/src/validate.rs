@@ -373,8 +373,12 @@ impl Checker<'_> {
             }
             found.push((reference.to_string(), part));
         }
-        if !probe.contains("://") {
-            // Not a URL at all: `url` has reported it.
+        let starts_with_value = matches!(
+            segments.first(),
+            Some(Segment::Reference(reference)) if !matches!(reference, Reference::Env(_))
+        );
+        if !probe.contains("://") && !starts_with_value {
+            // Not a URL at all (`/search?q=...`): `url` has reported it.
             return;
         }
         host_is_open |= last_label_end.is_some_and(|end| !fixes_domain_after_value(&probe[end..]));
