@@ -14,6 +14,10 @@ pub mod servers;
 #[path = "support/table.rs"]
 pub mod table;
 
+/// JavaScript defining `reachableIntrinsics()`: every intrinsic a bot script
+/// can reach, as `[[path, object], ...]` (tests/fixtures/intrinsics.js).
+pub const INTRINSICS_JS: &str = include_str!("fixtures/intrinsics.js");
+
 /// Resident memory of a process (`"self"`, or a pid), in KiB; 0 when it
 /// cannot be read.
 pub fn rss_kib(pid: &str) -> u64 {

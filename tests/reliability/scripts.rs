@@ -148,6 +148,7 @@ async fn engine(upstream: &servers::Server) -> Engine {
     let scripts = ScriptRuntime::new(RuntimeOptions {
         workers: 1,
         queue: 16,
+        realm_share: 1,
         limits: Limits {
             time: TIME_LIMIT,
             heap_bytes: 32 * 1024 * 1024,

@@ -178,3 +178,158 @@ async fn ten_thousand_runs_leave_memory_flat() {
     let growth = rss_kib().saturating_sub(before);
     assert!(growth < 32 * 1024, "RSS grew by {growth} KiB over 10k runs");
 }
+
+/// Hardened JS's claim, proved by enumeration: every intrinsic a script can
+/// reach (from the global, or only through values such as iterators,
+/// generators and async functions) is frozen.
+#[tokio::test]
+async fn every_intrinsic_is_frozen() {
+    let runtime = runtime();
+    let code = format!(
+        r#"{}
+        var found = reachableIntrinsics();
+        var missing = found.named.filter(function (entry) {{ return entry[1] === undefined; }});
+        var open = found.all.filter(function (entry) {{ return !Object.isFrozen(entry[1]); }});
+        botContext.sendMessage(String(found.all.length));
+        botContext.sendMessage(missing.map(function (entry) {{ return entry[0]; }}).join(" "));
+        botContext.sendMessage(open.map(function (entry) {{ return entry[0]; }}).slice(0, 40).join(" "));
+        "#,
+        patchbay_tests::INTRINSICS_JS
+    );
+    let output = run(&runtime, &code, ScriptInput::default())
+        .await
+        .expect("walks");
+    let reached: usize = output.messages[0].parse().expect("a count");
+    // Not a vacuous walk: V8's builtins are well over a thousand objects.
+    assert!(reached > 1_000, "reached only {reached} objects");
+    assert_eq!(output.messages[1], "", "intrinsics the walk could not reach");
+    assert_eq!(output.messages[2], "", "intrinsics that are not frozen");
+}
+
+/// What an attacker's bot tried: redefine `next` on the array iterator
+/// prototype (and every other hidden intrinsic) so that its code runs in
+/// every later run, whatever the bot, and reads that run's conversation.
+#[tokio::test]
+async fn a_poisoned_intrinsic_reaches_no_later_run() {
+    let runtime = runtime();
+    let attacker = runtime.realm("attacker");
+    let victim = runtime.realm("victim");
+    let poison = format!(
+        r#"{}
+        var stolen = function () {{ botContext.sendMessage("stolen " + botContext.getConversationId()); return {{ done: true }}; }};
+        reachableIntrinsics().all.forEach(function (entry) {{
+          var target = entry[1];
+          try {{ target.next = stolen; }} catch (e) {{}}
+          try {{ Object.defineProperty(target, "next", {{ value: stolen }}); }} catch (e) {{}}
+          try {{ target.poisoned = "A"; }} catch (e) {{}}
+          try {{ Object.setPrototypeOf(target, null); }} catch (e) {{}}
+        }});
+        try {{ Object.getPrototypeOf([][Symbol.iterator]()).next = stolen; }} catch (e) {{}}
+        "#,
+        patchbay_tests::INTRINSICS_JS
+    );
+    let reader = format!(
+        r#"{}
+        var total = 0;
+        for (var x of [1, 2, 3]) {{ total += x; }}
+        for (var c of "ab") {{ total += c.length; }}
+        for (var e of new Map([[1, 2]])) {{ total += e.length; }}
+        var g = (function* () {{ yield 1; }})();
+        total += g.next().value;
+        var poisoned = reachableIntrinsics().all.filter(function (entry) {{
+          return Object.prototype.hasOwnProperty.call(entry[1], "poisoned");
+        }});
+        botContext.sendMessage(total + " " + poisoned.length);
+        "#,
+        patchbay_tests::INTRINSICS_JS
+    );
+    let attack = runtime
+        .compile(&attacker, "attacker", &poison)
+        .await
+        .expect("compiles");
+    let same_bot = runtime
+        .compile(&attacker, "attacker reads", &reader)
+        .await
+        .expect("compiles");
+    let other_bot = runtime
+        .compile(&victim, "victim", &reader)
+        .await
+        .expect("compiles");
+    let _ = runtime.run(&attack, ScriptInput::default()).await;
+    for script in [&other_bot, &same_bot] {
+        let output = runtime
+            .run(
+                script,
+                ScriptInput {
+                    conversation_id: "victim-conversation".to_owned(),
+                    ..ScriptInput::default()
+                },
+            )
+            .await
+            .expect("runs");
+        assert_eq!(output.messages, vec!["11 0"], "{}", script.owner());
+    }
+}
+
+/// A script's compiled function is reused by every run (that is what makes
+/// runs fast); `arguments.callee` reaches it, so it is frozen.
+#[tokio::test]
+async fn the_compiled_function_keeps_nothing_between_runs() {
+    let runtime = runtime();
+    let script = compile(
+        &runtime,
+        r#"
+        var me = arguments.callee;
+        var before = String(me.stash) + "," + String(me.prototype && me.prototype.stash);
+        try { me.stash = botContext.getConversationId(); } catch (e) {}
+        try { me.prototype.stash = botContext.getConversationId(); } catch (e) {}
+        try { Object.defineProperty(me, "other", { value: 1 }); } catch (e) {}
+        botContext.sendMessage(before + "," + typeof me.other);
+        "#,
+    )
+    .await;
+    for conversation in ["first", "second"] {
+        let output = runtime
+            .run(
+                &script,
+                ScriptInput {
+                    conversation_id: conversation.to_owned(),
+                    ..ScriptInput::default()
+                },
+            )
+            .await
+            .expect("runs");
+        assert_eq!(output.messages, vec!["undefined,undefined,undefined"]);
+    }
+}
+
+/// Promise jobs a run leaves behind (by ending with `sendImmediateReply`,
+/// or by being stopped) never run in a later run.
+#[tokio::test]
+async fn promise_jobs_never_outlive_their_run() {
+    let runtime = runtime();
+    let leavers = [
+        "Promise.resolve().then(function () { botContext.sendMessage('late job'); }); botContext.sendImmediateReply('replied');",
+        "Promise.resolve().then(function () { botContext.sendMessage('late job'); }); while (true) {}",
+        "Promise.resolve().then(function () { botContext.sendMessage('late job'); }); var keep = []; while (true) { keep.push(new Array(1000000).fill(1.5)); }",
+    ];
+    let reader = compile(&runtime, "botContext.sendMessage('reader');").await;
+    for leaver in leavers {
+        let script = compile(&runtime, leaver).await;
+        let _ = runtime.run(&script, ScriptInput::default()).await;
+        let output = runtime
+            .run(&reader, ScriptInput::default())
+            .await
+            .expect("reads");
+        assert_eq!(output.messages, vec!["reader"], "after `{leaver}`");
+    }
+    // Jobs of a run that ends normally run within it.
+    let output = run(
+        &runtime,
+        "Promise.resolve('in time').then(function (text) { botContext.sendMessage(text); });",
+        ScriptInput::default(),
+    )
+    .await
+    .expect("runs");
+    assert_eq!(output.messages, vec!["in time"]);
+}

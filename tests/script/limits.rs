@@ -12,6 +12,7 @@ async fn syntax_errors_name_line_and_column() {
     let runtime = runtime();
     let error = runtime
         .compile(
+            &runtime.realm("test bot"),
             "integration search, transformScript",
             "var a = 1;\nvar b = ;\n",
         )
@@ -73,7 +74,9 @@ async fn a_heap_bomb_ends_cleanly_and_the_next_run_works() {
     let runtime = runtime();
     let error = run(
         &runtime,
-        "var keep = []; while (true) { keep.push(new Array(100000).fill('x'.repeat(10))); }",
+        // Big steps, so that the heap fills well before the time limit even
+        // on a slow, loaded machine.
+        "var keep = []; while (true) { keep.push(new Array(1000000).fill(1.5)); }",
         ScriptInput::default(),
     )
     .await
@@ -140,4 +143,193 @@ async fn a_thrown_error_names_its_line() {
         error.to_string(),
         "test script: TypeError: bad input (line 2)"
     );
+}
+
+fn transform_input(json: &str) -> ScriptInput {
+    ScriptInput {
+        api: Some(patchbay_script::ApiData {
+            name: "api_X".to_owned(),
+            json_data: json.to_owned(),
+        }),
+        ..ScriptInput::default()
+    }
+}
+
+/// Code that would run after the time limit: a promise job that loops, a
+/// `jsonData` getter or `toJSON` the host reads after the script, an
+/// exception whose `toString` loops. Each is stopped by the limit, reported
+/// as a timeout (never as success), and the worker goes on.
+#[tokio::test]
+async fn nothing_runs_past_the_time_limit() {
+    let runtime = runtime();
+    let cases = [
+        "Promise.resolve().then(function () { for (;;) {} }); for (;;) {}",
+        "Promise.resolve().then(function () { for (;;) {} });",
+        "function again() { Promise.resolve().then(again); } again();",
+        "Object.defineProperty(api_X, 'jsonData', { get: function () { for (;;) {} } });",
+        "api_X.jsonData = { toJSON: function () { for (;;) {} } };",
+        "throw { toString: function () { for (;;) {} } };",
+    ];
+    for code in cases {
+        let started = Instant::now();
+        let error = run(&runtime, code, transform_input(r#"{"api_X":{}}"#))
+            .await
+            .expect_err(code);
+        assert!(
+            matches!(error, ScriptError::Timeout { .. }),
+            "`{code}`: {error:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "`{code}` took {:?}",
+            started.elapsed()
+        );
+        let after = run(
+            &runtime,
+            "botContext.sendMessage('still here')",
+            ScriptInput::default(),
+        )
+        .await
+        .expect("the runtime goes on");
+        assert_eq!(after.messages, vec!["still here"], "after `{code}`");
+    }
+}
+
+/// ArrayBuffer contents live outside V8's heap: they have a budget of
+/// their own, and resizable buffers (whose memory V8 takes from its page
+/// allocator, past any budget) are refused.
+#[tokio::test]
+async fn array_buffers_are_bounded() {
+    let runtime = runtime();
+    let before = patchbay_tests::rss_kib("self");
+    for code in [
+        "var b = new ArrayBuffer(0, { maxByteLength: 2 ** 31 }); b.resize(2 ** 31); new Uint8Array(b).fill(1);",
+        "var b = new Uint8Array(1).buffer.constructor; var r = new b(0, { maxByteLength: 2 ** 31 }); r.resize(2 ** 31);",
+        "new Uint8Array(512 * 1024 * 1024).fill(1);",
+        "var keep = []; for (var i = 0; i < 64; i++) { keep.push(new Uint8Array(16 * 1024 * 1024).fill(1)); }",
+    ] {
+        let started = Instant::now();
+        let error = run(&runtime, code, ScriptInput::default())
+            .await
+            .expect_err(code);
+        // V8 refuses the allocation (a RangeError), or counts the
+        // refused memory against the heap and stops the run.
+        match &error {
+            ScriptError::Exception { message, .. } => assert!(
+                message.contains("RangeError"),
+                "`{code}`: {message}"
+            ),
+            ScriptError::HeapLimit { .. } => {}
+            other => panic!("`{code}`: {other:?}"),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "`{code}` took {:?}",
+            started.elapsed()
+        );
+    }
+    let growth = patchbay_tests::rss_kib("self").saturating_sub(before);
+    assert!(growth < 256 * 1024, "RSS grew by {growth} KiB");
+    let fits = run(
+        &runtime,
+        "botContext.sendMessage(String(new Uint8Array(1024 * 1024).fill(7)[5]));",
+        ScriptInput::default(),
+    )
+    .await
+    .expect("a buffer within the budget");
+    assert_eq!(fits.messages, vec!["7"]);
+}
+
+/// A transform's `jsonData` is output like messages and variables.
+#[tokio::test]
+async fn json_data_counts_against_the_output_limit() {
+    let runtime = runtime();
+    for code in [
+        "api_X.jsonData = 'x'.repeat(20 * 1024 * 1024);",
+        "api_X.jsonData = { big: 'x'.repeat(1024 * 1024) };",
+    ] {
+        let error = run(&runtime, code, transform_input(r#"{"api_X":{}}"#))
+            .await
+            .expect_err(code);
+        assert!(
+            matches!(error, ScriptError::OutputLimit { .. }),
+            "`{code}`: {error:?}"
+        );
+    }
+    let small = run(
+        &runtime,
+        "api_X.jsonData = JSON.stringify({ api_X: { n: 1 } });",
+        transform_input(r#"{"api_X":{}}"#),
+    )
+    .await
+    .expect("fits");
+    assert_eq!(small.json_data.as_deref(), Some(r#"{"api_X":{"n":1}}"#));
+}
+
+/// Two callers keep a bot's slow script running on every worker they can
+/// get; another bot's runs keep their latency, because one realm holds at
+/// most its share of the workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_bot_does_not_starve_the_others() {
+    let limit = Duration::from_millis(500);
+    let runtime = patchbay_script::ScriptRuntime::new(patchbay_script::RuntimeOptions {
+        workers: 2,
+        queue: 64,
+        realm_share: 1,
+        limits: patchbay_script::Limits {
+            time: limit,
+            ..patchbay_script::Limits::default()
+        },
+    });
+    let slow = runtime.realm("slow");
+    let quick = runtime.realm("quick");
+    // Catastrophic backtracking, as a hostile input makes a bot's regex do.
+    let backtrack = runtime
+        .compile(
+            &slow,
+            "slow",
+            "/^(a+)+$/.test(botContext.getCurrentUserMessage());",
+        )
+        .await
+        .expect("compiles");
+    let answer = runtime
+        .compile(&quick, "quick", "botContext.sendMessage('ok');")
+        .await
+        .expect("compiles");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut hogs = Vec::new();
+    for caller in 0..4 {
+        let (runtime, backtrack, stop) = (runtime.clone(), backtrack.clone(), stop.clone());
+        hogs.push(tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let input = ScriptInput {
+                    user_message: format!("{}!", "a".repeat(40)),
+                    conversation_id: format!("hog-{caller}"),
+                    ..ScriptInput::default()
+                };
+                let _ = runtime.run(&backtrack, input).await;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut times = Vec::new();
+    for turn in 0..20 {
+        let started = Instant::now();
+        let input = ScriptInput {
+            conversation_id: format!("quick-{turn}"),
+            ..ScriptInput::default()
+        };
+        let output = runtime.run(&answer, input).await.expect("runs");
+        assert_eq!(output.messages, vec!["ok"]);
+        times.push(started.elapsed());
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for hog in hogs {
+        let _ = hog.await;
+    }
+    times.sort();
+    let p50 = times[times.len() / 2];
+    // Without the share, each quick run waits behind the slow ones (about
+    // the time limit); with it, one worker is always free for it.
+    assert!(p50 < limit / 4, "quick bot's p50 {p50:?} behind a slow bot");
 }

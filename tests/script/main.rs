@@ -15,6 +15,7 @@ fn runtime() -> ScriptRuntime {
     ScriptRuntime::new(RuntimeOptions {
         workers: 1,
         queue: 16,
+        realm_share: 1,
         limits: Limits {
             time: Duration::from_millis(300),
             heap_bytes: 32 * 1024 * 1024,
@@ -25,7 +26,7 @@ fn runtime() -> ScriptRuntime {
 
 async fn compile(runtime: &ScriptRuntime, code: &str) -> Script {
     runtime
-        .compile("test script", code)
+        .compile(&runtime.realm("test bot"), "test script", code)
         .await
         .expect("compiles")
 }

@@ -114,6 +114,16 @@ See docs/http-api.md for the API.")]
         /// in seconds.
         #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
         session_ttl_secs: u64,
+        /// The most one stored conversation may hold (its session and its
+        /// user's variables), in bytes; a turn that would keep more is
+        /// refused (422 `conversation_too_large`) and saves nothing.
+        #[arg(long, value_name = "BYTES", default_value_t = patchbay_engine::DEFAULT_MAX_CONVERSATION_BYTES)]
+        max_conversation_bytes: usize,
+        /// How many conversations, and users' records, the in-memory store
+        /// keeps (without `--store`); past that the least recently used is
+        /// evicted (`patchbay_conversations_evicted_total`).
+        #[arg(long, value_name = "N", default_value_t = patchbay_engine::DEFAULT_MAX_CONVERSATIONS)]
+        max_conversations: usize,
         /// Serve the playground at `/`: pick a bot and an interaction, run
         /// turns by hand, see each step's trace and the state.
         #[arg(long)]
@@ -127,6 +137,8 @@ See docs/http-api.md for the API.")]
         /// How long in-flight requests may finish after SIGTERM, in milliseconds.
         #[arg(long, value_name = "MS", default_value_t = 30_000)]
         drain_timeout_ms: u64,
+        #[command(flatten)]
+        clients: serve::ClientLimits,
     },
     /// Print a shell completion script.
     #[command(after_help = "\
@@ -375,7 +387,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             deadline_ms,
             drain_timeout_ms,
             session_ttl_secs,
+            max_conversation_bytes,
+            max_conversations,
             playground,
+            clients,
         } => {
             let env = match env.iter().map(|item| parse_pair(item)).collect() {
                 Ok(env) => env,
@@ -395,7 +410,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 deadline: Duration::from_millis(deadline_ms),
                 drain_timeout: Duration::from_millis(drain_timeout_ms),
                 session_ttl: Duration::from_secs(session_ttl_secs.max(1)),
+                conversation_limits: patchbay_engine::MemoryStoreLimits {
+                    max_conversation_bytes,
+                    max_conversations,
+                },
                 playground,
+                clients,
             }))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -490,8 +510,9 @@ impl ScriptChecker {
                 }),
             )),
         };
+        let realm = scripts.realm("check");
         for site in sites {
-            match runtime.block_on(scripts.compile(&site.owner, &site.code)) {
+            match runtime.block_on(scripts.compile(&realm, &site.owner, &site.code)) {
                 Ok(_) => {}
                 Err(patchbay_script::ScriptError::Syntax {
                     line,

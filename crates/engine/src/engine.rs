@@ -375,11 +375,13 @@ impl Engine {
             let provider = patchbay_credentials::build(credential, &lookup, &context)?;
             providers.insert(credential.name.clone(), provider);
         }
+        // One realm per bot load: its scripts get contexts of their own.
+        let realm = options.scripts.realm(&bot.name);
         let mut compiled = HashMap::new();
         for integration in &bot.integrations {
             if let Some(code) = &integration.transform_script {
                 let owner = format!("integration {}, transformScript", integration.name);
-                let script = options.scripts.compile(&owner, code).await?;
+                let script = options.scripts.compile(&realm, &owner, code).await?;
                 compiled.insert(script_key("i", &integration.name), script);
             }
         }
@@ -391,7 +393,7 @@ impl Engine {
                 ] {
                     if let Some(code) = code {
                         let owner = format!("interaction {}, {field}", interaction.name);
-                        let script = options.scripts.compile(&owner, code).await?;
+                        let script = options.scripts.compile(&realm, &owner, code).await?;
                         compiled.insert(script_key(kind, &interaction.name), script);
                     }
                 }

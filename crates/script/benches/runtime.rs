@@ -40,11 +40,12 @@ fn runs(c: &mut Criterion) {
         workers: 1,
         ..RuntimeOptions::default()
     });
+    let realm = runtime.realm("bench");
     let transform = tokio
-        .block_on(runtime.compile("bench transform", TRANSFORM))
+        .block_on(runtime.compile(&realm, "bench transform", TRANSFORM))
         .expect("compiles");
     let empty = tokio
-        .block_on(runtime.compile("bench empty", ""))
+        .block_on(runtime.compile(&realm, "bench empty", ""))
         .expect("compiles");
     for (name, bytes) in [("transform_2kb", 2 * 1024), ("transform_100kb", 100 * 1024)] {
         let input = input(bytes);
@@ -61,7 +62,7 @@ fn runs(c: &mut Criterion) {
     // its worker replace the context: each run then pays for a new context,
     // its lockdown and the script's compilation.
     let dirty = tokio
-        .block_on(runtime.compile("bench dirty", "Object.preventExtensions(globalThis);"))
+        .block_on(runtime.compile(&realm, "bench dirty", "Object.preventExtensions(globalThis);"))
         .expect("compiles");
     c.bench_function("run_with_context_creation", |b| {
         b.to_async(&tokio)

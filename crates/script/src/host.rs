@@ -25,7 +25,7 @@ impl RunState {
     }
 
     /// Counts output against the limit; false once it is passed.
-    fn charge(&mut self, bytes: usize) -> bool {
+    pub(crate) fn charge(&mut self, bytes: usize) -> bool {
         self.output_bytes = self.output_bytes.saturating_add(bytes);
         if self.output_bytes > self.output_limit {
             self.output_exceeded = true;
@@ -372,6 +372,11 @@ pub(crate) fn global_template<'s>(
     Some(global)
 }
 
+/// Whether `sendImmediateReply` ended the run.
+pub(crate) fn replied(scope: &mut Scope<'_, '_>) -> bool {
+    state(scope).is_some_and(|state| state.output.immediate_reply)
+}
+
 /// Adds the transform's `api_RDVN` object to the global for a run (the
 /// sandbox's reset removes it afterwards).
 pub(crate) fn install_api(scope: &mut Scope<'_, '_>) -> Option<()> {
@@ -389,7 +394,9 @@ pub(crate) fn install_api(scope: &mut Scope<'_, '_>) -> Option<()> {
     Some(())
 }
 
-/// The transform's `jsonData` after the run, as text.
+/// The transform's `jsonData` after the run, as text. It counts against the
+/// run's output limit, checked before it is copied out of V8: a transform
+/// that builds a huge `jsonData` ends with the output-limit error.
 pub(crate) fn read_json_data(scope: &mut Scope<'_, '_>, name: &str) -> Option<String> {
     let context = scope.get_current_context();
     let global = context.global(scope);
@@ -397,11 +404,17 @@ pub(crate) fn read_json_data(scope: &mut Scope<'_, '_>, name: &str) -> Option<St
     let object = global.get(scope, key.into())?.to_object(scope)?;
     let key = v8::String::new(scope, "jsonData")?;
     let value = object.get(scope, key.into())?;
-    if value.is_string() {
-        Some(value.to_rust_string_lossy(scope))
+    let text = if value.is_string() {
+        value.to_string(scope)?
     } else {
         // An object assigned to jsonData is what the script meant: its JSON.
-        let json = v8::json::stringify(scope, value)?;
-        Some(json.to_rust_string_lossy(scope))
+        v8::json::stringify(scope, value)?
+    };
+    let bytes = text.utf8_length(scope);
+    let run = state(scope)?;
+    if bytes > run.output_limit.saturating_sub(run.output_bytes) {
+        run.output_exceeded = true;
+        return None;
     }
+    Some(text.to_rust_string_lossy(scope))
 }

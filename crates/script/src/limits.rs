@@ -3,7 +3,7 @@
 
 use std::ffi::c_void;
 use std::mem::ManuallyDrop;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Once, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,7 @@ pub(crate) fn initialize_v8() {
 /// the run, and a flag to say why it stopped.
 pub(crate) struct HeapGuard {
     handle: v8::IsolateHandle,
-    hit: AtomicBool,
+    hit: Arc<AtomicBool>,
 }
 
 /// An isolate with a heap limit whose breach stops the run instead of
@@ -35,12 +35,18 @@ pub(crate) struct GuardedIsolate {
 }
 
 impl GuardedIsolate {
+    /// An isolate whose heap may grow to `heap_bytes` and whose ArrayBuffer
+    /// contents (which live outside the heap) may take as much again. Its
+    /// microtasks run only when the host asks, inside a run's time limit.
     pub(crate) fn new(heap_bytes: usize) -> Self {
-        let params = v8::CreateParams::default().heap_limits(0, heap_bytes);
+        let params = v8::CreateParams::default()
+            .heap_limits(0, heap_bytes)
+            .array_buffer_allocator(BufferBudget::allocator(heap_bytes));
         let mut isolate = v8::Isolate::new(params);
+        isolate.set_microtasks_policy(v8::MicrotasksPolicy::Explicit);
         let guard = Box::into_raw(Box::new(HeapGuard {
             handle: isolate.thread_safe_handle(),
-            hit: AtomicBool::new(false),
+            hit: Arc::new(AtomicBool::new(false)),
         }));
         isolate.add_near_heap_limit_callback(near_heap_limit, guard.cast::<c_void>());
         Self {
@@ -51,6 +57,15 @@ impl GuardedIsolate {
 
     pub(crate) fn isolate(&mut self) -> &mut v8::OwnedIsolate {
         &mut self.isolate
+    }
+
+    /// The flag the heap limit sets when it stops a run.
+    pub(crate) fn heap_hit_flag(&self) -> Arc<AtomicBool> {
+        // SAFETY: `guard` came from `Box::into_raw` in `new` and is freed
+        // only in `drop`.
+        #[allow(unsafe_code)]
+        let guard = unsafe { &*self.guard };
+        Arc::clone(&guard.hit)
     }
 
     /// Whether the heap limit stopped the last run (and clears the flag).
@@ -95,19 +110,120 @@ unsafe extern "C" fn near_heap_limit(data: *mut c_void, current: usize, _initial
     current.saturating_add(UNWIND_ROOM)
 }
 
+/// The memory behind one isolate's ArrayBuffers. V8 allocates it through
+/// the embedder's allocator, outside the heap its limit watches, so without
+/// a budget one `new Uint8Array(2 ** 31)` would commit gigabytes. An
+/// allocation past the budget fails, and V8 (after collecting garbage once
+/// and trying again) throws a `RangeError` in the script.
+pub(crate) struct BufferBudget {
+    live: AtomicUsize,
+    limit: usize,
+}
+
+/// Backing stores are aligned as `malloc` aligns them.
+const BUFFER_ALIGN: usize = 16;
+
+impl BufferBudget {
+    fn allocator(limit: usize) -> v8::UniqueRef<v8::Allocator> {
+        static VTABLE: v8::RustAllocatorVtable<BufferBudget> = v8::RustAllocatorVtable {
+            allocate: allocate_zeroed,
+            allocate_uninitialized,
+            free,
+            drop: drop_budget,
+        };
+        let budget = Arc::new(BufferBudget {
+            live: AtomicUsize::new(0),
+            limit,
+        });
+        // SAFETY: the handle is an `Arc<BufferBudget>` turned into a raw
+        // pointer, which `drop_budget` turns back exactly once, when V8
+        // drops the allocator; the vtable's functions expect that type.
+        #[allow(unsafe_code)]
+        unsafe {
+            v8::new_rust_allocator(Arc::into_raw(budget), &VTABLE)
+        }
+    }
+
+    fn allocate(&self, len: usize, zeroed: bool) -> *mut c_void {
+        let reserved = self
+            .live
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |live| {
+                live.checked_add(len).filter(|total| *total <= self.limit)
+            })
+            .is_ok();
+        let Some(layout) = buffer_layout(len).filter(|_| reserved) else {
+            if reserved {
+                self.live.fetch_sub(len, Ordering::SeqCst);
+            }
+            return std::ptr::null_mut();
+        };
+        // SAFETY: the layout has a non-zero size.
+        #[allow(unsafe_code)]
+        let data = unsafe {
+            if zeroed {
+                std::alloc::alloc_zeroed(layout)
+            } else {
+                std::alloc::alloc(layout)
+            }
+        };
+        if data.is_null() {
+            self.live.fetch_sub(len, Ordering::SeqCst);
+        }
+        data.cast()
+    }
+}
+
+/// The layout of a backing store of `len` bytes (V8 may ask for none).
+fn buffer_layout(len: usize) -> Option<std::alloc::Layout> {
+    std::alloc::Layout::from_size_align(len.max(1), BUFFER_ALIGN).ok()
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn allocate_zeroed(budget: &BufferBudget, len: usize) -> *mut c_void {
+    budget.allocate(len, true)
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn allocate_uninitialized(budget: &BufferBudget, len: usize) -> *mut c_void {
+    budget.allocate(len, false)
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn free(budget: &BufferBudget, data: *mut c_void, len: usize) {
+    if data.is_null() {
+        return;
+    }
+    if let Some(layout) = buffer_layout(len) {
+        // SAFETY: V8 frees what this allocator gave it, with the length it
+        // asked for, so the layout is the one it was allocated with.
+        unsafe { std::alloc::dealloc(data.cast(), layout) };
+        budget.live.fetch_sub(len, Ordering::SeqCst);
+    }
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn drop_budget(budget: *const BufferBudget) {
+    // SAFETY: `budget` came from `Arc::into_raw` in `BufferBudget::allocator`
+    // and V8 calls this once, when it drops the allocator.
+    drop(unsafe { Arc::from_raw(budget) });
+}
+
 /// How far [`near_heap_limit`] raises the limit: room for V8's largest
 /// single object (a string of 2^29 two-byte characters is 1 GiB).
 const UNWIND_ROOM: usize = 1 << 30;
 
 /// Stops runs that pass their time limit, from its own thread, through the
-/// isolate's thread-safe handle.
-#[derive(Clone)]
+/// isolate's thread-safe handle; and when a stopped run still has not ended
+/// after a grace period (V8 checks for termination only at certain points,
+/// and some builtins run long between them), declares the worker stuck.
 pub(crate) struct Watchdog {
     shared: Arc<(Mutex<WatchState>, Condvar)>,
 }
 
 struct WatchState {
     deadline: Option<Instant>,
+    /// Set when the watchdog fired: by then the run must have ended.
+    stuck_at: Option<Instant>,
     /// When the watchdog thread wakes up by itself; `None` while it waits
     /// to be woken. Arming only wakes it when it would otherwise wake too
     /// late, so a run costs no thread switch for the watchdog.
@@ -117,12 +233,23 @@ struct WatchState {
     stop: bool,
 }
 
+/// How long a terminated run may take to unwind before its worker counts
+/// as stuck. Unwinding takes microseconds; a heap-limit breach may first
+/// collect garbage.
+pub(crate) const STOP_GRACE: Duration = Duration::from_secs(1);
+
 impl Watchdog {
-    pub(crate) fn start(name: String) -> Self {
+    /// Starts the watchdog thread; `on_stuck` runs on it (at most once per
+    /// armed run) when a run outlives its limit by [`STOP_GRACE`].
+    pub(crate) fn start(
+        name: String,
+        on_stuck: impl Fn() + Send + 'static,
+    ) -> std::io::Result<Self> {
         let watchdog = Self {
             shared: Arc::new((
                 Mutex::new(WatchState {
                     deadline: None,
+                    stuck_at: None,
                     sleeping_until: None,
                     handle: None,
                     fired: false,
@@ -132,25 +259,31 @@ impl Watchdog {
             )),
         };
         let shared = Arc::clone(&watchdog.shared);
-        let spawned = std::thread::Builder::new().name(name).spawn(move || {
+        std::thread::Builder::new().name(name).spawn(move || {
             let (lock, wakeup) = &*shared;
             let mut state = lock.lock().unwrap_or_else(PoisonError::into_inner);
             while !state.stop {
-                match state.deadline {
+                let now = Instant::now();
+                if state.deadline.is_some_and(|deadline| now >= deadline) {
+                    if let Some(handle) = &state.handle {
+                        handle.terminate_execution();
+                    }
+                    state.fired = true;
+                    state.deadline = None;
+                    state.stuck_at = Some(now + STOP_GRACE);
+                }
+                if state.stuck_at.is_some_and(|stuck_at| now >= stuck_at) {
+                    state.stuck_at = None;
+                    on_stuck();
+                }
+                match state.deadline.or(state.stuck_at) {
                     None => {
                         state.sleeping_until = None;
                         state = wakeup.wait(state).unwrap_or_else(PoisonError::into_inner);
                     }
-                    Some(deadline) if Instant::now() >= deadline => {
-                        if let Some(handle) = &state.handle {
-                            handle.terminate_execution();
-                        }
-                        state.fired = true;
-                        state.deadline = None;
-                    }
-                    Some(deadline) => {
-                        state.sleeping_until = Some(deadline);
-                        let wait = deadline.saturating_duration_since(Instant::now());
+                    Some(wake) => {
+                        state.sleeping_until = Some(wake);
+                        let wait = wake.saturating_duration_since(Instant::now());
                         state = wakeup
                             .wait_timeout(state, wait)
                             .unwrap_or_else(PoisonError::into_inner)
@@ -158,12 +291,8 @@ impl Watchdog {
                     }
                 }
             }
-        });
-        // Without a watchdog no run could be bounded; refuse to go on.
-        if spawned.is_err() {
-            std::process::abort();
-        }
-        watchdog
+        })?;
+        Ok(watchdog)
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, WatchState> {
@@ -175,6 +304,7 @@ impl Watchdog {
         let mut state = self.state();
         state.handle = Some(handle);
         state.fired = false;
+        state.stuck_at = None;
         let deadline = Instant::now() + limit;
         state.deadline = Some(deadline);
         if state.sleeping_until.is_none_or(|wakes| wakes > deadline) {
@@ -182,10 +312,16 @@ impl Watchdog {
         }
     }
 
+    /// Whether it fired during the armed run.
+    pub(crate) fn fired(&self) -> bool {
+        self.state().fired
+    }
+
     /// Disarms it after the run; returns whether it fired.
     pub(crate) fn disarm(&self) -> bool {
         let mut state = self.state();
         state.deadline = None;
+        state.stuck_at = None;
         std::mem::take(&mut state.fired)
     }
 

@@ -1,10 +1,11 @@
-// Runs once in each worker's context, before any bot code, and makes the
-// context safe to reuse run after run: every object reachable from the
-// global (the builtins, their prototypes, botContext) is frozen, the
-// global's own bindings are made read-only, and the function returned here
-// puts the global back as it was after a run. Nothing a script writes can
-// then outlive its run: its `var`s are locals (scripts are compiled as
-// function bodies), new globals are deleted, and everything else is frozen.
+// Runs once in each new context, before any bot code, and makes the context
+// safe to reuse run after run (as Hardened JS's lockdown does): every
+// intrinsic is frozen, whether it is reachable from the global object or
+// only through values (iterator, generator and async prototypes, ...), and
+// the global's own bindings are made read-only and non-configurable. After
+// this, the only places a run can write are its own new objects and new
+// properties of the global, which the host deletes after each run (natively,
+// without calling any function a script can reach).
 (() => {
   "use strict";
   const global = globalThis;
@@ -14,8 +15,64 @@
   for (const name of ["WebAssembly", "FinalizationRegistry", "WeakRef", "SharedArrayBuffer", "Atomics"]) {
     delete global[name];
   }
-  const { freeze, getOwnPropertyDescriptor, getPrototypeOf, defineProperty, isExtensible } = Object;
-  const { ownKeys, deleteProperty } = Reflect;
+  const { freeze, getOwnPropertyDescriptor, getOwnPropertyDescriptors, getPrototypeOf, defineProperty, defineProperties } = Object;
+  const { ownKeys, construct } = Reflect;
+
+  // Resizable ArrayBuffers take their memory from V8's page allocator, not
+  // from the host's budgeted ArrayBuffer allocator, so a script could commit
+  // gigabytes outside every limit. ArrayBuffer becomes a constructor that
+  // refuses `maxByteLength`; the original is reachable from nowhere.
+  const NativeArrayBuffer = ArrayBuffer;
+  const ArrayBufferPrototype = NativeArrayBuffer.prototype;
+  const SafeArrayBuffer = function ArrayBuffer(length, options) {
+    if (new.target === undefined) {
+      throw new TypeError("Constructor ArrayBuffer requires 'new'");
+    }
+    if (options !== null && (typeof options === "object" || typeof options === "function") && options.maxByteLength !== undefined) {
+      throw new RangeError("resizable ArrayBuffers are not available to bot scripts");
+    }
+    return construct(NativeArrayBuffer, [length], new.target);
+  };
+  const statics = getOwnPropertyDescriptors(NativeArrayBuffer);
+  delete statics.prototype;
+  delete statics.length;
+  delete statics.name;
+  defineProperties(SafeArrayBuffer, statics);
+  defineProperty(SafeArrayBuffer, "prototype", { value: ArrayBufferPrototype, writable: false, enumerable: false, configurable: false });
+  defineProperty(ArrayBufferPrototype, "constructor", { value: SafeArrayBuffer, writable: true, enumerable: false, configurable: true });
+  defineProperty(global, "ArrayBuffer", { value: SafeArrayBuffer, writable: true, enumerable: false, configurable: true });
+
+  // The intrinsics no own-property walk from the global reaches.
+  const hidden = [];
+  const reach = (get) => {
+    try {
+      hidden.push(get());
+    } catch (_) {
+      // Not in this V8: nothing to freeze.
+    }
+  };
+  const iteratorOf = (iterable) => iterable[Symbol.iterator]();
+  reach(() => getPrototypeOf(iteratorOf([])));
+  reach(() => getPrototypeOf(iteratorOf("")));
+  reach(() => getPrototypeOf(iteratorOf(new Map())));
+  reach(() => getPrototypeOf(iteratorOf(new Set())));
+  reach(() => getPrototypeOf(/(?:)/g[Symbol.matchAll]("")));
+  reach(() => getPrototypeOf(getPrototypeOf(iteratorOf([]))));
+  reach(() => getPrototypeOf(function* () {}));
+  reach(() => getPrototypeOf(function* () {}).prototype);
+  reach(() => getPrototypeOf(async function () {}));
+  reach(() => getPrototypeOf(async function* () {}));
+  reach(() => getPrototypeOf(async function* () {}).prototype);
+  reach(() => getPrototypeOf(getPrototypeOf(async function* () {}).prototype));
+  reach(() => getPrototypeOf(Uint8Array));
+  reach(() => getOwnPropertyDescriptor(Function.prototype, "caller").get);
+  reach(() => getOwnPropertyDescriptor((function () { "use strict"; return arguments; })(), "callee").get);
+  reach(() => getPrototypeOf(Iterator.prototype.map.call(iteratorOf([]), (x) => x)));
+  reach(() => getPrototypeOf(Iterator.from({ next() { return { done: true }; } })));
+  reach(() => getPrototypeOf(new Intl.Segmenter().segment("")));
+  reach(() => getPrototypeOf(iteratorOf(new Intl.Segmenter().segment(""))));
+  reach(() => getPrototypeOf(Promise.withResolvers().resolve));
+
   const seen = new WeakSet();
   const pending = [];
   const visit = (value) => {
@@ -35,6 +92,7 @@
   };
   seen.add(global);
   visitProperties(global);
+  hidden.forEach(visit);
   while (pending.length > 0) {
     const object = pending.pop();
     freeze(object);
@@ -48,19 +106,4 @@
         : { configurable: false });
     }
   }
-  const baseline = new Set(ownKeys(global));
-  const baselineSize = baseline.size;
-  const emptyMatch = /(?:)/;
-  // True when the global is as it was; false means the context must go.
-  return () => {
-    for (const key of ownKeys(global)) {
-      if (!baseline.has(key)) {
-        deleteProperty(global, key);
-      }
-    }
-    // RegExp's legacy statics (RegExp.input, RegExp.$1, ...) keep the last
-    // match, which may be another conversation's text.
-    emptyMatch.exec("");
-    return isExtensible(global) && ownKeys(global).length === baselineSize;
-  };
 })()

@@ -6,10 +6,10 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tracing::Instrument;
 
-use crate::worker::{Job, spawn_worker};
+use crate::worker::{Job, Pool, spawn_worker};
 
 /// Limits of one script run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +41,11 @@ pub struct RuntimeOptions {
     pub workers: usize,
     /// Runs waiting for a worker before callers wait to submit more.
     pub queue: usize,
+    /// Runs of one realm (one bot) queued or running at once; its other
+    /// runs wait their turn outside the shared queue, so a bot whose
+    /// scripts are slow cannot take every worker from the others. One
+    /// conversation holds at most one run at a time.
+    pub realm_share: usize,
     /// Limits of every run.
     pub limits: Limits,
 }
@@ -48,11 +53,77 @@ pub struct RuntimeOptions {
 impl Default for RuntimeOptions {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let workers = cores.clamp(1, 4);
         Self {
-            workers: cores.clamp(1, 4),
+            workers,
             queue: 256,
+            realm_share: workers.div_ceil(2),
             limits: Limits::default(),
         }
+    }
+}
+
+/// Where one bot's scripts run: a context of their own on each worker (its
+/// own frozen builtins and global), and a bounded share of the workers.
+/// Make one per bot load with [`ScriptRuntime::realm`]. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Realm {
+    inner: Arc<RealmInner>,
+}
+
+#[derive(Debug)]
+struct RealmInner {
+    id: u64,
+    name: String,
+    /// Runs of this realm queued or running.
+    share: Arc<Semaphore>,
+    /// The run each conversation has queued or running, by conversation id.
+    conversations: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl Realm {
+    /// The name it was made with (the bot's).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Waits for a place in the realm's share and the conversation's turn.
+    async fn admit(
+        &self,
+        conversation: &str,
+    ) -> Result<(OwnedSemaphorePermit, Option<OwnedSemaphorePermit>), ScriptError> {
+        // An empty id is no conversation (an `invoke`, a CLI run): those
+        // share only the realm's bound.
+        let turn = if conversation.is_empty() {
+            None
+        } else {
+            let semaphore = {
+                let mut conversations = self
+                    .inner
+                    .conversations
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                // Forget conversations nobody waits on, so the map stays as
+                // small as the runs in flight.
+                conversations.retain(|_, semaphore| Arc::strong_count(semaphore) > 1);
+                Arc::clone(
+                    conversations
+                        .entry(conversation.to_owned())
+                        .or_insert_with(|| Arc::new(Semaphore::new(1))),
+                )
+            };
+            Some(
+                semaphore
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| ScriptError::Unavailable)?,
+            )
+        };
+        let share = Arc::clone(&self.inner.share)
+            .acquire_owned()
+            .await
+            .map_err(|_| ScriptError::Unavailable)?;
+        Ok((share, turn))
     }
 }
 
@@ -60,11 +131,14 @@ impl Default for RuntimeOptions {
 #[derive(Clone, Debug)]
 pub struct Script {
     pub(crate) source: Arc<ScriptSource>,
+    realm: Realm,
 }
 
 #[derive(Debug)]
 pub(crate) struct ScriptSource {
     pub(crate) id: u64,
+    /// The realm's id: the context it runs in on each worker.
+    pub(crate) realm: u64,
     pub(crate) owner: String,
     pub(crate) code: String,
 }
@@ -244,8 +318,10 @@ pub struct ScriptRuntime {
 struct Inner {
     jobs: Mutex<mpsc::Sender<Job>>,
     permits: Arc<Semaphore>,
+    pool: Arc<Pool>,
     next_id: AtomicU64,
     workers: usize,
+    realm_share: usize,
 }
 
 impl ScriptRuntime {
@@ -253,31 +329,61 @@ impl ScriptRuntime {
     pub fn new(options: RuntimeOptions) -> Self {
         crate::limits::initialize_v8();
         let (sender, receiver) = mpsc::channel();
-        let receiver = Arc::new(Mutex::new(receiver));
         let workers = options.workers.max(1);
-        for index in 0..workers {
-            spawn_worker(index, Arc::clone(&receiver), options.limits);
+        let pool = Arc::new(Pool::new(receiver, options.limits));
+        for _ in 0..workers {
+            spawn_worker(&pool);
         }
         Self {
             inner: Arc::new(Inner {
                 jobs: Mutex::new(sender),
                 // Room for one compile job per worker at least.
                 permits: Arc::new(Semaphore::new(options.queue.max(workers))),
+                pool,
                 next_id: AtomicU64::new(1),
                 workers,
+                realm_share: options.realm_share.max(1),
             }),
         }
     }
 
-    /// Compiles a script on every worker (at bot load, so that no run
-    /// compiles) and returns its handle, or its syntax error.
-    pub async fn compile(&self, owner: &str, code: &str) -> Result<Script, ScriptError> {
+    /// A new realm for one bot's scripts (one per bot load: a reloaded bot
+    /// gets a fresh context, and workers let the old one go).
+    pub fn realm(&self, name: &str) -> Realm {
+        Realm {
+            inner: Arc::new(RealmInner {
+                id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),
+                name: name.to_owned(),
+                share: Arc::new(Semaphore::new(self.inner.realm_share)),
+                conversations: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Whether a worker is there to run scripts: false while every worker
+    /// is stuck in a run that termination could not stop (each is replaced
+    /// as soon as it is found stuck; this stays false only if no thread
+    /// could be made).
+    pub fn is_ready(&self) -> bool {
+        self.inner.pool.healthy() > 0
+    }
+
+    /// Compiles a script in `realm` on every worker (at bot load, so that no
+    /// run compiles) and returns its handle, or its syntax error.
+    pub async fn compile(
+        &self,
+        realm: &Realm,
+        owner: &str,
+        code: &str,
+    ) -> Result<Script, ScriptError> {
         let script = Script {
             source: Arc::new(ScriptSource {
                 id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),
+                realm: realm.inner.id,
                 owner: owner.to_owned(),
                 code: code.to_owned(),
             }),
+            realm: realm.clone(),
         };
         // One job per worker; each waits at the rendezvous after compiling,
         // so no worker takes two of them.
@@ -300,7 +406,8 @@ impl ScriptRuntime {
         Ok(script)
     }
 
-    /// Runs a script on a worker's context, which it leaves as it found it.
+    /// Runs a script in its realm's context on a worker, which it leaves as
+    /// it found it.
     pub async fn run(
         &self,
         script: &Script,
@@ -309,6 +416,7 @@ impl ScriptRuntime {
         let span = tracing::debug_span!("script", owner = %script.source.owner);
         let started = std::time::Instant::now();
         let result = async {
+            let _admitted = script.realm.admit(&input.conversation_id).await?;
             let (reply, answer) = oneshot::channel();
             self.submit(|permit| Job::Run {
                 script: Arc::clone(&script.source),

@@ -1,7 +1,8 @@
-//! A worker thread: one isolate, the scripts it has compiled, and its
-//! watchdog.
+//! A worker thread: one isolate, a locked-down context per realm (bot), the
+//! scripts it has compiled, and its watchdog.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -13,6 +14,12 @@ use crate::runtime::{Limits, Rendezvous, ScriptError, ScriptInput, ScriptOutput,
 
 const LOCKDOWN: &str = include_str!("lockdown.js");
 
+/// Contexts a worker keeps; the least recently used goes first (its
+/// scripts compile again on its next run).
+const REALMS_PER_WORKER: usize = 16;
+
+type Reply = oneshot::Sender<Result<ScriptOutput, ScriptError>>;
+
 pub(crate) enum Job {
     Compile {
         script: Arc<ScriptSource>,
@@ -23,60 +30,178 @@ pub(crate) enum Job {
     Run {
         script: Arc<ScriptSource>,
         input: Box<ScriptInput>,
-        reply: oneshot::Sender<Result<ScriptOutput, ScriptError>>,
+        reply: Reply,
         permit: OwnedSemaphorePermit,
     },
+}
+
+/// What the workers share: the job queue, the limits, and how many of them
+/// can take a job.
+pub(crate) struct Pool {
+    jobs: Mutex<Receiver<Job>>,
+    limits: Limits,
+    healthy: AtomicUsize,
+    spawned: AtomicUsize,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("limits", &self.limits)
+            .field("healthy", &self.healthy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pool {
+    pub(crate) fn new(jobs: Receiver<Job>, limits: Limits) -> Self {
+        Self {
+            jobs: Mutex::new(jobs),
+            limits,
+            healthy: AtomicUsize::new(0),
+            spawned: AtomicUsize::new(0),
+        }
+    }
+
+    /// Workers able to take a job (neither stuck nor failed to start).
+    pub(crate) fn healthy(&self) -> usize {
+        self.healthy.load(Ordering::SeqCst)
+    }
 }
 
 /// Enough stack for V8's own limit (about 1 MiB) with room to spare, so
 /// deep recursion ends as a `RangeError`, not a crash.
 const WORKER_STACK: usize = 8 * 1024 * 1024;
 
-pub(crate) fn spawn_worker(index: usize, jobs: Arc<Mutex<Receiver<Job>>>, limits: Limits) {
-    // If no thread can be made, the queue has no reader and callers get
-    // `ScriptError::Unavailable`.
-    let _ = std::thread::Builder::new()
+/// Starts a worker on the pool's queue; false when no thread could be made
+/// (then it does not count as healthy, and readiness says so when none is).
+pub(crate) fn spawn_worker(pool: &Arc<Pool>) -> bool {
+    let index = pool.spawned.fetch_add(1, Ordering::SeqCst);
+    pool.healthy.fetch_add(1, Ordering::SeqCst);
+    let worker_pool = Arc::clone(pool);
+    let spawned = std::thread::Builder::new()
         .name(format!("patchbay-script-{index}"))
         .stack_size(WORKER_STACK)
-        .spawn(move || Worker::new(index, limits).serve(&jobs));
+        .spawn(move || match Worker::new(index, &worker_pool) {
+            Some(worker) => worker.serve(),
+            None => {
+                worker_pool.healthy.fetch_sub(1, Ordering::SeqCst);
+            }
+        });
+    if spawned.is_err() {
+        pool.healthy.fetch_sub(1, Ordering::SeqCst);
+        tracing::error!("cannot start a script worker thread");
+    }
+    spawned.is_ok()
 }
 
-/// The worker's context, locked down (`lockdown.js`) and reused by every
-/// run until a run leaves it unclean or is stopped by a limit.
+/// What a worker shares with its watchdog: the run in flight (so a stuck
+/// run's caller still gets its answer) and whether it was given up on.
+struct Lifeline {
+    abandoned: AtomicBool,
+    in_flight: Mutex<Option<(Arc<ScriptSource>, Reply)>>,
+}
+
+impl Lifeline {
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, Option<(Arc<ScriptSource>, Reply)>> {
+        self.in_flight.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Called by the watchdog when a stopped run does not end: the caller
+    /// gets its timeout now, the worker is abandoned (it exits whenever
+    /// the run ends) and a new one takes its place.
+    fn give_up(&self, pool: &Arc<Pool>) {
+        if self.abandoned.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Some((script, reply)) = self.in_flight().take() {
+            let _ = reply.send(Err(ScriptError::Timeout {
+                owner: script.owner.clone(),
+                limit: pool.limits.time,
+            }));
+        }
+        pool.healthy.fetch_sub(1, Ordering::SeqCst);
+        metrics::counter!("patchbay_script_workers_replaced_total").increment(1);
+        tracing::error!("a script run did not stop at its time limit; its worker is replaced");
+        spawn_worker(pool);
+    }
+}
+
+/// A realm's context on this worker, locked down (`lockdown.js`) and reused
+/// by every run of the realm until a run leaves it unclean.
 struct Sandbox {
     context: v8::Global<v8::Context>,
-    /// Puts the global back as it was; true when it could.
-    reset: v8::Global<v8::Function>,
+    /// Scripts compiled as functions of this context.
+    compiled: HashMap<u64, v8::Global<v8::Function>>,
+    /// Own properties of the global after the lockdown, all of them
+    /// non-configurable: a run may only add (deletable) ones.
+    baseline: u32,
+    /// Matched after each run to clear RegExp's legacy statics
+    /// (`RegExp.$1`, `RegExp.input`, ...), which keep the last match.
+    empty_match: v8::Global<v8::RegExp>,
+    /// When a run last used it, in the worker's run count.
+    last_used: u64,
 }
 
 /// Fields drop in declaration order: the handles into the isolate come
 /// before the isolate, which must outlive them.
 struct Worker {
-    /// Scripts compiled as functions of the sandbox's context.
-    compiled: HashMap<u64, v8::Global<v8::Function>>,
-    sandbox: Option<Sandbox>,
+    sandboxes: HashMap<u64, Sandbox>,
+    runs: u64,
     watchdog: Watchdog,
-    limits: Limits,
-    /// `None` after a heap breach: the old isolate is gone before the next
+    lifeline: Arc<Lifeline>,
+    pool: Arc<Pool>,
+    /// `None` after a limit was hit: the old isolate is gone before the next
     /// is made, as V8 requires (isolates drop in reverse creation order).
     isolate: Option<GuardedIsolate>,
 }
 
+/// How a run ended, as V8 left it.
+enum RunOutcome {
+    Completed { json_data: Option<String> },
+    /// `sendImmediateReply` ended it.
+    Replied { json_data: Option<String> },
+    /// The watchdog or the heap limit stopped it.
+    Stopped,
+    Failed(ScriptError),
+}
+
 impl Worker {
-    fn new(index: usize, limits: Limits) -> Self {
-        Self {
+    fn new(index: usize, pool: &Arc<Pool>) -> Option<Self> {
+        let lifeline = Arc::new(Lifeline {
+            abandoned: AtomicBool::new(false),
+            in_flight: Mutex::new(None),
+        });
+        let watchdog = {
+            let lifeline = Arc::clone(&lifeline);
+            let pool = Arc::clone(pool);
+            Watchdog::start(format!("patchbay-script-{index}-watchdog"), move || {
+                lifeline.give_up(&pool)
+            })
+        };
+        let watchdog = match watchdog {
+            Ok(watchdog) => watchdog,
+            Err(error) => {
+                // Without a watchdog no run could be bounded: this worker
+                // takes no job.
+                tracing::error!(%error, "cannot start a script watchdog thread");
+                return None;
+            }
+        };
+        Some(Self {
+            sandboxes: HashMap::new(),
+            runs: 0,
+            watchdog,
+            lifeline,
+            pool: Arc::clone(pool),
             isolate: None,
-            compiled: HashMap::new(),
-            sandbox: None,
-            watchdog: Watchdog::start(format!("patchbay-script-{index}-watchdog")),
-            limits,
-        }
+        })
     }
 
-    fn serve(mut self, jobs: &Mutex<Receiver<Job>>) {
-        loop {
+    fn serve(mut self) {
+        while !self.lifeline.abandoned.load(Ordering::SeqCst) {
             let job = {
-                let jobs = jobs.lock().unwrap_or_else(PoisonError::into_inner);
+                let jobs = self.pool.jobs.lock().unwrap_or_else(PoisonError::into_inner);
                 jobs.recv()
             };
             let Ok(job) = job else { break };
@@ -98,62 +223,71 @@ impl Worker {
                     reply,
                     permit,
                 } => {
+                    *self.lifeline.in_flight() = Some((Arc::clone(&script), reply));
                     let result = self.run(&script, *input);
                     drop(permit);
-                    let _ = reply.send(result);
+                    if let Some((_, reply)) = self.lifeline.in_flight().take() {
+                        let _ = reply.send(result);
+                    }
                 }
             }
         }
         self.watchdog.stop();
     }
 
-    /// The sandbox, made (and locked down) when there is none.
-    fn sandbox(&mut self) -> Result<&Sandbox, ScriptError> {
-        if self.sandbox.is_none() {
-            let isolate = isolate_in(&mut self.isolate, self.limits.heap_bytes).isolate();
-            v8::scope!(let scope, isolate);
-            let sandbox = host::global_template(scope).and_then(|template| {
-                let context = v8::Context::new(
-                    scope,
-                    v8::ContextOptions {
-                        global_template: Some(template),
-                        ..Default::default()
-                    },
-                );
-                let scope = &mut v8::ContextScope::new(scope, context);
-                let code = v8::String::new(scope, LOCKDOWN)?;
-                let reset = v8::Script::compile(scope, code, None)?.run(scope)?;
-                let reset = v8::Local::<v8::Function>::try_from(reset).ok()?;
-                Some(Sandbox {
-                    context: v8::Global::new(scope, context),
-                    reset: v8::Global::new(scope, reset),
-                })
-            });
-            // Functions compiled in an earlier context belong to it.
-            self.compiled.clear();
-            self.sandbox = Some(sandbox.ok_or(ScriptError::Unavailable)?);
-        }
-        self.sandbox.as_ref().ok_or(ScriptError::Unavailable)
-    }
-
-    /// Drops the sandbox (and what was compiled in it): the next run makes
-    /// a new one.
-    fn discard_sandbox(&mut self) {
-        self.compiled.clear();
-        self.sandbox = None;
-    }
-
     fn guarded(&mut self) -> &mut GuardedIsolate {
-        isolate_in(&mut self.isolate, self.limits.heap_bytes)
+        let heap_bytes = self.pool.limits.heap_bytes;
+        self.isolate
+            .get_or_insert_with(|| GuardedIsolate::new(heap_bytes))
+    }
+
+    /// Drops every context and the isolate: the next run starts afresh.
+    /// After a run was stopped by a limit nothing of that isolate is
+    /// trusted again (its microtask queue may hold the stopped run's jobs).
+    fn discard_isolate(&mut self) {
+        self.sandboxes.clear();
+        self.isolate = None;
+    }
+
+    /// Makes the realm's sandbox when there is none, evicting the least
+    /// recently used one when the worker holds too many.
+    fn ensure_sandbox(&mut self, realm: u64) -> Result<(), ScriptError> {
+        self.runs += 1;
+        let now = self.runs;
+        if let Some(sandbox) = self.sandboxes.get_mut(&realm) {
+            sandbox.last_used = now;
+            return Ok(());
+        }
+        if self.sandboxes.len() >= REALMS_PER_WORKER
+            && let Some(oldest) = self
+                .sandboxes
+                .iter()
+                .min_by_key(|(_, sandbox)| sandbox.last_used)
+                .map(|(id, _)| *id)
+        {
+            self.sandboxes.remove(&oldest);
+        }
+        let sandbox = {
+            let isolate = self.guarded().isolate();
+            v8::scope!(let scope, isolate);
+            new_sandbox(scope, now).ok_or(ScriptError::Unavailable)?
+        };
+        self.sandboxes.insert(realm, sandbox);
+        Ok(())
     }
 
     fn compile_only(&mut self, script: &ScriptSource) -> Result<(), ScriptError> {
-        let context = self.sandbox()?.context.clone();
-        let isolate = isolate_in(&mut self.isolate, self.limits.heap_bytes).isolate();
-        v8::scope!(let scope, isolate);
-        let context = v8::Local::new(scope, &context);
+        self.ensure_sandbox(script.realm)?;
+        let Some(isolate) = self.isolate.as_mut() else {
+            return Err(ScriptError::Unavailable);
+        };
+        let Some(sandbox) = self.sandboxes.get_mut(&script.realm) else {
+            return Err(ScriptError::Unavailable);
+        };
+        v8::scope!(let scope, isolate.isolate());
+        let context = v8::Local::new(scope, &sandbox.context);
         let scope = &mut v8::ContextScope::new(scope, context);
-        compile(scope, &mut self.compiled, script).map(|_| ())
+        compile(scope, &mut sandbox.compiled, script).map(|_| ())
     }
 
     fn run(
@@ -161,105 +295,175 @@ impl Worker {
         script: &ScriptSource,
         input: ScriptInput,
     ) -> Result<ScriptOutput, ScriptError> {
+        let limits = self.pool.limits;
         let api_name = input.api.as_ref().map(|api| api.name.clone());
         let original_json = input.api.as_ref().map(|api| api.json_data.clone());
-        let limits = self.limits;
-        let (context, reset) = {
-            let sandbox = self.sandbox()?;
-            (sandbox.context.clone(), sandbox.reset.clone())
+        self.ensure_sandbox(script.realm)?;
+        let (Some(guarded), Some(sandbox)) =
+            (self.isolate.as_mut(), self.sandboxes.get_mut(&script.realm))
+        else {
+            return Err(ScriptError::Unavailable);
         };
-        let handle = self.guarded().isolate().thread_safe_handle();
-        self.guarded()
-            .isolate()
-            .set_slot(RunState::new(input, limits.output_bytes));
-        self.watchdog.arm(handle, limits.time);
+        let heap_hit = guarded.heap_hit_flag();
+        let watchdog = &self.watchdog;
+        let stopped = || watchdog.fired() || heap_hit.load(Ordering::SeqCst);
+        let isolate = guarded.isolate();
+        isolate.set_slot(RunState::new(input, limits.output_bytes));
+        watchdog.arm(isolate.thread_safe_handle(), limits.time);
+        // Everything that may run script code (the function, its
+        // microtasks, jsonData's getters and toJSON) runs inside the limit.
         let (outcome, clean) = {
-            let isolate = isolate_in(&mut self.isolate, limits.heap_bytes).isolate();
-            v8::scope!(let scope, isolate);
-            let context = v8::Local::new(scope, &context);
+            v8::scope!(let scope, &mut *isolate);
+            let context = v8::Local::new(scope, &sandbox.context);
             let scope = &mut v8::ContextScope::new(scope, context);
-            let outcome = run_in_context(scope, &mut self.compiled, script, api_name.as_deref());
-            let reset = v8::Local::new(scope, &reset);
-            let receiver = v8::undefined(scope).into();
-            let clean = reset
-                .call(scope, receiver, &[])
-                .is_some_and(|value| value.is_true());
+            let outcome = run_in_context(
+                scope,
+                &mut sandbox.compiled,
+                script,
+                api_name.as_deref(),
+                &stopped,
+            );
+            let clean = !matches!(outcome, RunOutcome::Stopped) && reset(scope, sandbox);
             (outcome, clean)
         };
-        // Every handle into the isolate goes before the isolate may.
-        drop((context, reset));
         let timed_out = self.watchdog.disarm();
-        let heap_hit = self.guarded().take_heap_hit();
-        let isolate = self.guarded().isolate();
+        let heap_hit = guarded.take_heap_hit();
+        let isolate = guarded.isolate();
         // A termination requested as the run ended must not hit the next.
         isolate.cancel_terminate_execution();
         let state = isolate.remove_slot::<RunState>();
         let owner = script.owner.clone();
         if heap_hit {
-            // The heap is near its limit: start over with a fresh isolate.
-            self.discard_sandbox();
-            self.isolate = None;
+            self.discard_isolate();
             return Err(ScriptError::HeapLimit {
                 owner,
                 limit: limits.heap_bytes,
             });
         }
-        if !clean || timed_out {
-            // A global that would not go, or a run stopped midway: this
-            // context may hold what the run left; the next run gets a new one.
-            self.discard_sandbox();
-        }
-        let Some(state) = state else {
-            return Err(ScriptError::Unavailable);
-        };
-        if state.output_exceeded {
-            return Err(ScriptError::OutputLimit {
-                owner,
-                limit: limits.output_bytes,
-            });
-        }
-        let mut output = state.output;
-        match outcome {
-            RunOutcome::Failed(error) => Err(error),
-            // Terminated by `sendImmediateReply`: a normal end.
-            RunOutcome::Terminated { json_data } if output.immediate_reply && !timed_out => {
-                output.json_data = json_data.filter(|json| Some(json) != original_json.as_ref());
-                Ok(output)
-            }
-            // A script that finished is done, even if the watchdog fired
-            // as it returned (that termination was cancelled above).
-            RunOutcome::Completed { json_data } => {
-                output.json_data = json_data.filter(|json| Some(json) != original_json.as_ref());
-                Ok(output)
-            }
-            RunOutcome::Terminated { .. } => Err(ScriptError::Timeout {
+        if timed_out || matches!(outcome, RunOutcome::Stopped) {
+            self.discard_isolate();
+            return Err(ScriptError::Timeout {
                 owner,
                 limit: limits.time,
-            }),
+            });
         }
+        if !clean {
+            // A global that would not go: this context may hold what the
+            // run left; the realm's next run gets a new one.
+            self.sandboxes.remove(&script.realm);
+        }
+        let Some(mut state) = state else {
+            return Err(ScriptError::Unavailable);
+        };
+        let output_limit = || ScriptError::OutputLimit {
+            owner: owner.clone(),
+            limit: limits.output_bytes,
+        };
+        if state.output_exceeded {
+            return Err(output_limit());
+        }
+        let json_data = match outcome {
+            RunOutcome::Completed { json_data } | RunOutcome::Replied { json_data } => json_data,
+            RunOutcome::Failed(error) => return Err(error),
+            RunOutcome::Stopped => None,
+        };
+        // The transform's result is output like any other.
+        let json_data = json_data.filter(|json| Some(json) != original_json.as_ref());
+        if !state.charge(json_data.as_ref().map_or(0, String::len)) {
+            return Err(output_limit());
+        }
+        state.output.json_data = json_data;
+        Ok(state.output)
     }
 }
 
-/// The worker's isolate, made on first use (and after a heap breach). A
-/// free function, so that callers can borrow the worker's other fields.
-fn isolate_in(slot: &mut Option<GuardedIsolate>, heap_bytes: usize) -> &mut GuardedIsolate {
-    slot.get_or_insert_with(|| GuardedIsolate::new(heap_bytes))
+/// A new context for a realm: the global template, the lockdown, and what
+/// the native reset needs.
+fn new_sandbox(scope: &mut v8::PinScope<'_, '_, ()>, now: u64) -> Option<Sandbox> {
+    let template = host::global_template(scope)?;
+    let context = v8::Context::new(
+        scope,
+        v8::ContextOptions {
+            global_template: Some(template),
+            ..Default::default()
+        },
+    );
+    let scope = &mut v8::ContextScope::new(scope, context);
+    let code = v8::String::new(scope, LOCKDOWN)?;
+    v8::Script::compile(scope, code, None)?.run(scope)?;
+    let global = context.global(scope);
+    let baseline = own_keys(scope, global)?.length();
+    let pattern = v8::String::new(scope, "(?:)")?;
+    let empty_match = v8::RegExp::new(scope, pattern, v8::RegExpCreationFlags::empty())?;
+    Some(Sandbox {
+        context: v8::Global::new(scope, context),
+        compiled: HashMap::new(),
+        baseline,
+        empty_match: v8::Global::new(scope, empty_match),
+        last_used: now,
+    })
+}
+
+/// Every own property key of `object`, strings and symbols.
+fn own_keys<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    object: v8::Local<'s, v8::Object>,
+) -> Option<v8::Local<'s, v8::Array>> {
+    object.get_own_property_names(
+        scope,
+        v8::GetPropertyNamesArgsBuilder::new()
+            .mode(v8::KeyCollectionMode::OwnOnly)
+            .property_filter(v8::PropertyFilter::ALL_PROPERTIES)
+            .index_filter(v8::IndexFilter::IncludeIndices)
+            .key_conversion(v8::KeyConversionMode::KeepNumbers)
+            .build(),
+    )
+}
+
+/// Puts the global back as the lockdown left it; true when it could. Done
+/// natively: deleting an ordinary object's properties and matching a
+/// regular expression made here call no function a script can reach.
+fn reset(scope: &mut v8::PinScope<'_, '_>, sandbox: &Sandbox) -> bool {
+    let context = scope.get_current_context();
+    let global = context.global(scope);
+    let Some(keys) = own_keys(scope, global) else {
+        return false;
+    };
+    if keys.length() != sandbox.baseline {
+        for index in 0..keys.length() {
+            if let Some(key) = keys.get_index(scope, index) {
+                // The lockdown's own bindings refuse (non-configurable).
+                let _ = global.delete(scope, key);
+            }
+        }
+    }
+    let empty_match = v8::Local::new(scope, &sandbox.empty_match);
+    let cleared = v8::String::new(scope, "").is_some_and(|empty| empty_match.exec(scope, empty).is_some());
+    // A global a run made non-extensible cannot take the next run's
+    // implicit globals; one it made non-configurable did not go.
+    let extensible = v8::String::new(scope, "\u{0}patchbay-probe").is_some_and(|probe| {
+        let added = global.set(scope, probe.into(), v8::undefined(scope).into()) == Some(true)
+            && global.has_own_property(scope, probe.into()) == Some(true);
+        global.delete(scope, probe.into());
+        added
+    });
+    cleared
+        && extensible
+        && own_keys(scope, global).is_some_and(|keys| keys.length() == sandbox.baseline)
 }
 
 /// The scope `v8::tc_scope!` makes inside a handle scope.
 type TryCatchScope<'p, 's, 'o, 'i> = v8::PinnedRef<'p, v8::TryCatch<'s, 'o, v8::HandleScope<'i>>>;
 
-enum RunOutcome {
-    Completed { json_data: Option<String> },
-    Terminated { json_data: Option<String> },
-    Failed(ScriptError),
-}
-
+/// Runs the script, its promise jobs and the reading of its result. After
+/// a limit stopped any of them, V8 is not entered again: a termination that
+/// V8 has already unwound no longer stops the code that runs next.
 fn run_in_context(
     scope: &mut v8::PinScope<'_, '_>,
     compiled: &mut HashMap<u64, v8::Global<v8::Function>>,
     script: &ScriptSource,
     api_name: Option<&str>,
+    stopped: &dyn Fn() -> bool,
 ) -> RunOutcome {
     if host::install_api(scope).is_none() {
         return RunOutcome::Failed(ScriptError::Exception {
@@ -277,27 +481,47 @@ fn run_in_context(
     // `this` is the global, as at the top level of a script.
     let receiver = try_catch.get_current_context().global(try_catch).into();
     let finished = function.call(try_catch, receiver, &[]).is_some();
-    let terminated = try_catch.has_terminated();
-    let failure = if finished || terminated {
-        None
-    } else {
-        Some(exception(try_catch, &script.owner))
-    };
-    if terminated {
-        // Reading jsonData back needs a running isolate.
+    let replied = host::replied(try_catch);
+    if stopped() || (try_catch.has_terminated() && !replied) {
+        return RunOutcome::Stopped;
+    }
+    // The exception's text may come from its own `toString`.
+    let failure = (!finished && !replied).then(|| exception(try_catch, &script.owner));
+    if replied {
+        // `sendImmediateReply` ended the script: its pending promise jobs
+        // must never run. Running the queue while termination is requested
+        // makes V8 drop it.
+        try_catch.terminate_execution();
+        try_catch.perform_microtask_checkpoint();
         try_catch.cancel_terminate_execution();
+    } else {
+        try_catch.perform_microtask_checkpoint();
+    }
+    if stopped() {
+        return RunOutcome::Stopped;
+    }
+    if let Some(error) = failure {
+        return RunOutcome::Failed(error);
     }
     let json_data = api_name.and_then(|name| host::read_json_data(try_catch, name));
-    match (failure, terminated) {
-        (Some(error), _) => RunOutcome::Failed(error),
-        (None, true) => RunOutcome::Terminated { json_data },
-        (None, false) => RunOutcome::Completed { json_data },
+    // Reading jsonData may call the script's getters or `toJSON`, which may
+    // queue promise jobs of their own.
+    try_catch.perform_microtask_checkpoint();
+    if stopped() {
+        return RunOutcome::Stopped;
+    }
+    if replied {
+        RunOutcome::Replied { json_data }
+    } else {
+        RunOutcome::Completed { json_data }
     }
 }
 
 /// The script as a function of the current context, compiled the first
 /// time. A function body, so that its top-level `var`s and functions are
-/// the run's own and leave nothing on the global.
+/// the run's own and leave nothing on the global. The function object
+/// itself is frozen (with its `prototype`), since every run reaches it as
+/// `arguments.callee`.
 fn compile(
     scope: &mut v8::PinScope<'_, '_>,
     compiled: &mut HashMap<u64, v8::Global<v8::Function>>,
@@ -347,9 +571,26 @@ fn compile(
     ) else {
         return Err(syntax_error(try_catch));
     };
+    if !freeze_function(try_catch, function) {
+        return Err(ScriptError::Unavailable);
+    }
     let global = v8::Global::new(try_catch, function);
     compiled.insert(script.id, global.clone());
     Ok(global)
+}
+
+/// Freezes a compiled script's function and its `prototype` object.
+fn freeze_function(scope: &mut v8::PinScope<'_, '_>, function: v8::Local<'_, v8::Function>) -> bool {
+    let frozen = |scope: &mut v8::PinScope<'_, '_>, object: v8::Local<'_, v8::Object>| {
+        object.set_integrity_level(scope, v8::IntegrityLevel::Frozen) == Some(true)
+    };
+    let Some(key) = v8::String::new(scope, "prototype") else {
+        return false;
+    };
+    let prototype = function
+        .get(scope, key.into())
+        .and_then(|value| value.to_object(scope));
+    frozen(scope, function.into()) && prototype.is_none_or(|prototype| frozen(scope, prototype))
 }
 
 fn exception(try_catch: &mut TryCatchScope<'_, '_, '_, '_>, owner: &str) -> ScriptError {
