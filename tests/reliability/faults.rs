@@ -35,7 +35,7 @@ integrations:
     responseDataVariable: ITEM
     type: api
     method: GET
-    url: "{$botContext.base}/fault/{$botContext.mode}"
+    url: "{$env.BASE}/fault/{$botContext.mode}"
     credential: shop
     customDataFields:
       name: "{$.api_ITEM.name}"
@@ -259,8 +259,19 @@ async fn closed_port() -> u16 {
 
 /// The faults bot, ready (also served by the serve API property test).
 pub(crate) async fn engine() -> Engine {
+    engine_calling("").await
+}
+
+/// The faults bot calling `base` (`{$env.BASE}`: a conversation's value
+/// cannot choose a URL's scheme, host or port, `urls.rs`).
+async fn engine_calling(base: &str) -> Engine {
     let bot = patchbay_tests::bot("faults.yaml", BOT);
-    let env = Arc::new(|name: &str| (name == "SHOP_KEY").then(|| CANARY.to_owned()));
+    let base = base.to_owned();
+    let env = Arc::new(move |name: &str| match name {
+        "SHOP_KEY" => Some(CANARY.to_owned()),
+        "BASE" => Some(base.clone()),
+        _ => None,
+    });
     let scripts = ScriptRuntime::new(RuntimeOptions {
         workers: 1,
         ..RuntimeOptions::default()
@@ -270,9 +281,8 @@ pub(crate) async fn engine() -> Engine {
         .expect("engine")
 }
 
-async fn run_case(engine: &Engine, base: &str, mode: &str, expect: Expect) -> Row {
+async fn run_case(engine: &Engine, mode: &str, expect: Expect) -> Row {
     let mut state = ConversationState::default();
-    state.set("base", base, Persistence::Session);
     state.set("mode", mode, Persistence::Session);
     let started = Instant::now();
     let turn = engine
@@ -330,20 +340,20 @@ async fn every_upstream_fault_takes_the_failure_path_in_time() {
     let upstream = servers::raw(respond).await;
     let refused = format!("http://127.0.0.1:{}", closed_port().await);
     let base = format!("http://{}", upstream.addr);
-    let engine = Arc::new(engine().await);
-    let base_for = |mode: &str| {
+    let engine = Arc::new(engine_calling(&base).await);
+    let refusing = Arc::new(engine_calling(&refused).await);
+    let engine_for = |mode: &str| {
         if mode == "refused" {
-            refused.clone()
+            Arc::clone(&refusing)
         } else {
-            base.clone()
+            Arc::clone(&engine)
         }
     };
     // All modes at once: a fault in one call must not slow another.
     let mut calls = tokio::task::JoinSet::new();
     for (index, (mode, expect)) in MODES.iter().enumerate() {
-        let engine = Arc::clone(&engine);
-        let base = base_for(mode);
-        calls.spawn(async move { (index, run_case(&engine, &base, mode, *expect).await) });
+        let engine = engine_for(mode);
+        calls.spawn(async move { (index, run_case(&engine, mode, *expect).await) });
     }
     let mut rows = calls.join_all().await;
     rows.sort_by_key(|(index, _)| *index);
@@ -353,7 +363,7 @@ async fn every_upstream_fault_takes_the_failure_path_in_time() {
     let before = rss_kib();
     for round in 0..2 {
         for (mode, expect) in MODES {
-            let row = run_case(&engine, &base_for(mode), mode, *expect).await;
+            let row = run_case(&engine_for(mode), mode, *expect).await;
             assert!(row.pass, "round {round}: {row:?}");
         }
     }
@@ -365,7 +375,7 @@ async fn every_upstream_fault_takes_the_failure_path_in_time() {
         time: Duration::ZERO,
         pass: after.saturating_sub(before) < 32 * 1024,
     });
-    let good = run_case(&engine, &base, "good", Expect::Found).await;
+    let good = run_case(&engine, "good", Expect::Found).await;
     rows.push(Row {
         case: "a good call afterwards".to_owned(),
         ..good

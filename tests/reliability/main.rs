@@ -7,6 +7,7 @@ mod faults;
 mod fuzz;
 mod scripts;
 mod ssrf;
+mod urls;
 
 pub(crate) use patchbay_tests::table::{Row, report};
 

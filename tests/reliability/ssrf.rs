@@ -1,7 +1,9 @@
-//! Server-side request forgery through whole turns: a URL template that a
-//! conversation's variables point at loopback, private, link-local, CGNAT,
-//! multicast or unspecified addresses, in every spelling, is refused unless
-//! the bot's `network.allow` names it, and so is a redirect there.
+//! Server-side request forgery through whole turns: a URL that points at
+//! loopback, private, link-local, CGNAT, multicast or unspecified addresses,
+//! in every spelling, is refused unless the bot's `network.allow` names it,
+//! and so is a redirect there. The URL comes from the bot's environment
+//! (`{$env.TARGET}`): a conversation's value cannot choose a URL's scheme,
+//! port or (unless the bot lists it) host, `urls.rs`.
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 
-use patchbay_engine::script::{Persistence, RuntimeOptions, ScriptRuntime};
+use patchbay_engine::script::{RuntimeOptions, ScriptRuntime};
 use patchbay_engine::transport::Resolve;
 use patchbay_engine::{ConversationState, Engine, EngineOptions, Start};
 use patchbay_tests::servers::{self, reply};
@@ -32,7 +34,7 @@ integrations:
     responseDataVariable: PROBE
     type: api
     method: GET
-    url: "{{$botContext.target}}/probe"
+    url: "{{$env.TARGET}}/probe"
 dialogs:
   - name: main
     interactions:
@@ -54,7 +56,8 @@ async fn engine_resolving_with(allow: &str, resolver: Option<Arc<dyn Resolve>>) 
         workers: 1,
         ..RuntimeOptions::default()
     });
-    let mut options = EngineOptions::new(Arc::new(|_: &str| None), scripts);
+    let target = |name: &str| (name == "TARGET").then(|| TARGET.lock().expect("target").clone());
+    let mut options = EngineOptions::new(Arc::new(target), scripts);
     options.resolver = resolver;
     Engine::new(bot, options).await.expect("engine")
 }
@@ -92,9 +95,13 @@ impl Resolve for ScriptedDns {
     }
 }
 
+/// The bot's `{$env.TARGET}` for the probe that runs next (probes run one
+/// at a time).
+static TARGET: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
 async fn probe(engine: &Engine, case: &str, target: &str, expect_blocked: bool) -> Row {
-    let mut state = ConversationState::default();
-    state.set("target", target, Persistence::Session);
+    let state = ConversationState::default();
+    *TARGET.lock().expect("target") = target.to_owned();
     let started = Instant::now();
     let turn = engine
         .run_turn(state, Start::Interaction("probe".to_owned()), "")

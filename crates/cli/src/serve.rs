@@ -31,6 +31,107 @@ pub(crate) struct ServeOptions {
     pub(crate) drain_timeout: Duration,
     pub(crate) session_ttl: Duration,
     pub(crate) playground: bool,
+    pub(crate) clients: ClientLimits,
+}
+
+/// How `serve` treats slow, idle and numerous clients (docs/deploy.md).
+#[derive(Debug, clap::Args)]
+pub(crate) struct ClientLimits {
+    /// How long a client may take to send a request's head, and to start
+    /// its first request after connecting, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    header_timeout_ms: u64,
+    /// How long a connection may wait between requests before it is
+    /// closed, in milliseconds. Keep it above the idle timeout of a load
+    /// balancer in front (AWS ALB: 60 s).
+    #[arg(long, value_name = "MS", default_value_t = 75_000)]
+    idle_timeout_ms: u64,
+    /// A request body must arrive within this many milliseconds, plus 1 s
+    /// per --min-body-rate bytes received; a slower one answers 408.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    body_timeout_ms: u64,
+    /// The slowest a request body may arrive, in bytes a second (0: the
+    /// whole body within --body-timeout-ms).
+    #[arg(long, value_name = "BYTES", default_value_t = 1024)]
+    min_body_rate: u64,
+    /// Connections served at once. Beyond it 16 more may ask only
+    /// /healthz, /readyz and /metrics, and the rest are closed when
+    /// accepted. Lowered, with a warning, to fit the file-descriptor limit.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    max_connections: usize,
+    /// Streams one HTTP/2 connection may have open at once.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    max_concurrent_streams: u32,
+    /// A host name requests may name in `Host` (repeatable; others answer
+    /// 421). Default: any, or on a loopback --listen only localhost,
+    /// 127.0.0.1 and ::1 (against DNS rebinding); `*` allows any.
+    #[arg(long = "allowed-host", value_name = "HOST")]
+    allowed_hosts: Vec<String>,
+}
+
+impl ClientLimits {
+    /// `options` with these limits, for a server listening on `listen`.
+    fn apply(&self, listen: SocketAddr, options: ServerOptions) -> ServerOptions {
+        let allowed_hosts = if self.allowed_hosts.iter().any(|host| host == "*") {
+            Vec::new()
+        } else if self.allowed_hosts.is_empty() && listen.ip().is_loopback() {
+            LOOPBACK_HOSTS.iter().map(|&host| host.to_owned()).collect()
+        } else {
+            self.allowed_hosts.clone()
+        };
+        ServerOptions {
+            header_timeout: Duration::from_millis(self.header_timeout_ms.max(1)),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms.max(1)),
+            body_timeout: Duration::from_millis(self.body_timeout_ms.max(1)),
+            min_body_rate: self.min_body_rate,
+            max_connections: fit_descriptor_limit(self.max_connections, descriptor_limit()),
+            max_concurrent_streams: self.max_concurrent_streams.max(1),
+            allowed_hosts,
+            ..options
+        }
+    }
+}
+
+/// The names a browser uses for a server on a loopback address.
+const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+
+/// Descriptors kept for everything but client connections: the listener,
+/// Redis, logs, bot files, V8, and the health reserve's connections.
+const RESERVED_DESCRIPTORS: u64 = 256;
+
+/// `requested` connections, or fewer when the process could run out of file
+/// descriptors: each connection may hold an upstream connection while its
+/// turn runs, so it counts twice.
+fn fit_descriptor_limit(requested: usize, limit: Option<u64>) -> usize {
+    let Some(limit) = limit else {
+        return requested;
+    };
+    let fits = usize::try_from(limit.saturating_sub(RESERVED_DESCRIPTORS) / 2)
+        .unwrap_or(usize::MAX)
+        .max(1);
+    if requested > fits {
+        tracing::warn!(
+            requested,
+            lowered_to = fits,
+            descriptor_limit = limit,
+            "--max-connections lowered to fit the file-descriptor limit (raise `ulimit -n` to serve more)"
+        );
+        return fits;
+    }
+    requested
+}
+
+/// The soft limit on open files (`ulimit -n`), where the system says it.
+fn descriptor_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// What every bot of the process shares.
@@ -84,7 +185,7 @@ pub(crate) async fn run(options: ServeOptions) -> anyhow::Result<()> {
         session_ttl: options.session_ttl,
         playground: options.playground,
         store: stores.conversations,
-        ..ServerOptions::default()
+        ..options.clients.apply(options.listen, ServerOptions::default())
     });
     let mut names = HashMap::new();
     for path in &options.bots {

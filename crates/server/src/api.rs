@@ -8,10 +8,11 @@ use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use patchbay_engine::{ConversationKey, ConversationState, Engine, EngineError, Start, StoreError};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::Server;
+use crate::body::{BodyRate, BodyTooSlow, MinRate};
 
 /// The playground page (`serve --playground`): plain HTML, CSS and JS, no
 /// build step, nothing fetched from elsewhere.
@@ -83,18 +84,18 @@ struct InvokeRequest {
     state: Option<Value>,
 }
 
-/// What a request asks for, by path.
-enum Route<'a> {
+/// What a request asks for, by path (its segments percent-decoded).
+enum Route {
     Playground,
     Bots,
     Health,
     Ready,
     Metrics,
-    Turn { bot: &'a str },
-    Invoke { bot: &'a str, integration: &'a str },
+    Turn { bot: String },
+    Invoke { bot: String, integration: String },
 }
 
-impl Route<'_> {
+impl Route {
     /// The route's name in metrics (never the bot's or caller's text).
     fn label(&self) -> &'static str {
         match self {
@@ -116,24 +117,58 @@ impl Route<'_> {
             Self::Turn { .. } | Self::Invoke { .. } => Method::POST,
         }
     }
+
+    /// Health, readiness and metrics: read-only, no conversation data, and
+    /// asked by probes and scrapers that name the host by its address.
+    fn is_operational(&self) -> bool {
+        matches!(self, Self::Health | Self::Ready | Self::Metrics)
+    }
 }
 
-fn route(path: &str) -> Option<Route<'_>> {
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    Some(match segments.as_slice() {
+/// The route of a path, `None` when there is none; an error when a segment
+/// does not decode to one UTF-8 segment.
+fn route(path: &str) -> Result<Option<Route>, ApiError> {
+    let segments = path
+        .trim_start_matches('/')
+        .split('/')
+        .map(decode_segment)
+        .collect::<Result<Vec<_>, _>>()?;
+    let segments: Vec<&str> = segments.iter().map(AsRef::as_ref).collect();
+    Ok(Some(match segments.as_slice() {
         [""] => Route::Playground,
         ["v1", "bots"] => Route::Bots,
         ["healthz"] => Route::Health,
         ["readyz"] => Route::Ready,
         ["metrics"] => Route::Metrics,
-        ["v1", "bots", bot, "turns"] if !bot.is_empty() => Route::Turn { bot },
+        ["v1", "bots", bot, "turns"] if !bot.is_empty() => Route::Turn {
+            bot: (*bot).to_owned(),
+        },
         ["v1", "bots", bot, "integrations", integration, "invoke"]
             if !bot.is_empty() && !integration.is_empty() =>
         {
-            Route::Invoke { bot, integration }
+            Route::Invoke {
+                bot: (*bot).to_owned(),
+                integration: (*integration).to_owned(),
+            }
         }
-        _ => return None,
-    })
+        _ => return Ok(None),
+    }))
+}
+
+/// One path segment, percent-decoded. A segment that decodes to `/` would
+/// be two segments to anything that decodes the path whole, and one that
+/// is not UTF-8 names nothing: both are refused.
+fn decode_segment(raw: &str) -> Result<std::borrow::Cow<'_, str>, ApiError> {
+    let bad_path = |message: &str| ApiError::new(StatusCode::BAD_REQUEST, "bad_path", message);
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| bad_path("a path segment decodes to invalid UTF-8"))?;
+    if decoded.contains('/') {
+        return Err(bad_path(
+            "a path segment may not encode `/` (%2F); names never contain it",
+        ));
+    }
+    Ok(decoded)
 }
 
 impl Server {
@@ -142,7 +177,16 @@ impl Server {
         let started = Instant::now();
         let path = request.uri().path().to_owned();
         let (label, result) = match route(&path) {
-            None => (
+            _ if head_bytes(&request) > MAX_HEAD_BYTES => (
+                "unknown",
+                Err(ApiError::new(
+                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    "headers_too_large",
+                    format!("the request's head is larger than {MAX_HEAD_BYTES} bytes"),
+                )),
+            ),
+            Err(error) => ("unknown", Err(error)),
+            Ok(None) => (
                 "unknown",
                 Err(ApiError::new(
                     StatusCode::NOT_FOUND,
@@ -150,7 +194,7 @@ impl Server {
                     format!("no route for {path}"),
                 )),
             ),
-            Some(route) if route.method() != request.method() => (
+            Ok(Some(route)) if route.method() != request.method() => (
                 route.label(),
                 Err(ApiError::new(
                     StatusCode::METHOD_NOT_ALLOWED,
@@ -158,16 +202,21 @@ impl Server {
                     format!("{path} takes {}", route.method()),
                 )),
             ),
-            Some(route) => (route.label(), self.dispatch(route, request).await),
+            Ok(Some(route)) if !route.is_operational() && !self.host_allowed(&request) => (
+                route.label(),
+                Err(ApiError::new(
+                    StatusCode::MISDIRECTED_REQUEST,
+                    "host_not_allowed",
+                    "this server does not answer for that host (serve --allowed-host)",
+                )),
+            ),
+            Ok(Some(route)) => (route.label(), self.dispatch(route, request).await),
         };
         let response = result.unwrap_or_else(|error| {
             if error.status.is_server_error() {
                 tracing::warn!(code = error.code, message = %error.message, "request failed");
             }
-            json_response(
-                error.status,
-                &json!({"error": {"code": error.code, "message": error.message}}),
-            )
+            error_response(error.status, error.code, &error.message)
         });
         metrics::counter!(
             "patchbay_requests_total",
@@ -180,9 +229,36 @@ impl Server {
         response
     }
 
+    /// Whether the host the request names (`Host`, or the URI's authority
+    /// in HTTP/2) is one of [`crate::ServerOptions::allowed_hosts`]; any is
+    /// when none are set, and so is a request naming none (browsers always
+    /// name one).
+    fn host_allowed(&self, request: &Request<Incoming>) -> bool {
+        let allowed = &self.shared.options.allowed_hosts;
+        if allowed.is_empty() {
+            return true;
+        }
+        let host = match request.uri().host() {
+            Some(host) => Some(host.to_owned()),
+            None => request
+                .headers()
+                .get(header::HOST)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.parse::<http::uri::Authority>().ok())
+                .map(|authority| authority.host().to_owned()),
+        };
+        match host {
+            None => !request.headers().contains_key(header::HOST),
+            Some(host) => {
+                let host = normalize_host(&host);
+                allowed.iter().any(|allowed| normalize_host(allowed) == host)
+            }
+        }
+    }
+
     async fn dispatch(
         &self,
-        route: Route<'_>,
+        route: Route,
         request: Request<Incoming>,
     ) -> Result<Response<Full<Bytes>>, ApiError> {
         match route {
@@ -263,9 +339,9 @@ impl Server {
                 )),
             },
             Route::Turn { bot } => {
-                let engine = self.engine(bot)?;
+                let engine = self.engine(&bot)?;
                 let body: TurnRequest = self.read_json(request).await?;
-                let key = stored_conversation(bot, &body)?;
+                let key = stored_conversation(&bot, &body)?;
                 let TurnRequest {
                     state: sent,
                     interaction,
@@ -323,12 +399,12 @@ impl Server {
                 Ok(json_response(StatusCode::OK, &json))
             }
             Route::Invoke { bot, integration } => {
-                let engine = self.engine(bot)?;
+                let engine = self.engine(&bot)?;
                 let body: InvokeRequest = self.read_json(request).await?;
                 let mut state = state(body.state, &engine)?;
                 let deadline = self.shared.options.deadline;
                 let invocation =
-                    tokio::time::timeout(deadline, engine.invoke(integration, &mut state))
+                    tokio::time::timeout(deadline, engine.invoke(&integration, &mut state))
                         .await
                         .map_err(|_| deadline_exceeded(deadline))??;
                 let mut json = invocation.to_json();
@@ -348,12 +424,34 @@ impl Server {
         })
     }
 
-    /// Reads a JSON body within the size limit; an empty body reads as `{}`.
+    /// Reads a JSON body within the size limit and the body rate; an empty
+    /// body reads as `{}`. The body must say it is JSON: a browser sends
+    /// `application/json` across sites only after a CORS preflight (which
+    /// this server does not answer), so a page elsewhere cannot run turns
+    /// with a "simple" `text/plain` or form POST.
     async fn read_json<T: serde::de::DeserializeOwned>(
         &self,
         request: Request<Incoming>,
     ) -> Result<T, ApiError> {
-        let limit = self.shared.options.max_request_bytes;
+        let declared_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("application/json"));
+        if !declared_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON, with `Content-Type: application/json`",
+            ));
+        }
+        let options = &self.shared.options;
+        let rate = BodyRate {
+            grace: options.body_timeout,
+            min_bytes_per_second: options.min_body_rate,
+        };
+        let limit = options.max_request_bytes;
         let too_large = || {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -369,12 +467,22 @@ impl Server {
         if declared.is_some_and(|length| length > limit as u64) {
             return Err(too_large());
         }
-        let body = Limited::new(request.into_body(), limit)
+        let body = Limited::new(MinRate::new(request.into_body(), rate), limit)
             .collect()
             .await
             .map_err(|error| {
                 if error.is::<http_body_util::LengthLimitError>() {
                     too_large()
+                } else if error.is::<BodyTooSlow>() {
+                    ApiError::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "body_timeout",
+                        format!(
+                            "the request body did not arrive in time: {} ms, plus 1 s per {} bytes",
+                            rate.grace.as_millis(),
+                            rate.min_bytes_per_second
+                        ),
+                    )
                 } else {
                     ApiError::new(
                         StatusCode::BAD_REQUEST,
@@ -476,6 +584,69 @@ fn deadline_exceeded(deadline: std::time::Duration) -> ApiError {
             deadline.as_millis()
         ),
     )
+}
+
+/// The largest request head answered: its URI and header fields, each
+/// field counted with 32 bytes of overhead as HTTP/2 counts it. hyper's and
+/// h2's own limits sit above it (they answer with an empty body), so a head
+/// too large for this one gets a JSON answer.
+pub(crate) const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// The size of a request's head as [`MAX_HEAD_BYTES`] counts it.
+fn head_bytes(request: &Request<Incoming>) -> usize {
+    let fields: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 32)
+        .sum();
+    let uri = request.uri();
+    let target = uri.path_and_query().map_or(0, |target| target.as_str().len());
+    fields + target + uri.authority().map_or(0, |authority| authority.as_str().len())
+}
+
+/// The JSON error shape: `{"error": {"code", "message"}}`.
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+/// The JSON error shape as text.
+pub(crate) fn error_json(code: &str, message: &str) -> String {
+    let body = ErrorBody {
+        error: ErrorDetail { code, message },
+    };
+    // Two strings cannot fail to serialize; the fallback keeps the shape.
+    serde_json::to_string(&body)
+        .unwrap_or_else(|_| format!(r#"{{"error":{{"code":"{code}","message":""}}}}"#))
+}
+
+/// An error answer in the JSON error shape.
+pub(crate) fn error_response(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(error_json(code, message))));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// A host name as compared: lower case, without brackets or a final dot.
+fn normalize_host(host: &str) -> String {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
 }
 
 fn json_response(status: StatusCode, json: &Value) -> Response<Full<Bytes>> {

@@ -17,8 +17,11 @@
 #![deny(missing_docs)]
 
 mod api;
+mod body;
+mod connection;
 mod metrics;
 mod server;
+mod wire;
 
 pub use crate::metrics::{Metrics, MetricsError};
 pub use crate::server::{Server, ServerOptions};

@@ -6,13 +6,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto;
 use patchbay_engine::{Engine, MemoryStateStore, StateStore};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::Metrics;
+use crate::connection::{Admission, Timeouts, serve_connection};
 
 /// Limits of the HTTP API.
 #[derive(Clone, Debug)]
@@ -21,8 +22,32 @@ pub struct ServerOptions {
     pub max_request_bytes: usize,
     /// How long one turn or invocation may take, end to end.
     pub deadline: Duration,
-    /// How long a client may take to send a request's head.
+    /// How long a client may take to send a request's head, and from
+    /// connecting to its first request (a connection that sends nothing is
+    /// closed after it).
     pub header_timeout: Duration,
+    /// How long a connection may wait between requests (keep-alive) before
+    /// it is closed. Keep it longer than a load balancer's idle timeout in
+    /// front (AWS ALB: 60 s), so the balancer, not patchbay, closes first.
+    pub idle_timeout: Duration,
+    /// A request body must arrive within this, plus one second for every
+    /// [`ServerOptions::min_body_rate`] bytes received; a stalled or
+    /// trickled body answers 408 `body_timeout`.
+    pub body_timeout: Duration,
+    /// The slowest a request body may arrive, in bytes a second, once
+    /// [`ServerOptions::body_timeout`] has passed (0: the whole body within
+    /// `body_timeout`).
+    pub min_body_rate: u64,
+    /// Connections served at once; beyond it a few more are let in that
+    /// answer only `/healthz`, `/readyz` and `/metrics`, and the rest are
+    /// closed when accepted (docs/deploy.md).
+    pub max_connections: usize,
+    /// Streams one HTTP/2 connection may have open at once.
+    pub max_concurrent_streams: u32,
+    /// The host names (`Host`, or HTTP/2's `:authority`, without the port)
+    /// a request may name; any when empty. Others answer 421
+    /// `host_not_allowed`: a defence against DNS rebinding.
+    pub allowed_hosts: Vec<String>,
     /// How long in-flight requests may run after shutdown begins.
     pub drain_timeout: Duration,
     /// What `/metrics` serves; without it `/metrics` answers 404.
@@ -42,6 +67,12 @@ impl Default for ServerOptions {
             max_request_bytes: 1024 * 1024,
             deadline: Duration::from_secs(30),
             header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+            body_timeout: Duration::from_secs(10),
+            min_body_rate: 1024,
+            max_connections: 4096,
+            max_concurrent_streams: 100,
+            allowed_hosts: Vec::new(),
             drain_timeout: Duration::from_secs(30),
             metrics: None,
             store: Arc::new(MemoryStateStore::default()),
@@ -123,18 +154,22 @@ impl Server {
     /// Accepts connections (HTTP/1.1, and HTTP/2 with prior knowledge) until
     /// `shutdown` completes, then stops accepting, answers `/readyz` with
     /// 503 and lets in-flight requests finish within the drain timeout.
+    /// Connections beyond [`ServerOptions::max_connections`] (and its small
+    /// health reserve) are closed as soon as they are accepted.
     pub async fn serve(
         &self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
-        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.shared.options.header_timeout);
-        let graceful = GracefulShutdown::new();
-        let upkeep = self.shared.options.metrics.clone().map(|metrics| {
+        let options = &self.shared.options;
+        let builder = http_builder(options);
+        let admission = Admission::new(options.max_connections);
+        let timeouts = Timeouts {
+            first_request: options.header_timeout,
+            idle: options.idle_timeout,
+        };
+        let (drain, draining) = watch::channel(false);
+        let upkeep = options.metrics.clone().map(|metrics| {
             tokio::spawn(async move {
                 let mut every = tokio::time::interval(Duration::from_secs(5));
                 loop {
@@ -158,29 +193,29 @@ impl Server {
                 },
                 () = &mut shutdown => break,
             };
+            let Some(admitted) = admission.admit() else {
+                // Closing it at once keeps descriptors bounded; the client
+                // sees the connection closed and may retry.
+                metrics::counter!("patchbay_connections_refused_total").increment(1);
+                tracing::debug!("connection limit reached; connection closed");
+                drop(stream);
+                continue;
+            };
             let _ = stream.set_nodelay(true);
-            let server = self.clone();
-            let service = service_fn(move |request| {
-                let server = server.clone();
-                async move { Ok::<_, std::convert::Infallible>(server.answer(request).await) }
-            });
-            let connection = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .into_owned();
-            let connection = graceful.watch(connection);
-            tokio::spawn(async move {
-                if let Err(error) = connection.await {
-                    tracing::debug!(%error, "connection ended with an error");
-                }
-            });
+            tokio::spawn(serve_connection(
+                &builder,
+                self.clone(),
+                stream,
+                admitted,
+                timeouts,
+                draining.clone(),
+            ));
         }
         drop(listener);
         self.shared.draining.store(true, Ordering::SeqCst);
-        tracing::info!(
-            connections = graceful.count(),
-            "shutting down: draining in-flight requests"
-        );
-        if tokio::time::timeout(self.shared.options.drain_timeout, graceful.shutdown())
+        tracing::info!("shutting down: draining in-flight requests");
+        let _ = drain.send(true);
+        if tokio::time::timeout(options.drain_timeout, admission.all_closed())
             .await
             .is_err()
         {
@@ -191,4 +226,25 @@ impl Server {
         }
         Ok(())
     }
+}
+
+/// HTTP/1.1 and HTTP/2 (prior knowledge) with the options' limits.
+fn http_builder(options: &ServerOptions) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(options.max_concurrent_streams)
+        // Above the service's own head limit, so a large head is answered
+        // there, in JSON (h2 itself would answer 431 with an empty body).
+        .max_header_list_size(4 * crate::api::MAX_HEAD_BYTES as u32)
+        // Pings find a peer that vanished while its streams run; one that
+        // does not answer within the header timeout is gone.
+        .keep_alive_interval(options.idle_timeout)
+        .keep_alive_timeout(options.header_timeout);
+    builder
 }

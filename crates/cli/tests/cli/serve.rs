@@ -169,6 +169,11 @@ impl Process {
 }
 
 impl Process {
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Resident memory of the process, in KiB.
     pub(crate) fn rss_kib(&self) -> u64 {
         patchbay_tests::rss_kib(&self.child.id().to_string())
