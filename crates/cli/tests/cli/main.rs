@@ -5,6 +5,7 @@ mod commands;
 mod load;
 mod playground;
 mod serve;
+mod slow_clients;
 mod store;
 mod toolkit;
 
