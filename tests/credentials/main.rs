@@ -6,6 +6,7 @@ mod cache;
 mod providers;
 mod secrets;
 mod shared_cache;
+mod token_errors;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -47,7 +47,8 @@ async fn client_authentication_in_the_header_and_in_the_body() {
 async fn token_endpoint_errors_become_clear_errors() {
     let server = OAuthServer::start().await;
     let context = context();
-    let provider = provider("oauth-header", &oauth_env(&server, "wrong"), &context);
+    // Not a word of the endpoint's description: the secret is masked there.
+    let provider = provider("oauth-header", &oauth_env(&server, "not-it"), &context);
     let mut request = Request::new(Method::GET, server.server.url("/resource"));
     let error = provider.apply(&mut request).await.expect_err("refused");
     assert!(
