@@ -213,7 +213,10 @@ pub(crate) async fn serve(listen: std::net::SocketAddr) -> anyhow::Result<()> {
                 r#"{"interaction":"create","message":"The app crashes","state":{"variables":{"subject":"Crash","priority":"high"}}}"#,
             ),
         ] {
-            writeln!(out, "  curl -s {url}/v1/bots/{bot}/turns -d '{body}'")?;
+            writeln!(
+                out,
+                "  curl -s {url}/v1/bots/{bot}/turns -H 'content-type: application/json' -d '{body}'"
+            )?;
         }
         writeln!(out, "  curl -s {url}/metrics\n\nCtrl-C stops.")?;
         out.flush()?;

@@ -84,11 +84,11 @@ Examples:
     #[command(after_help = "\
 Examples:
   patchbay serve --bot examples/faq-bot.yaml --listen 127.0.0.1:8080
-  curl -s localhost:8080/v1/bots/faq-bot/turns -d '{\"interaction\":\"search\",\"message\":\"password\"}'
+  curl -s localhost:8080/v1/bots/faq-bot/turns -H 'content-type: application/json' -d '{\"interaction\":\"search\",\"message\":\"password\"}'
   kill -HUP $(pidof patchbay)   # reload the bot files
   patchbay serve --bot examples/faq-bot.yaml --playground   # then open http://127.0.0.1:8080/
   patchbay serve --bot bot.yaml --store redis://cache:6379/   # replicas share one Redis
-  curl -s localhost:8080/v1/bots/faq-bot/turns -d '{\"conversationId\":\"c1\",\"message\":\"password\"}'
+  curl -s localhost:8080/v1/bots/faq-bot/turns -H 'content-type: application/json' -d '{\"conversationId\":\"c1\",\"message\":\"password\"}'
 
 See docs/http-api.md for the API.")]
     Serve {

@@ -185,7 +185,9 @@ pub(crate) async fn run(options: ServeOptions) -> anyhow::Result<()> {
         session_ttl: options.session_ttl,
         playground: options.playground,
         store: stores.conversations,
-        ..options.clients.apply(options.listen, ServerOptions::default())
+        ..options
+            .clients
+            .apply(options.listen, ServerOptions::default())
     });
     let mut names = HashMap::new();
     for path in &options.bots {

@@ -251,7 +251,9 @@ impl Server {
             None => !request.headers().contains_key(header::HOST),
             Some(host) => {
                 let host = normalize_host(&host);
-                allowed.iter().any(|allowed| normalize_host(allowed) == host)
+                allowed
+                    .iter()
+                    .any(|allowed| normalize_host(allowed) == host)
             }
         }
     }
@@ -600,8 +602,14 @@ fn head_bytes(request: &Request<Incoming>) -> usize {
         .map(|(name, value)| name.as_str().len() + value.len() + 32)
         .sum();
     let uri = request.uri();
-    let target = uri.path_and_query().map_or(0, |target| target.as_str().len());
-    fields + target + uri.authority().map_or(0, |authority| authority.as_str().len())
+    let target = uri
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    fields
+        + target
+        + uri
+            .authority()
+            .map_or(0, |authority| authority.as_str().len())
 }
 
 /// The JSON error shape: `{"error": {"code", "message"}}`.

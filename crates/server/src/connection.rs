@@ -171,8 +171,12 @@ impl hyper::service::Service<Request<Incoming>> for ConnectionService {
     }
 }
 
-type HttpConnection =
-    auto::Connection<'static, JsonProtocolErrors<TokioIo<TcpStream>>, ConnectionService, TokioExecutor>;
+type HttpConnection = auto::Connection<
+    'static,
+    JsonProtocolErrors<TokioIo<TcpStream>>,
+    ConnectionService,
+    TokioExecutor,
+>;
 
 /// Serves `stream` until it closes, outstays its timeouts, or the server
 /// drains; `admitted` is given back when it ends.

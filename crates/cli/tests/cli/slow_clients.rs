@@ -58,7 +58,9 @@ impl Answer {
 
     fn describe(&self) -> String {
         match self {
-            Self::Http(status, body) => format!("{status} {}", body.chars().take(120).collect::<String>()),
+            Self::Http(status, body) => {
+                format!("{status} {}", body.chars().take(120).collect::<String>())
+            }
             Self::Closed => "closed without an answer".to_owned(),
             Self::Nothing => format!("nothing within {} s", BOUND.as_secs()),
         }
@@ -260,7 +262,11 @@ async fn trickled_body(addr: SocketAddr) -> Row {
 
 async fn malformed_head(addr: SocketAddr) -> Row {
     let started = Instant::now();
-    let answer = exchange(addr, b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\nno colon here\r\n\r\n").await;
+    let answer = exchange(
+        addr,
+        b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\nno colon here\r\n\r\n",
+    )
+    .await;
     row(
         "a malformed request head (HTTP/1.1)",
         "400 malformed_request (JSON)",
@@ -325,7 +331,12 @@ async fn encoded_bot_name(addr: SocketAddr) -> Row {
     let started = Instant::now();
     let answer = exchange(
         addr,
-        &post("/v1/bots/faq%2Dbot/turns", "127.0.0.1", "application/json", TURN),
+        &post(
+            "/v1/bots/faq%2Dbot/turns",
+            "127.0.0.1",
+            "application/json",
+            TURN,
+        ),
     )
     .await;
     let reached = matches!(&answer, Answer::Http(200, body) if body.contains("Hello from faq-bot"));
@@ -342,7 +353,12 @@ async fn encoded_slash(addr: SocketAddr) -> Row {
     let started = Instant::now();
     let answer = exchange(
         addr,
-        &post("/v1/bots/faq%2Fbot/turns", "127.0.0.1", "application/json", TURN),
+        &post(
+            "/v1/bots/faq%2Fbot/turns",
+            "127.0.0.1",
+            "application/json",
+            TURN,
+        ),
     )
     .await;
     row(
@@ -374,12 +390,22 @@ async fn foreign_host(addr: SocketAddr) -> Row {
     let started = Instant::now();
     let answer = exchange(
         addr,
-        &post("/v1/bots/faq-bot/turns", "evil.example", "application/json", TURN),
+        &post(
+            "/v1/bots/faq-bot/turns",
+            "evil.example",
+            "application/json",
+            TURN,
+        ),
     )
     .await;
     let local = exchange(
         addr,
-        &post("/v1/bots/faq-bot/turns", "localhost:8080", "application/json", TURN),
+        &post(
+            "/v1/bots/faq-bot/turns",
+            "localhost:8080",
+            "application/json",
+            TURN,
+        ),
     )
     .await;
     row(
@@ -403,12 +429,7 @@ async fn connection_limit(bot: &std::path::Path) -> Vec<Row> {
     let server = Process::serve(
         bot,
         &[],
-        &[
-            "--max-connections",
-            "8",
-            "--header-timeout-ms",
-            "30000",
-        ],
+        &["--max-connections", "8", "--header-timeout-ms", "30000"],
     );
     let addr = server.addr;
     // Let the server settle (runtime threads, script workers) first.
@@ -428,7 +449,10 @@ async fn connection_limit(bot: &std::path::Path) -> Vec<Row> {
     let descriptors = row(
         "48 silent connections against --max-connections 8",
         &format!("descriptors stay bounded: ≤ {bound} (before: {before}, + 8 + 16 reserve + 8)"),
-        format!("{during} open descriptors ({} connections held)", held.len()),
+        format!(
+            "{during} open descriptors ({} connections held)",
+            held.len()
+        ),
         started,
         during <= bound,
     );
