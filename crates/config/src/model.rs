@@ -921,3 +921,40 @@ impl JsonSchema for NextAction {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowed_hosts_match_names_and_subdomains_in_any_case() {
+        let integration: Integration = serde_json::from_value(serde_json::json!({
+            "name": "n",
+            "responseDataVariable": "N",
+            "type": "api",
+            "method": "GET",
+            "url": "https://{$botContext.host}/",
+            "allowedHosts": ["Orders.Example.com", "*.eu.example.com", "10.0.0.1"]
+        }))
+        .expect("integration");
+        for host in [
+            "orders.example.com",
+            "ORDERS.example.com",
+            "a.eu.example.com",
+            "a.b.eu.example.com",
+            "10.0.0.1",
+        ] {
+            assert!(integration.allows_host(host), "{host}");
+        }
+        for host in [
+            "eu.example.com",
+            "xeu.example.com",
+            "orders.example.com.evil.test",
+            "evil.test",
+            "10.0.0.10",
+            "",
+        ] {
+            assert!(!integration.allows_host(host), "{host}");
+        }
+    }
+}

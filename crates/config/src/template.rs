@@ -599,6 +599,49 @@ mod tests {
     }
 
     #[test]
+    fn url_parts_are_judged_from_the_text_before_and_after() {
+        for (before, after, part) in [
+            ("", Some("/search"), UrlPart::Origin),
+            ("https://", Some(".api.example.com/"), UrlPart::HostLabel),
+            ("https://api.", Some(""), UrlPart::HostLabel),
+            ("https://", None, UrlPart::HostLabel),
+            ("https://", Some("/v1"), UrlPart::WholeHost),
+            ("https://", Some(":8443/v1"), UrlPart::WholeHost),
+            ("https://", Some(""), UrlPart::WholeHost),
+            ("https://", Some("@h/"), UrlPart::UserInfo),
+            ("https://u:", Some("@h/"), UrlPart::UserInfo),
+            ("https://u@", Some("/"), UrlPart::WholeHost),
+            ("https://h:", Some("/"), UrlPart::Port),
+            ("https://[::", Some("]/"), UrlPart::IpLiteral),
+            ("https://[::1]:", Some("/"), UrlPart::Port),
+            ("https://h/v1/", Some(""), UrlPart::Path),
+            ("https://h\\v1\\", Some(""), UrlPart::Path),
+            ("https://h/v1?q=", Some(""), UrlPart::Query),
+            ("https://h?q=", Some(""), UrlPart::Query),
+            ("https://h/v1#", Some(""), UrlPart::Query),
+        ] {
+            assert_eq!(url_part(before, after), part, "{before:?} {after:?}");
+        }
+    }
+
+    #[test]
+    fn labels_and_host_names() {
+        assert!(is_dns_label("acme-eu1"));
+        for not_a_label in ["", "a.b", "a:1", "a@b", "a%2e", "a\u{FF0E}b", "a_b"] {
+            assert!(!is_dns_label(not_a_label), "{not_a_label:?}");
+        }
+        assert!(is_dns_label(&"a".repeat(63)) && !is_dns_label(&"a".repeat(64)));
+        assert!(is_host_name("eu.orders.example.com"));
+        for not_a_host in ["", "a..b", "a.", ".a", "a:1", "[::1]"] {
+            assert!(!is_host_name(not_a_host), "{not_a_host:?}");
+        }
+        assert!(fixes_domain_after_value(".api.example.com/v1"));
+        assert!(fixes_domain_after_value("-eu.example.com:8443/"));
+        assert!(!fixes_domain_after_value(".com/"));
+        assert!(!fixes_domain_after_value("/v1"));
+    }
+
+    #[test]
     fn env_reference_alone() {
         assert_eq!(Template::parse("{$env.S}").as_env_reference(), Some("S"));
         assert_eq!(Template::parse("x{$env.S}").as_env_reference(), None);
