@@ -193,6 +193,48 @@ async fn nothing_runs_past_the_time_limit() {
         .expect("the runtime goes on");
         assert_eq!(after.messages, vec!["still here"], "after `{code}`");
     }
+    // Each was stopped by the limit itself, not by giving up on a worker.
+    assert_eq!(runtime.replaced_workers(), 0);
+}
+
+/// A builtin that does not check for termination (ICU's case mapping of a
+/// 32 MiB string) keeps running after the limit: its caller gets the
+/// timeout at twice the limit, the worker is replaced and counted, and the
+/// next run is served at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_cannot_be_stopped_is_replaced() {
+    let limit = Duration::from_millis(50);
+    let runtime = patchbay_script::ScriptRuntime::new(patchbay_script::RuntimeOptions {
+        workers: 1,
+        queue: 4,
+        realm_share: 1,
+        limits: patchbay_script::Limits {
+            time: limit,
+            heap_bytes: 256 * 1024 * 1024,
+            output_bytes: 64 * 1024,
+        },
+    });
+    let started = Instant::now();
+    let error = run(
+        &runtime,
+        "var s = 'i'.repeat(2 ** 25); s.toLocaleUpperCase('tr'); s.toLocaleUpperCase('tr');",
+        ScriptInput::default(),
+    )
+    .await
+    .expect_err("stopped");
+    let answered = started.elapsed();
+    assert!(matches!(error, ScriptError::Timeout { .. }), "{error:?}");
+    assert_eq!(runtime.replaced_workers(), 1);
+    assert!(runtime.is_ready());
+    let after = run(
+        &runtime,
+        "botContext.sendMessage('new worker')",
+        ScriptInput::default(),
+    )
+    .await
+    .expect("a new worker");
+    assert_eq!(after.messages, vec!["new worker"]);
+    assert!(answered < Duration::from_secs(2), "answered after {answered:?}");
 }
 
 /// ArrayBuffer contents live outside V8's heap: they have a budget of

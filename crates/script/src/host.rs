@@ -412,7 +412,15 @@ pub(crate) fn read_json_data(scope: &mut Scope<'_, '_>, name: &str) -> Option<St
     };
     let bytes = text.utf8_length(scope);
     let run = state(scope)?;
-    if bytes > run.output_limit.saturating_sub(run.output_bytes) {
+    // Untouched, it is the response itself, which the transport bounds and
+    // which is not the script's output; only a new value counts (the
+    // worker charges it exactly once it is known to differ).
+    let may_be_untouched = run
+        .input
+        .api
+        .as_ref()
+        .is_some_and(|api| api.json_data.len() == bytes);
+    if !may_be_untouched && bytes > run.output_limit.saturating_sub(run.output_bytes) {
         run.output_exceeded = true;
         return None;
     }

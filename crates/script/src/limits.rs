@@ -233,16 +233,12 @@ struct WatchState {
     stop: bool,
 }
 
-/// How long a terminated run may take to unwind before its worker counts
-/// as stuck. Unwinding takes microseconds; a heap-limit breach may first
-/// collect garbage.
-pub(crate) const STOP_GRACE: Duration = Duration::from_secs(1);
-
 impl Watchdog {
     /// Starts the watchdog thread; `on_stuck` runs on it (at most once per
-    /// armed run) when a run outlives its limit by [`STOP_GRACE`].
+    /// armed run) when a run outlives its limit by `grace`.
     pub(crate) fn start(
         name: String,
+        grace: Duration,
         on_stuck: impl Fn() + Send + 'static,
     ) -> std::io::Result<Self> {
         let watchdog = Self {
@@ -270,7 +266,7 @@ impl Watchdog {
                     }
                     state.fired = true;
                     state.deadline = None;
-                    state.stuck_at = Some(now + STOP_GRACE);
+                    state.stuck_at = Some(now + grace);
                 }
                 if state.stuck_at.is_some_and(|stuck_at| now >= stuck_at) {
                     state.stuck_at = None;

@@ -368,6 +368,14 @@ impl ScriptRuntime {
         self.inner.pool.healthy() > 0
     }
 
+    /// Workers given up on so far: a run stopped at its time limit that had
+    /// not ended after as long again (a builtin that does not check for
+    /// termination). Each was replaced; its caller got a timeout. Also
+    /// counted in `patchbay_script_workers_replaced_total`.
+    pub fn replaced_workers(&self) -> usize {
+        self.inner.pool.replaced()
+    }
+
     /// Compiles a script in `realm` on every worker (at bot load, so that no
     /// run compiles) and returns its handle, or its syntax error.
     pub async fn compile(

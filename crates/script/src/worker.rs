@@ -42,6 +42,7 @@ pub(crate) struct Pool {
     limits: Limits,
     healthy: AtomicUsize,
     spawned: AtomicUsize,
+    replaced: AtomicUsize,
 }
 
 impl std::fmt::Debug for Pool {
@@ -60,12 +61,18 @@ impl Pool {
             limits,
             healthy: AtomicUsize::new(0),
             spawned: AtomicUsize::new(0),
+            replaced: AtomicUsize::new(0),
         }
     }
 
     /// Workers able to take a job (neither stuck nor failed to start).
     pub(crate) fn healthy(&self) -> usize {
         self.healthy.load(Ordering::SeqCst)
+    }
+
+    /// Workers given up on because a stopped run did not end.
+    pub(crate) fn replaced(&self) -> usize {
+        self.replaced.load(Ordering::SeqCst)
     }
 }
 
@@ -121,10 +128,19 @@ impl Lifeline {
             }));
         }
         pool.healthy.fetch_sub(1, Ordering::SeqCst);
+        pool.replaced.fetch_add(1, Ordering::SeqCst);
         metrics::counter!("patchbay_script_workers_replaced_total").increment(1);
         tracing::error!("a script run did not stop at its time limit; its worker is replaced");
         spawn_worker(pool);
     }
+}
+
+/// How long a stopped run may take to unwind before its worker counts as
+/// stuck: as long again as its limit, at least 100 ms. Unwinding takes
+/// microseconds; what takes longer is a builtin that does not check for
+/// termination (ICU's case mapping or normalisation of a long string).
+fn stop_grace(limit: std::time::Duration) -> std::time::Duration {
+    limit.max(std::time::Duration::from_millis(100))
 }
 
 /// A realm's context on this worker, locked down (`lockdown.js`) and reused
@@ -175,7 +191,8 @@ impl Worker {
         let watchdog = {
             let lifeline = Arc::clone(&lifeline);
             let pool = Arc::clone(pool);
-            Watchdog::start(format!("patchbay-script-{index}-watchdog"), move || {
+            let grace = stop_grace(pool.limits.time);
+            Watchdog::start(format!("patchbay-script-{index}-watchdog"), grace, move || {
                 lifeline.give_up(&pool)
             })
         };
@@ -487,14 +504,9 @@ fn run_in_context(
     }
     // The exception's text may come from its own `toString`.
     let failure = (!finished && !replied).then(|| exception(try_catch, &script.owner));
-    if replied {
-        // `sendImmediateReply` ended the script: its pending promise jobs
-        // must never run. Running the queue while termination is requested
-        // makes V8 drop it.
-        try_catch.terminate_execution();
-        try_catch.perform_microtask_checkpoint();
-        try_catch.cancel_terminate_execution();
-    } else {
+    // After `sendImmediateReply` nothing of the script runs: V8 dropped its
+    // pending promise jobs as the termination unwound (tested).
+    if !replied {
         try_catch.perform_microtask_checkpoint();
     }
     if stopped() {
