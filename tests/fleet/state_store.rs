@@ -5,20 +5,53 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use patchbay_engine::{
-    ConversationKey, EngineError, MemoryStateStore, Start, StateStore, StoreError,
+    ConversationKey, EngineError, MemoryStateStore, Start, StateStore, StoreError, StoredTurn,
+    StoredTurnRequest,
 };
 use patchbay_redis::Redis;
 use patchbay_tests::redis::RedisServer;
+use serde_json::json;
 
 use crate::{engine, upstream};
 
 const TTL: Duration = Duration::from_secs(60);
 
+/// A conversation of the counter bot; `user` empty: a conversation without
+/// a user.
 fn key(conversation: &str, user: &str) -> ConversationKey {
     ConversationKey {
         bot: "counter".to_owned(),
         conversation_id: conversation.to_owned(),
-        user_id: user.to_owned(),
+        user_id: (!user.is_empty()).then(|| user.to_owned()),
+    }
+}
+
+/// A stored turn's messages, joined.
+fn messages(stored: &StoredTurn) -> String {
+    let answer = stored.answer();
+    answer["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|message| message.as_str().expect("a message"))
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
+/// A turn starting at `start`, with no id and no reset.
+fn request<'a>(
+    key: &'a ConversationKey,
+    ttl: Duration,
+    start: Start,
+    message: &'a str,
+) -> StoredTurnRequest<'a> {
+    StoredTurnRequest {
+        key,
+        start,
+        message,
+        session_ttl: ttl,
+        turn_id: None,
+        reset: false,
     }
 }
 
@@ -44,9 +77,12 @@ async fn message(
     ttl: Duration,
 ) -> Result<(String, u64), EngineError> {
     let stored = engine
-        .run_stored_turn(store, key, ttl, Start::Interaction("count".to_owned()), "")
+        .run_stored_turn(
+            store,
+            request(key, ttl, Start::Interaction("count".to_owned()), ""),
+        )
         .await?;
-    Ok((stored.turn.messages.join(" / "), stored.version))
+    Ok((messages(&stored), stored.version()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -223,7 +259,11 @@ async fn redis_restarted_mid_run_fails_turns_cleanly_and_corrupts_nothing() {
                             saved += 1;
                             assert!(version >= saved, "versions only grow");
                         }
-                        Err(EngineError::Store(StoreError::Unavailable(reason))) => {
+                        // Redis gone before the save (nothing saved), or
+                        // while it (saved or not: the count may be one more).
+                        Err(EngineError::Store(
+                            StoreError::Unavailable(reason) | StoreError::OutcomeUnknown(reason),
+                        )) => {
                             assert!(!reason.is_empty());
                             unavailable += 1;
                             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -309,18 +349,217 @@ async fn a_stored_conversation_goes_on_where_it_waits() {
         let store = store.as_ref();
         let key = key("asking", "");
         let say = |message: &'static str| {
-            engine.run_stored_turn(store, &key, TTL, Start::Message, message)
+            engine.run_stored_turn(store, request(&key, TTL, Start::Message, message))
         };
-        let asked = say("look something up").await.expect(name).turn;
-        assert_eq!(asked.messages, ["What should I look up?"], "{name}");
-        assert_eq!(asked.next, "look", "{name}");
+        let asked = say("look something up").await.expect(name).answer();
+        assert_eq!(
+            asked["messages"],
+            json!(["What should I look up?"]),
+            "{name}"
+        );
+        assert_eq!(asked["next"], "look", "{name}");
         // The answer goes to the interaction after the question, not to
         // the dialog starters (which it would not match).
-        let answered = say("blue mug").await.expect(name).turn;
-        assert_eq!(answered.messages, ["Looked up blue mug"], "{name}");
-        assert_eq!(answered.next, "end", "{name}");
+        let answered = say("blue mug").await.expect(name).answer();
+        assert_eq!(
+            answered["messages"],
+            json!(["Looked up blue mug"]),
+            "{name}"
+        );
+        assert_eq!(answered["next"], "end", "{name}");
         // Nothing waits now: a message starts a dialog again.
-        let again = say("look something up").await.expect(name).turn;
-        assert_eq!(again.messages, ["What should I look up?"], "{name}");
+        let again = say("look something up").await.expect(name).answer();
+        assert_eq!(
+            again["messages"],
+            json!(["What should I look up?"]),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_id_never_stands_in_for_a_user() {
+    let redis = RedisServer::start();
+    let upstream = upstream(0).await;
+    let engine = engine(&upstream, "", None).await;
+    for (name, store) in stores(redis.as_ref(), "namespace:").await {
+        let store = store.as_ref();
+        // A conversation named like a user, without a user: its "forever"
+        // visits stay with it...
+        let named_alice = key("alice", "");
+        for turn in 1..=2 {
+            assert_eq!(
+                message(&engine, store, &named_alice, TTL)
+                    .await
+                    .expect(name)
+                    .0,
+                format!("turn {turn}, visit {turn}"),
+                "{name}"
+            );
+        }
+        // ...and never reach user alice's record.
+        assert_eq!(
+            message(&engine, store, &key("c9", "alice"), TTL)
+                .await
+                .expect(name)
+                .0,
+            "turn 1, visit 1",
+            "{name}: user alice's visits start at 1"
+        );
+    }
+}
+
+/// Keeps the user's message in a session variable.
+const HOARDER: &str = r#"name: counter
+network:
+  allow: ["127.0.0.1"]
+env:
+  BASE: null
+integrations:
+  - name: ping
+    responseDataVariable: PING
+    type: api
+    method: GET
+    url: "{$env.BASE}/ping"
+dialogs:
+  - name: main
+    interactions:
+      - name: keep
+        type: integration
+        integration: ping
+        preProcess: |
+          botContext.setBotVariable("note", botContext.getCurrentUserMessage(), true, false);
+        rules:
+          - match:
+              apiResult: success
+            messages:
+              - "kept"
+            next: end
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_past_its_bound_is_refused_and_saves_nothing() {
+    const LIMIT: usize = 8 * 1024;
+    let redis = RedisServer::start();
+    let upstream = upstream(0).await;
+    let engine = crate::engine_from(&upstream, HOARDER, None).await;
+    let mut stores: Vec<(&str, Arc<dyn StateStore>)> = vec![(
+        "memory",
+        Arc::new(MemoryStateStore::new(patchbay_engine::MemoryStoreLimits {
+            max_conversation_bytes: LIMIT,
+            ..patchbay_engine::MemoryStoreLimits::default()
+        })),
+    )];
+    if let Some(redis) = &redis {
+        let connection = Redis::connect(&redis.url(), "bound:")
+            .await
+            .expect("connect");
+        let store = connection.state_store().with_max_conversation_bytes(LIMIT);
+        stores.push(("redis", Arc::new(store)));
+    }
+    let big = "x".repeat(LIMIT + 1);
+    let keep = || Start::Interaction("keep".to_owned());
+    for (name, store) in stores {
+        let key = key("hoard", "");
+        let refused = engine
+            .run_stored_turn(store.as_ref(), request(&key, TTL, keep(), &big))
+            .await;
+        match refused {
+            Err(EngineError::Store(StoreError::TooLarge { bytes, limit, .. })) => {
+                assert_eq!(limit, LIMIT, "{name}");
+                assert!(bytes > LIMIT, "{name}: {bytes}");
+            }
+            other => panic!("{name}: a conversation over its bound was kept: {other:?}"),
+        }
+        let small = engine
+            .run_stored_turn(store.as_ref(), request(&key, TTL, keep(), "small"))
+            .await
+            .expect(name);
+        assert_eq!(small.version(), 1, "{name}: the refused turn saved nothing");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_sent_again_while_it_runs_is_answered_once() {
+    let redis = RedisServer::start();
+    // Both copies load before either saves.
+    let upstream = upstream(300).await;
+    let engine = Arc::new(engine(&upstream, "", None).await);
+    for (name, store) in stores(redis.as_ref(), "same-turn:").await {
+        let copies = (0..2).map(|_| {
+            let (engine, store) = (Arc::clone(&engine), Arc::clone(&store));
+            tokio::spawn(async move {
+                let key = key("twice", "");
+                let start = Start::Interaction("count".to_owned());
+                let mut request = request(&key, TTL, start, "");
+                request.turn_id = Some("turn-1");
+                engine
+                    .run_stored_turn(store.as_ref(), request)
+                    .await
+                    .map(|stored| (messages(&stored), stored.version()))
+            })
+        });
+        let mut answers = Vec::new();
+        for copy in copies.collect::<Vec<_>>() {
+            answers.push(copy.await.expect("task").expect(name));
+        }
+        let once = ("turn 1, visit 1".to_owned(), 1);
+        assert_eq!(answers, [once.clone(), once], "{name}");
+        assert_eq!(
+            message(&engine, store.as_ref(), &key("twice", ""), TTL)
+                .await
+                .expect(name),
+            ("turn 2, visit 2".to_owned(), 2),
+            "{name}: the turn counted once"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupted_conversation_is_reported_and_a_reset_starts_it_over() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let upstream = upstream(0).await;
+    let engine = engine(&upstream, "", None).await;
+    let connection = Redis::connect(&redis.url(), "corrupt:")
+        .await
+        .expect("connect");
+    let store = connection.state_store();
+    // What a bad write, a version skew or a hand edit can leave.
+    let corruptions: [(&str, &[&str]); 3] = [
+        ("state", &["HSET", "{key}", "state", "{not json"]),
+        ("version", &["HSET", "{key}", "v", "seven"]),
+        ("type", &["SET", "{key}", "a string"]),
+    ];
+    for (what, command) in corruptions {
+        let zoe = key(&format!("broken-{what}"), "zoe");
+        message(&engine, &store, &zoe, TTL).await.expect(what);
+        let stored = redis.command(&["KEYS", &format!("corrupt:conversation*broken-{what}")]);
+        if command[0] == "SET" {
+            redis.command(&["DEL", &stored]);
+        }
+        let command: Vec<&str> = command
+            .iter()
+            .map(|part| if *part == "{key}" { &stored } else { *part })
+            .collect();
+        redis.command(&command);
+        match message(&engine, &store, &zoe, TTL).await {
+            Err(EngineError::Store(StoreError::Unreadable { conversation, .. })) => {
+                assert_eq!(conversation, zoe.conversation_id, "{what}");
+            }
+            other => panic!("{what}: {other:?}"),
+        }
+        let start = Start::Interaction("count".to_owned());
+        let mut reset = request(&zoe, TTL, start, "");
+        reset.reset = true;
+        let stored = engine.run_stored_turn(&store, reset).await.expect(what);
+        let (turns, _) = messages(&stored)
+            .split_once(", ")
+            .map(|(turns, visits)| (turns.to_owned(), visits.to_owned()))
+            .expect("a count");
+        assert_eq!(turns, "turn 1", "{what}: the session starts over");
+        let (after, _) = message(&engine, &store, &zoe, TTL).await.expect(what);
+        assert!(after.starts_with("turn 2, "), "{what}: {after}");
     }
 }

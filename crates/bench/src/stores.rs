@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use patchbay_engine::credentials::{MemoryTokenCache, TokenCache};
 use patchbay_engine::{
-    ConversationKey, Engine, MemoryStateStore, SaveConversation, Start, StateStore,
+    ConversationKey, Engine, MemoryStateStore, SaveConversation, Start, StateStore, StoredTurn,
+    StoredTurnRequest,
 };
 use patchbay_redis::Redis;
 use patchbay_tests::redis::RedisServer;
@@ -93,25 +94,33 @@ async fn stored_turns(
     let key = ConversationKey {
         bot: "bench".to_owned(),
         conversation_id: "bench".to_owned(),
-        user_id: "bench-user".to_owned(),
+        user_id: Some("bench-user".to_owned()),
     };
     let call = || async {
         let stored = engine
             .run_stored_turn(
                 store,
-                &key,
-                Duration::from_secs(600),
-                Start::Interaction("search".to_owned()),
-                "password",
+                StoredTurnRequest {
+                    key: &key,
+                    start: Start::Interaction("search".to_owned()),
+                    message: "password",
+                    session_ttl: Duration::from_secs(600),
+                    turn_id: None,
+                    reset: false,
+                },
             )
             .await?;
-        expect_reply(&stored.turn.messages)
+        match &stored {
+            StoredTurn::Ran { turn, .. } => expect_reply(&turn.messages),
+            StoredTurn::Replayed { .. } => anyhow::bail!("a turn without an id was replayed"),
+        }
     };
     // The conversation starts with the variables the other rows send.
     store
         .save(SaveConversation {
             key: &key,
             expected_version: 0,
+            replace: false,
             session: crate::bench_state().to_json().to_string(),
             session_ttl: Duration::from_secs(600),
             user_variables: Vec::new(),

@@ -1,7 +1,7 @@
 //! `patchbay serve`: the HTTP API as a process, with signals: SIGTERM and
 //! Ctrl-C drain and stop, SIGHUP reloads the bot files.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use patchbay_credentials::{MemoryTokenCache, TokenCache};
-use patchbay_engine::{Engine, EngineOptions, MemoryStateStore, StateStore};
+use patchbay_engine::{Engine, EngineOptions, MemoryStateStore, MemoryStoreLimits, StateStore};
 use patchbay_script::{RuntimeOptions, ScriptRuntime};
 use patchbay_server::{Metrics, Server, ServerOptions};
 use patchbay_transport::{MemoryRateLimiter, ProxyConfig, RateLimiter};
@@ -30,6 +30,9 @@ pub(crate) struct ServeOptions {
     pub(crate) deadline: Duration,
     pub(crate) drain_timeout: Duration,
     pub(crate) session_ttl: Duration,
+    /// What one stored conversation may hold, and how many the memory
+    /// store keeps.
+    pub(crate) conversation_limits: MemoryStoreLimits,
     pub(crate) playground: bool,
     pub(crate) clients: ClientLimits,
 }
@@ -162,8 +165,8 @@ impl Shared {
 
 pub(crate) async fn run(options: ServeOptions) -> anyhow::Result<()> {
     let stores = match &options.store {
-        Some(url) => shared_stores(url).await?,
-        None => Stores::default(),
+        Some(url) => shared_stores(url, &options.conversation_limits).await?,
+        None => Stores::in_memory(options.conversation_limits),
     };
     let token_cache: Arc<dyn TokenCache> = match (stores.token_cache, &options.token_store) {
         (Some(shared), _) => shared,
@@ -203,9 +206,12 @@ pub(crate) async fn run(options: ServeOptions) -> anyhow::Result<()> {
     let listener = TcpListener::bind(options.listen)
         .await
         .with_context(|| format!("cannot listen on {}", options.listen))?;
-    announce(&server, listener.local_addr()?)?;
+    // Signals are taken before the listening line: a script that sends
+    // SIGHUP as soon as it reads it must not kill the server (SIGHUP's
+    // default action).
     let mut terminate = signal(SignalKind::terminate())?;
     let mut hangup = signal(SignalKind::hangup())?;
+    announce(&server, listener.local_addr()?)?;
     let reloads = {
         let server = server.clone();
         let paths = options.bots.clone();
@@ -235,28 +241,31 @@ struct Stores {
     rate_limiter: Arc<dyn RateLimiter>,
 }
 
-impl Default for Stores {
-    fn default() -> Self {
+impl Stores {
+    fn in_memory(limits: MemoryStoreLimits) -> Self {
         Self {
             token_cache: None,
-            conversations: Arc::new(MemoryStateStore::default()),
+            conversations: Arc::new(MemoryStateStore::new(limits)),
             rate_limiter: Arc::new(MemoryRateLimiter::default()),
         }
     }
 }
 
 #[cfg(feature = "redis")]
-async fn shared_stores(url: &str) -> anyhow::Result<Stores> {
+async fn shared_stores(url: &str, limits: &MemoryStoreLimits) -> anyhow::Result<Stores> {
     let redis = patchbay_redis::Redis::connect(url, "patchbay:").await?;
+    let conversations = redis
+        .state_store()
+        .with_max_conversation_bytes(limits.max_conversation_bytes);
     Ok(Stores {
         token_cache: Some(Arc::new(redis.token_cache())),
-        conversations: Arc::new(redis.state_store()),
+        conversations: Arc::new(conversations),
         rate_limiter: Arc::new(redis.rate_limiter()),
     })
 }
 
 #[cfg(not(feature = "redis"))]
-async fn shared_stores(_url: &str) -> anyhow::Result<Stores> {
+async fn shared_stores(_url: &str, _limits: &MemoryStoreLimits) -> anyhow::Result<Stores> {
     anyhow::bail!(
         "--store needs Redis support: this patchbay was built without the `redis` feature"
     )
@@ -274,30 +283,80 @@ pub(crate) fn announce(server: &Server, address: SocketAddr) -> anyhow::Result<(
     Ok(())
 }
 
-/// Reloads every bot file; a file that no longer loads keeps its old bot.
+/// Reloads every bot file. A file that no longer loads keeps its old bot,
+/// and so do files that would serve the same bot name (startup refuses
+/// them too): no bot silently replaces another. `names` holds the bot each
+/// file serves.
 async fn reload(
     server: &Server,
     shared: &Shared,
     paths: &[PathBuf],
     names: &mut HashMap<PathBuf, String>,
 ) {
+    let mut loaded = Vec::new();
     for path in paths {
         match shared.engine(path).await {
-            Ok(engine) => {
-                let name = engine.bot().name.clone();
-                server.insert_bot(engine);
-                if let Some(old) = names.insert(path.clone(), name.clone())
-                    && old != name
-                {
-                    server.remove_bot(&old);
-                }
-                tracing::info!(file = %path.display(), bot = %name, "reloaded");
-            }
+            Ok(engine) => loaded.push((path.clone(), engine)),
             Err(error) => tracing::error!(
                 file = %path.display(),
                 error = format!("{error:#}"),
                 "reload rejected; the previous version keeps serving"
             ),
         }
+    }
+    refuse_shared_names(&mut loaded, names);
+    let served_before: HashSet<String> = names.values().cloned().collect();
+    for (path, engine) in loaded {
+        let name = engine.bot().name.clone();
+        server.insert_bot(engine);
+        tracing::info!(file = %path.display(), bot = %name, "reloaded");
+        names.insert(path, name);
+    }
+    // Only now: a bot renamed to another's old name (a swap) must not be
+    // removed as that other's old version.
+    let served: HashSet<&String> = names.values().collect();
+    for old in served_before.iter().filter(|name| !served.contains(name)) {
+        server.remove_bot(old);
+    }
+}
+
+/// Drops from `loaded` every file whose bot's name another file would serve
+/// too after the reload (a file not reloaded goes on serving its old name),
+/// logging why, until every name is served by one file.
+fn refuse_shared_names(loaded: &mut Vec<(PathBuf, Engine)>, names: &HashMap<PathBuf, String>) {
+    loop {
+        let mut files_by_name: HashMap<&str, Vec<&Path>> = HashMap::new();
+        for (path, old_name) in names {
+            let name = loaded
+                .iter()
+                .find(|(reloaded, _)| reloaded == path)
+                .map_or(old_name.as_str(), |(_, engine)| engine.bot().name.as_str());
+            files_by_name.entry(name).or_default().push(path);
+        }
+        let refused: Vec<(PathBuf, String, String)> = loaded
+            .iter()
+            .filter_map(|(path, engine)| {
+                let name = engine.bot().name.as_str();
+                let files = files_by_name.get(name).filter(|files| files.len() > 1)?;
+                let mut files: Vec<String> = files
+                    .iter()
+                    .map(|file| file.display().to_string())
+                    .collect();
+                files.sort();
+                Some((path.clone(), name.to_owned(), files.join(", ")))
+            })
+            .collect();
+        if refused.is_empty() {
+            return;
+        }
+        for (path, name, files) in &refused {
+            tracing::error!(
+                file = %path.display(),
+                bot = %name,
+                files = %files,
+                "reload rejected: more than one bot file would serve the bot `{name}` (names must be unique); the previous version keeps serving"
+            );
+        }
+        loaded.retain(|(path, _)| !refused.iter().any(|(refused, _, _)| refused == path));
     }
 }

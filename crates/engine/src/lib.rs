@@ -31,6 +31,7 @@ pub use engine::{
 };
 pub use state::{ConversationState, Variable};
 pub use store::{
-    ConversationKey, MemoryStateStore, SaveConversation, StateStore, StoreError,
-    StoredConversation, StoredTurn,
+    ConversationKey, DEFAULT_MAX_CONVERSATION_BYTES, DEFAULT_MAX_CONVERSATIONS, MemoryStateStore,
+    MemoryStoreLimits, SaveConversation, StateStore, StoreError, StoredConversation, StoredTurn,
+    StoredTurnRequest,
 };

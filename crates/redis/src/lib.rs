@@ -10,10 +10,12 @@
 //! store fails the way its caller can bear: the token cache and the rate
 //! limiter never fail a call by themselves (reads miss, the lock and the
 //! slot are granted: each replica goes on alone until Redis answers again);
-//! the state store fails the turn (`Unavailable`) rather than run it on a
-//! state it could not read or save. Writes that must go together go in one
-//! Lua script, so a Redis that dies mid-turn leaves the old state or the
-//! new one, never a mix.
+//! the state store fails the turn rather than run it on a state it could
+//! not read or save, and says what is known: `Unavailable` when Redis
+//! surely wrote nothing, `OutcomeUnknown` when a save was sent and never
+//! answered, `Unreadable` when what it holds cannot be read. Writes that
+//! must go together go in one Lua script, so a Redis that dies mid-turn
+//! leaves the old state or the new one, never a mix.
 //!
 //! # API boundary
 //! [`Redis`], the three stores (behind `patchbay-credentials`'

@@ -7,7 +7,10 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use patchbay_engine::{ConversationKey, ConversationState, Engine, EngineError, Start, StoreError};
+use patchbay_engine::{
+    ConversationKey, ConversationState, Engine, EngineError, Start, StoreError, StoredTurn,
+    StoredTurnRequest, Turn,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -38,6 +41,16 @@ impl ApiError {
 
 impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> Self {
+        // What the caller can do next, for the store's failures.
+        let advice = match &error {
+            EngineError::Store(StoreError::OutcomeUnknown(_)) => {
+                " Send the turn again with the same `turnId`: if it was saved you get its answer, otherwise it runs (without a `turnId`, look before sending it again)."
+            }
+            EngineError::Store(StoreError::Unreadable { .. }) => {
+                " It will not heal by itself: send the turn again with \"reset\": true to start the conversation over (its session is dropped; the user's variables stay)."
+            }
+            _ => "",
+        };
         let (status, code) = match &error {
             EngineError::UnknownInteraction(_) => (StatusCode::NOT_FOUND, "unknown_interaction"),
             EngineError::UnknownIntegration(_) => (StatusCode::NOT_FOUND, "unknown_integration"),
@@ -47,10 +60,19 @@ impl From<EngineError> for ApiError {
             EngineError::Store(StoreError::Conflict { .. }) => {
                 (StatusCode::CONFLICT, "conversation_conflict")
             }
+            EngineError::Store(StoreError::OutcomeUnknown(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "store_outcome_unknown")
+            }
+            EngineError::Store(StoreError::Unreadable { .. }) => {
+                (StatusCode::CONFLICT, "conversation_corrupt")
+            }
+            EngineError::Store(StoreError::TooLarge { .. }) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "conversation_too_large")
+            }
             EngineError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
-        Self::new(status, code, error.to_string())
+        Self::new(status, code, format!("{error}.{advice}"))
     }
 }
 
@@ -68,6 +90,14 @@ struct TurnRequest {
     /// keeps across their conversations.
     #[serde(default)]
     user_id: Option<String>,
+    /// The caller's id for this turn of that conversation (an idempotency
+    /// key): sent again, a turn the server saved answers as it did and
+    /// does not run twice.
+    #[serde(default)]
+    turn_id: Option<String>,
+    /// Start that conversation over (e.g. after `conversation_corrupt`).
+    #[serde(default)]
+    reset: bool,
     /// Where the turn starts; without it, the dialog whose starter matches
     /// the message.
     #[serde(default)]
@@ -348,6 +378,8 @@ impl Server {
                     state: sent,
                     interaction,
                     message,
+                    turn_id,
+                    reset,
                     ..
                 } = body;
                 let start = interaction.map_or(Start::Message, Start::Interaction);
@@ -360,20 +392,26 @@ impl Server {
                     match conversation {
                         Conversation::Stored(key) => {
                             let options = &self.shared.options;
-                            let stored = engine.run_stored_turn(
-                                options.store.as_ref(),
-                                &key,
-                                options.session_ttl,
+                            let request = StoredTurnRequest {
+                                key: &key,
                                 start,
-                                &message,
-                            );
-                            stored
-                                .await
-                                .map(|stored| (stored.turn, Some(stored.version)))
+                                message: &message,
+                                session_ttl: options.session_ttl,
+                                turn_id: turn_id.as_deref(),
+                                reset,
+                            };
+                            let stored = engine.run_stored_turn(options.store.as_ref(), request);
+                            stored.await.map(|stored| {
+                                let outcome = match &stored {
+                                    StoredTurn::Ran { turn, .. } => turn_outcome(turn),
+                                    StoredTurn::Replayed { .. } => "replayed",
+                                };
+                                (stored.answer(), Some(stored.version()), outcome)
+                            })
                         }
                         Conversation::Sent(state) => {
                             let turn = engine.run_turn(state, start, &message).await;
-                            turn.map(|turn| (turn, None))
+                            turn.map(|turn| (turn.answer_json(), None, turn_outcome(&turn)))
                         }
                     }
                 };
@@ -381,8 +419,7 @@ impl Server {
                     .await
                     .map_err(|_| deadline_exceeded(deadline))?;
                 let outcome = match &turn {
-                    Ok((turn, _)) if turn.success => "success",
-                    Ok(_) => "failure",
+                    Ok((_, _, outcome)) => *outcome,
                     Err(_) => "error",
                 };
                 metrics::counter!(
@@ -391,13 +428,10 @@ impl Server {
                     "outcome" => outcome
                 )
                 .increment(1);
-                let (turn, version) = turn?;
-                let mut json = turn.to_json();
-                json["state"] = turn.state.to_json();
+                let (mut json, version, _) = turn?;
                 if let Some(version) = version {
                     json["version"] = json!(version);
                 }
-                json["steps"] = turn.steps.iter().map(|step| step.to_json()).collect();
                 Ok(json_response(StatusCode::OK, &json))
             }
             Route::Invoke { bot, integration } => {
@@ -518,14 +552,19 @@ enum Conversation {
     Stored(ConversationKey),
 }
 
+/// A turn's outcome in `patchbay_turns_total`.
+fn turn_outcome(turn: &Turn) -> &'static str {
+    if turn.success { "success" } else { "failure" }
+}
+
 /// The stored conversation a turn names, if it names one.
 fn stored_conversation(bot: &str, body: &TurnRequest) -> Result<Option<ConversationKey>, ApiError> {
     let Some(conversation_id) = &body.conversation_id else {
-        if body.user_id.is_some() {
+        if body.user_id.is_some() || body.turn_id.is_some() || body.reset {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
-                "`userId` goes with `conversationId`",
+                "`userId`, `turnId` and `reset` go with `conversationId`",
             ));
         }
         return Ok(None);
@@ -544,18 +583,20 @@ fn stored_conversation(bot: &str, body: &TurnRequest) -> Result<Option<Conversat
             format!("`conversationId` must be 1 to {MAX_ID_BYTES} bytes"),
         ));
     }
-    let user_id = body.user_id.clone().unwrap_or_default();
-    if user_id.len() > MAX_ID_BYTES {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            format!("`userId` must be at most {MAX_ID_BYTES} bytes"),
-        ));
+    for (member, id) in [("userId", &body.user_id), ("turnId", &body.turn_id)] {
+        if id.as_ref().is_some_and(|id| id.len() > MAX_ID_BYTES) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("`{member}` must be at most {MAX_ID_BYTES} bytes"),
+            ));
+        }
     }
     Ok(Some(ConversationKey {
         bot: bot.to_owned(),
         conversation_id: conversation_id.clone(),
-        user_id,
+        // An empty `userId` names no user, as an absent one does.
+        user_id: body.user_id.clone().filter(|user| !user.is_empty()),
     }))
 }
 

@@ -4,6 +4,7 @@
 mod commands;
 mod load;
 mod playground;
+mod reload;
 mod serve;
 mod slow_clients;
 mod store;
