@@ -28,6 +28,10 @@ pub(crate) struct RunOptions<'a> {
     pub(crate) replay: Option<&'a Path>,
 }
 
+/// Runs the turn. What it prints (the trace or JSON, replay and recording
+/// messages, its error) passes through the bot's [`Redactor`]: an upstream
+/// may echo a secret (a Basic header, an API key in a URL), in any
+/// encoding, and `run` output is pasted into tickets.
 pub(crate) async fn run(options: RunOptions<'_>) -> anyhow::Result<ExitCode> {
     let bot = crate::load_bot(options.bot)?;
     if find_interaction(&bot, options.interaction).is_none() {
@@ -46,6 +50,19 @@ pub(crate) async fn run(options: RunOptions<'_>) -> anyhow::Result<ExitCode> {
         ..RuntimeOptions::default()
     });
     let redactor = Redactor::new(&bot, env.as_ref());
+    run_redacted(options, bot, env, scripts, redactor.clone())
+        .await
+        .map_err(|error| anyhow::anyhow!(redactor.text(&format!("{error:#}"))))
+}
+
+async fn run_redacted(
+    options: RunOptions<'_>,
+    bot: patchbay_engine::config::Bot,
+    env: Env,
+    scripts: ScriptRuntime,
+    redactor: Redactor,
+) -> anyhow::Result<ExitCode> {
+    let shown = redactor.clone();
     // Recording and replaying both put a local upstream between the engine
     // and the world: a recorder that calls out, or the recordings.
     let (stub, recorder) = match (options.record, options.replay) {
@@ -104,9 +121,10 @@ pub(crate) async fn run(options: RunOptions<'_>) -> anyhow::Result<ExitCode> {
         .await?;
     let mut stdout = std::io::stdout().lock();
     if options.json {
-        writeln!(stdout, "{}", serde_json::to_string_pretty(&turn.to_json())?)?;
+        let json = serde_json::to_string_pretty(&turn.to_json())?;
+        writeln!(stdout, "{}", shown.text(&json))?;
     } else {
-        write!(stdout, "{}", trace(&turn))?;
+        write!(stdout, "{}", shown.text(&trace(&turn)))?;
     }
     if let (Some(recorder), Some(dir)) = (&recorder, options.record) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -127,7 +145,11 @@ pub(crate) async fn run(options: RunOptions<'_>) -> anyhow::Result<ExitCode> {
         let unanswered = stub.take_unanswered();
         if !unanswered.is_empty() {
             for call in &unanswered {
-                let _ = writeln!(std::io::stderr(), "error: no answer for {call}");
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "error: no answer for {}",
+                    shown.text(call)
+                );
             }
             return Ok(ExitCode::FAILURE);
         }

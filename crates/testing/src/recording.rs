@@ -6,6 +6,7 @@ use std::sync::{Mutex, PoisonError};
 
 use bytes::Bytes;
 use patchbay_engine::config::{Bot, CredentialKind, Reference};
+use patchbay_engine::credentials::KnownSecrets;
 use patchbay_engine::transport::{Client, NetworkGuard, Request};
 use serde_json::{Value, json};
 
@@ -34,12 +35,15 @@ const SECRET_MEMBERS: &[&str] = &[
     "code_verifier",
 ];
 
-/// Takes secrets out of exchanges: the values of the bot's secret
-/// environment variables wherever they appear, credential headers, token
-/// members of JSON and form bodies, and credential query parameters.
+/// Takes secrets out of exchanges and of what is shown about them: the
+/// values of the bot's secret environment variables wherever they appear,
+/// in every encoding patchbay produces (as they are, percent- and
+/// form-encoded, JSON-escaped, base64 at any offset, so inside a Basic
+/// header too), credential headers, token members of JSON and form
+/// bodies, and credential query parameters.
 #[derive(Clone, Debug, Default)]
 pub struct Redactor {
-    secrets: Vec<String>,
+    secrets: KnownSecrets,
     headers: Vec<String>,
     query_params: Vec<String>,
 }
@@ -72,17 +76,10 @@ impl Redactor {
             (default.is_none() && secret).then_some(name.as_str())
         }));
         for name in names {
-            if let Some(value) = env(name)
-                && value.len() >= 4
-                && !redactor.secrets.contains(&value)
-            {
-                redactor.secrets.push(value);
+            if let Some(value) = env(name) {
+                redactor.secrets.insert(&value);
             }
         }
-        // Longest first, so that a secret holding another is replaced whole.
-        redactor
-            .secrets
-            .sort_by_key(|secret| std::cmp::Reverse(secret.len()));
         for credential in &bot.credentials {
             if let CredentialKind::ApiKey(key) = &credential.kind {
                 if let Some(header) = &key.header {
@@ -96,14 +93,15 @@ impl Redactor {
         redactor
     }
 
-    fn text(&self, text: &str) -> String {
-        let mut text = text.to_owned();
-        for secret in &self.secrets {
-            if text.contains(secret.as_str()) {
-                text = text.replace(secret.as_str(), REDACTED);
-            }
-        }
-        text
+    /// `text` with every known secret masked, in any of its spellings:
+    /// for output about a run (replay errors, test failures, traces).
+    pub fn text(&self, text: &str) -> String {
+        self.secrets.mask(text)
+    }
+
+    /// A call as errors name it, `METHOD URL`, its URL redacted.
+    pub fn line(&self, request: &StubRequest) -> String {
+        format!("{} {}", request.method, self.url(&request.url))
     }
 
     /// A URL with its credential query parameters and secrets redacted.
@@ -317,20 +315,28 @@ impl Answer for Recorder {
                 .exchanges
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            let name = file_name(exchanges.len() + 1, request);
+            let name = file_name(
+                exchanges.len() + 1,
+                &request.method,
+                &self.redactor.url(&request.url),
+            );
             exchanges.push((name, self.redactor.exchange(request, &answer)));
             Ok(answer)
         })
     }
+
+    fn shown_line(&self, request: &StubRequest) -> String {
+        self.redactor.line(request)
+    }
 }
 
-/// `007-GET-kb.example.com-search.json`.
-fn file_name(number: usize, request: &StubRequest) -> String {
-    let place: String = request
-        .url
+/// `007-GET-kb.example.com-search.json`, from the redacted URL (a path
+/// may hold a secret too).
+fn file_name(number: usize, method: &str, url: &str) -> String {
+    let place: String = url
         .split("://")
         .nth(1)
-        .unwrap_or(&request.url)
+        .unwrap_or(url)
         .split(['?', '#'])
         .next()
         .unwrap_or_default()
@@ -344,11 +350,7 @@ fn file_name(number: usize, request: &StubRequest) -> String {
         })
         .take(80)
         .collect();
-    format!(
-        "{number:03}-{}-{}.json",
-        request.method,
-        place.trim_end_matches('-')
-    )
+    format!("{number:03}-{method}-{}.json", place.trim_end_matches('-'))
 }
 
 /// A recording that cannot be read.
@@ -445,6 +447,10 @@ impl Answer for Recordings {
             .find(request)
             .ok_or_else(|| "no recording of this call".to_owned());
         Box::pin(std::future::ready(found))
+    }
+
+    fn shown_line(&self, request: &StubRequest) -> String {
+        self.redactor.line(request)
     }
 }
 
@@ -571,6 +577,123 @@ integrations:
         );
         assert_eq!(exchange["response"]["body"]["token_type"], "Bearer");
         assert_eq!(exchange["response"]["body"]["echo"], REDACTED);
+    }
+
+    /// Decodes base64 words and percent escapes the way a reader of the
+    /// recording could, independently of the redactor.
+    fn readable_forms(text: &str) -> String {
+        use base64::Engine as _;
+        let mut forms = vec![text.to_owned()];
+        for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '/')) {
+            if let Ok(bytes) = base64::engine::general_purpose::STANDARD_NO_PAD.decode(word) {
+                forms.push(String::from_utf8_lossy(&bytes).into_owned());
+            }
+        }
+        let decoded: Vec<String> = forms
+            .iter()
+            .map(|form| {
+                url::form_urlencoded::parse(format!("x={}", form.replace('&', "%26")).as_bytes())
+                    .map(|(_, value)| value.into_owned())
+                    .collect()
+            })
+            .collect();
+        forms.extend(decoded);
+        forms.join("\n")
+    }
+
+    #[test]
+    fn no_secret_survives_in_any_encoding_an_upstream_echoes() {
+        const KEY: &str = "shop/key+1&= x";
+        const SECRET: &str = "client:secret/2";
+        let redactor = Redactor::new(
+            &patchbay_engine::config::load("redacted.yaml", BOT)
+                .map_err(|report| report.summary())
+                .expect("bot")
+                .bot,
+            &|name| match name {
+                "SHOP_KEY" => Some(KEY.to_owned()),
+                "CLIENT_SECRET" => Some(SECRET.to_owned()),
+                _ => None,
+            },
+        );
+        let form: String = url::form_urlencoded::byte_serialize(KEY.as_bytes()).collect();
+        let basic = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("bot:{SECRET}"),
+        );
+        let url = format!("https://shop.example.com/keys/{form}/items?key={form}&again={form}");
+        let request = request(&url, &[("x-forwarded-auth", &format!("Basic {basic}"))], "");
+        let echoed = serde_json::json!({
+            "url": url,
+            "authorization": format!("Basic {basic}"),
+            "secret": SECRET,
+        });
+        let response = StubResponse {
+            status: 200,
+            headers: vec![
+                ("x-echo-authorization".to_owned(), format!("Basic {basic}")),
+                ("x-echo-query".to_owned(), format!("key={form}")),
+            ],
+            body: Bytes::from(echoed.to_string()),
+        };
+        let exchange = redactor.exchange(&request, &response).to_string();
+        let recorded = file_name(1, "GET", &redactor.url(&url));
+        // Even mangled into a file name, the key in the path is not kept.
+        assert_eq!(recorded, "001-GET-shop.example.com-keys--redacted--items.json");
+        for text in [exchange, recorded, redactor.line(&request)] {
+            let forms = readable_forms(&text);
+            for secret in [KEY, SECRET] {
+                assert!(!forms.contains(secret), "{secret} readable in {text}");
+            }
+        }
+        assert_eq!(
+            redactor.line(&request),
+            "POST https://shop.example.com/keys/[redacted]/items?key=%5Bredacted%5D&again=[redacted]"
+        );
+    }
+
+    /// A call the recordings do not answer is named in the stub's list and
+    /// in its 501, both printed by `run --replay`: without the API key.
+    #[tokio::test]
+    async fn an_unanswered_call_is_named_without_its_key() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let recordings = Recordings::parse([], redactor()).expect("no recordings");
+        let stub = crate::StubUpstream::start(std::sync::Arc::new(recordings))
+            .await
+            .expect("stub");
+        let mut stream = tokio::net::TcpStream::connect(stub.addr())
+            .await
+            .expect("connect");
+        stream
+            .write_all(b"CONNECT shop.example.com:80 HTTP/1.1\r\nHost: shop.example.com:80\r\n\r\n")
+            .await
+            .expect("connect request");
+        let mut established = [0u8; 39];
+        stream.read_exact(&mut established).await.expect("tunnel");
+        stream
+            .write_all(b"GET /items?key=shop%2Dsecret%2D1&q=mug HTTP/1.1\r\nHost: shop.example.com\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("request");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.expect("answer");
+        let unanswered = stub.take_unanswered();
+        assert_eq!(
+            unanswered,
+            [
+                "GET http://shop.example.com/items?key=%5Bredacted%5D&q=mug: no recording of this call"
+            ]
+        );
+        assert!(answer.starts_with("HTTP/1.1 501"), "{answer}");
+        assert!(
+            answer.contains(
+                "no answer for GET http://shop.example.com/items?key=%5Bredacted%5D&q=mug"
+            ),
+            "{answer}"
+        );
+        for text in [answer, unanswered.join("")] {
+            assert!(!text.contains("secret"), "{text}");
+        }
     }
 
     #[test]

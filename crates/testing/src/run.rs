@@ -18,7 +18,9 @@ use crate::stub::{
     Answer, BoxFuture, StubError, StubRequest, StubResolver, StubResponse, StubUpstream,
 };
 
-/// What a case showed against what it expected.
+/// What a case showed against what it expected. Its text holds no secret
+/// the case's [`Redactor`] knows of, in any encoding: a failure's report
+/// may be printed and kept by CI.
 #[derive(Clone, Debug)]
 pub struct CaseOutcome {
     /// The case's name.
@@ -51,10 +53,12 @@ pub struct Mismatch {
 struct CaseAnswers {
     inline: Vec<(String, Option<String>, StubResponse)>,
     recordings: Option<Recordings>,
+    /// Names unanswered calls without the secrets their URLs carry.
+    redactor: Redactor,
 }
 
 impl CaseAnswers {
-    fn new(answers: &[UpstreamAnswer], recordings: Option<Recordings>) -> Self {
+    fn new(answers: &[UpstreamAnswer], recordings: Option<Recordings>, redactor: Redactor) -> Self {
         let inline = answers
             .iter()
             .map(|answer| {
@@ -80,7 +84,11 @@ impl CaseAnswers {
                 )
             })
             .collect();
-        Self { inline, recordings }
+        Self {
+            inline,
+            recordings,
+            redactor,
+        }
     }
 }
 
@@ -105,6 +113,10 @@ impl Answer for CaseAnswers {
             (None, None) => Err("the case's `upstream` has no answer for it".to_owned()),
         };
         Box::pin(std::future::ready(found))
+    }
+
+    fn shown_line(&self, request: &StubRequest) -> String {
+        self.redactor.line(request)
     }
 }
 
@@ -137,13 +149,17 @@ pub async fn run_case(
 ) -> Result<CaseOutcome, RunError> {
     let started = Instant::now();
     let env = env_of(bot, file, case);
+    let redactor = Redactor::new(bot, env.as_ref());
     let recordings = if recordings.is_empty() {
         None
     } else {
-        let redactor = Redactor::new(bot, env.as_ref());
-        Some(Recordings::parse(recordings, redactor)?)
+        Some(Recordings::parse(recordings, redactor.clone())?)
     };
-    let answers = Arc::new(CaseAnswers::new(&case.upstream, recordings));
+    let answers = Arc::new(CaseAnswers::new(
+        &case.upstream,
+        recordings,
+        redactor.clone(),
+    ));
     let stub = StubUpstream::start(Arc::clone(&answers) as Arc<dyn Answer>).await?;
     let engine = Engine::new(bot.clone(), stub_options(&stub, env, scripts)).await?;
     let mut state = ConversationState {
@@ -172,6 +188,17 @@ pub async fn run_case(
             expected: "an answer for every call".to_owned(),
             actual: format!("no answer for {reason}"),
         });
+    }
+    // What the turn showed may repeat a secret an upstream echoed, or a
+    // credential error; a report is printed and kept, so none survives.
+    for mismatch in &mut mismatches {
+        for text in [
+            &mut mismatch.what,
+            &mut mismatch.expected,
+            &mut mismatch.actual,
+        ] {
+            *text = redactor.text(text);
+        }
     }
     Ok(CaseOutcome {
         name: case.name.clone(),

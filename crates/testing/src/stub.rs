@@ -68,6 +68,14 @@ pub trait Answer: Send + Sync + 'static {
         &'a self,
         request: &'a StubRequest,
     ) -> BoxFuture<'a, Result<StubResponse, String>>;
+
+    /// The call as the stub names it when it has no answer (in
+    /// [`StubUpstream::take_unanswered`] and the 501 it sends back):
+    /// `METHOD URL`. An answer that knows the bot's secrets masks them
+    /// here, since the URL may carry an API key.
+    fn shown_line(&self, request: &StubRequest) -> String {
+        request.line()
+    }
 }
 
 /// The running stub; stops when dropped.
@@ -289,7 +297,7 @@ impl Shared {
                 response
             }
             Err(reason) => {
-                let message = format!("{}: {reason}", request.line());
+                let message = format!("{}: {reason}", self.answers.shown_line(&request));
                 self.unanswered
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
