@@ -5,6 +5,7 @@
 
 mod faults;
 mod fuzz;
+mod isolation;
 mod scripts;
 mod ssrf;
 mod urls;

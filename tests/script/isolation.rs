@@ -202,7 +202,10 @@ async fn every_intrinsic_is_frozen() {
     let reached: usize = output.messages[0].parse().expect("a count");
     // Not a vacuous walk: V8's builtins are well over a thousand objects.
     assert!(reached > 1_000, "reached only {reached} objects");
-    assert_eq!(output.messages[1], "", "intrinsics the walk could not reach");
+    assert_eq!(
+        output.messages[1], "",
+        "intrinsics the walk could not reach"
+    );
     assert_eq!(output.messages[2], "", "intrinsics that are not frozen");
 }
 

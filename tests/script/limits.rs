@@ -234,7 +234,10 @@ async fn a_worker_that_cannot_be_stopped_is_replaced() {
     .await
     .expect("a new worker");
     assert_eq!(after.messages, vec!["new worker"]);
-    assert!(answered < Duration::from_secs(2), "answered after {answered:?}");
+    assert!(
+        answered < Duration::from_secs(2),
+        "answered after {answered:?}"
+    );
 }
 
 /// ArrayBuffer contents live outside V8's heap: they have a budget of
@@ -257,10 +260,9 @@ async fn array_buffers_are_bounded() {
         // V8 refuses the allocation (a RangeError), or counts the
         // refused memory against the heap and stops the run.
         match &error {
-            ScriptError::Exception { message, .. } => assert!(
-                message.contains("RangeError"),
-                "`{code}`: {message}"
-            ),
+            ScriptError::Exception { message, .. } => {
+                assert!(message.contains("RangeError"), "`{code}`: {message}")
+            }
             ScriptError::HeapLimit { .. } => {}
             other => panic!("`{code}`: {other:?}"),
         }

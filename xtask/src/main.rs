@@ -130,10 +130,25 @@ fn reliability(root: &Path) -> anyhow::Result<()> {
     )?;
     release_test(
         root,
-        &["patchbay", "--test", "cli", "--", "serve_under_load", "slow_clients"],
+        &[
+            "patchbay",
+            "--test",
+            "cli",
+            "--",
+            "serve_under_load",
+            "slow_clients",
+        ],
         ("PATCHBAY_LOAD_SECONDS", "60"),
     )?;
-    for table in ["faults", "scripts", "ssrf", "load", "clients"] {
+    for table in [
+        "faults",
+        "scripts",
+        "isolation",
+        "ssrf",
+        "urls",
+        "load",
+        "clients",
+    ] {
         let path = root.join("target/reliability").join(format!("{table}.md"));
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;

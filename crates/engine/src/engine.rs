@@ -445,6 +445,13 @@ impl Engine {
         &self.bot
     }
 
+    /// Whether a script worker is there to run this bot's scripts (false
+    /// only while every worker is stuck and none could be started in its
+    /// place; see `ScriptRuntime::is_ready`).
+    pub fn scripts_ready(&self) -> bool {
+        self.scripts.is_ready()
+    }
+
     /// Runs one turn from `start`, with the user's `message`.
     pub async fn run_turn(
         &self,

@@ -62,7 +62,11 @@ fn runs(c: &mut Criterion) {
     // its worker replace the context: each run then pays for a new context,
     // its lockdown and the script's compilation.
     let dirty = tokio
-        .block_on(runtime.compile(&realm, "bench dirty", "Object.preventExtensions(globalThis);"))
+        .block_on(runtime.compile(
+            &realm,
+            "bench dirty",
+            "Object.preventExtensions(globalThis);",
+        ))
         .expect("compiles");
     c.bench_function("run_with_context_creation", |b| {
         b.to_async(&tokio)

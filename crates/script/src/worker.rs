@@ -111,7 +111,9 @@ struct Lifeline {
 
 impl Lifeline {
     fn in_flight(&self) -> std::sync::MutexGuard<'_, Option<(Arc<ScriptSource>, Reply)>> {
-        self.in_flight.lock().unwrap_or_else(PoisonError::into_inner)
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Called by the watchdog when a stopped run does not end: the caller
@@ -174,9 +176,13 @@ struct Worker {
 
 /// How a run ended, as V8 left it.
 enum RunOutcome {
-    Completed { json_data: Option<String> },
+    Completed {
+        json_data: Option<String>,
+    },
     /// `sendImmediateReply` ended it.
-    Replied { json_data: Option<String> },
+    Replied {
+        json_data: Option<String>,
+    },
     /// The watchdog or the heap limit stopped it.
     Stopped,
     Failed(ScriptError),
@@ -192,9 +198,11 @@ impl Worker {
             let lifeline = Arc::clone(&lifeline);
             let pool = Arc::clone(pool);
             let grace = stop_grace(pool.limits.time);
-            Watchdog::start(format!("patchbay-script-{index}-watchdog"), grace, move || {
-                lifeline.give_up(&pool)
-            })
+            Watchdog::start(
+                format!("patchbay-script-{index}-watchdog"),
+                grace,
+                move || lifeline.give_up(&pool),
+            )
         };
         let watchdog = match watchdog {
             Ok(watchdog) => watchdog,
@@ -218,7 +226,11 @@ impl Worker {
     fn serve(mut self) {
         while !self.lifeline.abandoned.load(Ordering::SeqCst) {
             let job = {
-                let jobs = self.pool.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+                let jobs = self
+                    .pool
+                    .jobs
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
                 jobs.recv()
             };
             let Ok(job) = job else { break };
@@ -455,7 +467,8 @@ fn reset(scope: &mut v8::PinScope<'_, '_>, sandbox: &Sandbox) -> bool {
         }
     }
     let empty_match = v8::Local::new(scope, &sandbox.empty_match);
-    let cleared = v8::String::new(scope, "").is_some_and(|empty| empty_match.exec(scope, empty).is_some());
+    let cleared =
+        v8::String::new(scope, "").is_some_and(|empty| empty_match.exec(scope, empty).is_some());
     // A global a run made non-extensible cannot take the next run's
     // implicit globals; one it made non-configurable did not go.
     let extensible = v8::String::new(scope, "\u{0}patchbay-probe").is_some_and(|probe| {
@@ -592,7 +605,10 @@ fn compile(
 }
 
 /// Freezes a compiled script's function and its `prototype` object.
-fn freeze_function(scope: &mut v8::PinScope<'_, '_>, function: v8::Local<'_, v8::Function>) -> bool {
+fn freeze_function(
+    scope: &mut v8::PinScope<'_, '_>,
+    function: v8::Local<'_, v8::Function>,
+) -> bool {
     let frozen = |scope: &mut v8::PinScope<'_, '_>, object: v8::Local<'_, v8::Object>| {
         object.set_integrity_level(scope, v8::IntegrityLevel::Frozen) == Some(true)
     };

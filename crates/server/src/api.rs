@@ -348,6 +348,12 @@ impl Server {
                         "no_bots",
                         "no bot is loaded",
                     ))
+                } else if !self.scripts_ready() {
+                    Err(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "scripts_unavailable",
+                        "no script worker is available (see patchbay_script_workers_replaced_total)",
+                    ))
                 } else {
                     Ok(json_response(
                         StatusCode::OK,

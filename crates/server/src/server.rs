@@ -137,6 +137,16 @@ impl Server {
             .cloned()
     }
 
+    /// Whether every bot's script workers can take a run.
+    pub(crate) fn scripts_ready(&self) -> bool {
+        self.shared
+            .bots
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .all(|engine| engine.scripts_ready())
+    }
+
     /// The names of the bots served, sorted.
     pub fn bot_names(&self) -> Vec<String> {
         let mut names: Vec<_> = self
