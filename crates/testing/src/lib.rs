@@ -10,7 +10,10 @@
 //! what a [`Recorder`] kept. A case's calls never leave 127.0.0.1 (the
 //! stub is the engine's proxy and its resolver never answers a real
 //! address), except a [`Recorder`]'s, which are the point of recording.
-//! A recording holds no secret the [`Redactor`] knows of.
+//! A recording holds no secret the [`Redactor`] knows of, in any encoding
+//! patchbay produces (as it is, JSON-escaped, percent- and form-encoded,
+//! base64); nor do a [`CaseOutcome`] and the calls the stub names as
+//! unanswered, since both are printed.
 //!
 //! # API boundary
 //! [`TestFile`], [`run_case`], [`CaseOutcome`], the report functions

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::stub::{Answer, BoxFuture, StubRequest, StubResponse};
 
 /// What secrets become in a recording.
-pub const REDACTED: &str = "[redacted]";
+pub const REDACTED: &str = patchbay_engine::credentials::MASK;
 
 /// Header names whose values are always credentials.
 const CREDENTIAL_HEADERS: &[&str] = &[
@@ -639,7 +639,10 @@ integrations:
         let exchange = redactor.exchange(&request, &response).to_string();
         let recorded = file_name(1, "GET", &redactor.url(&url));
         // Even mangled into a file name, the key in the path is not kept.
-        assert_eq!(recorded, "001-GET-shop.example.com-keys--redacted--items.json");
+        assert_eq!(
+            recorded,
+            "001-GET-shop.example.com-keys--redacted--items.json"
+        );
         for text in [exchange, recorded, redactor.line(&request)] {
             let forms = readable_forms(&text);
             for secret in [KEY, SECRET] {
