@@ -3,20 +3,24 @@
 //!
 //! # Invariant
 //! Scripts reach nothing of the host: no I/O, no timers, no modules, no
-//! WebAssembly, no code generation from strings. Every run has a wall-clock
-//! limit, a heap limit and output limits, and a run that breaks one ends as
-//! a [`ScriptError`], never as a crash or `Ok(undefined)`; the isolate is
-//! replaced when its heap was exhausted. Each worker reuses one locked-down
-//! context (frozen builtins, globals reset after every run, replaced when a
-//! run leaves it unclean), so no state crosses conversations. What a script does (messages, variable
-//! writes, trigger, events, debug output) comes back as data in
-//! [`ScriptOutput`]; nothing is printed.
+//! WebAssembly, no code generation from strings. Every entry into V8 for a
+//! run (the script, its promise jobs, the reading of its results) has a
+//! wall-clock limit, a heap limit, an array-buffer budget and output
+//! limits, and a run that breaks one ends as a [`ScriptError`], never as a
+//! crash or `Ok(undefined)`; the isolate is then replaced. Each bot's
+//! scripts run in a [`Realm`]: a locked-down context of its own on each
+//! worker (every intrinsic frozen, globals reset natively after every run,
+//! replaced when a run leaves it unclean), so no state crosses
+//! conversations or bots. What a script does (messages, variable writes,
+//! trigger, events, debug output) comes back as data in [`ScriptOutput`];
+//! nothing is printed.
 //!
 //! # API boundary
 //! [`ScriptRuntime`] owns the V8 worker threads (isolates are not `Send`)
-//! behind a bounded queue: [`ScriptRuntime::compile`] compiles a script on
-//! every worker at bot load and returns a [`Script`] handle,
-//! [`ScriptRuntime::run`] runs it with a [`ScriptInput`].
+//! behind a bounded queue: [`ScriptRuntime::realm`] makes a bot's realm,
+//! [`ScriptRuntime::compile`] compiles a script in it on every worker at
+//! bot load and returns a [`Script`] handle, [`ScriptRuntime::run`] runs it
+//! with a [`ScriptInput`].
 #![deny(missing_docs)]
 
 mod host;
@@ -25,6 +29,6 @@ mod runtime;
 mod worker;
 
 pub use runtime::{
-    ApiData, CustomEvent, Limits, Persistence, RuntimeOptions, Script, ScriptError, ScriptInput,
-    ScriptOutput, ScriptRuntime, VariableWrite,
+    ApiData, CustomEvent, Limits, Persistence, Realm, RuntimeOptions, Script, ScriptError,
+    ScriptInput, ScriptOutput, ScriptRuntime, VariableWrite,
 };
