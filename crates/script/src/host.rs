@@ -47,8 +47,21 @@ fn text(
     args: &v8::FunctionCallbackArguments<'_>,
     index: i32,
 ) -> Option<String> {
-    let value = args.get(index);
-    let string = value.to_string(scope)?;
+    let string = args.get(index).to_string(scope)?;
+    bounded(scope, string)
+}
+
+/// A string copied out of V8, unless it is larger than what the run may
+/// still produce: then the run has passed its output limit, and the host
+/// never holds a copy of the oversized value.
+fn bounded(scope: &mut Scope<'_, '_>, string: v8::Local<'_, v8::String>) -> Option<String> {
+    let bytes = string.utf8_length(scope);
+    let run = state(scope)?;
+    if bytes > run.output_limit.saturating_sub(run.output_bytes) {
+        run.output_exceeded = true;
+        throw_range_error(scope, "script output limit exceeded");
+        return None;
+    }
     Some(string.to_rust_string_lossy(scope))
 }
 
@@ -273,10 +286,10 @@ fn send_messages(
         let Some(item) = array.get_index(scope, index) else {
             return;
         };
-        let Some(message) = item.to_string(scope) else {
+        let Some(message) = item.to_string(scope).and_then(|message| bounded(scope, message))
+        else {
             return;
         };
-        let message = message.to_rust_string_lossy(scope);
         record(scope, message.len(), |output| output.messages.push(message));
         if state(scope).is_none_or(|state| state.output_exceeded) {
             return;
