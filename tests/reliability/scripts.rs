@@ -53,7 +53,12 @@ const CASES: &[(&str, &str, Expect)] = &[
         "botContext.sendMessage('x'.repeat(100 * 1024 * 1024));",
         // Flattening 100 MiB is one builtin call, which may outlast the
         // 100 ms limit on a slow machine.
-        Expect::Error(&["heap limit", "Invalid string length", "bytes of messages", "time limit"]),
+        Expect::Error(&[
+            "heap limit",
+            "Invalid string length",
+            "bytes of messages",
+            "time limit",
+        ]),
     ),
     (
         // One huge allocation: V8 builds it as a rope, so this is cheap

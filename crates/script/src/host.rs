@@ -286,7 +286,9 @@ fn send_messages(
         let Some(item) = array.get_index(scope, index) else {
             return;
         };
-        let Some(message) = item.to_string(scope).and_then(|message| bounded(scope, message))
+        let Some(message) = item
+            .to_string(scope)
+            .and_then(|message| bounded(scope, message))
         else {
             return;
         };
