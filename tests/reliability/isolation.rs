@@ -12,53 +12,9 @@ use patchbay_engine::script::{Limits, RuntimeOptions, ScriptRuntime};
 use patchbay_engine::{ConversationState, Engine, EngineOptions, Start};
 use patchbay_tests::servers::{self, reply};
 
-use crate::{Row, report, rss_kib};
+use crate::{Row, item_bot, report, rss_kib};
 
 const TIME_LIMIT: Duration = Duration::from_millis(300);
-
-/// A bot whose interactions each call the local upstream after running
-/// `(name, preProcess)`, and answer `FOUND <name>` when the call succeeds.
-fn bot(name: &str, interactions: &[(&str, &str)]) -> String {
-    let mut yaml = format!(
-        r#"name: {name}
-env:
-  UPSTREAM: null
-network:
-  allow: ["127.0.0.1"]
-integrations:
-  - name: item
-    responseDataVariable: ITEM
-    type: api
-    method: GET
-    url: "{{$env.UPSTREAM}}/item"
-    customDataFields:
-      name: "{{$.api_ITEM.name}}"
-dialogs:
-  - name: main
-    interactions:
-"#
-    );
-    for (interaction, code) in interactions {
-        let code = code.replace('\n', "\n          ");
-        yaml.push_str(&format!(
-            r#"      - name: {interaction}
-        type: integration
-        integration: item
-        next: end
-        preProcess: |
-          {code}
-        rules:
-          - name: found
-            match:
-              apiResult: success
-            messages:
-              - "FOUND {{ITEM.name}}"
-            next: end
-"#
-        ));
-    }
-    yaml
-}
 
 async fn engine(
     name: &str,
@@ -66,7 +22,7 @@ async fn engine(
     upstream: &servers::Server,
     scripts: &ScriptRuntime,
 ) -> Engine {
-    let bot = patchbay_tests::bot(&format!("{name}.yaml"), &bot(name, interactions));
+    let bot = patchbay_tests::bot(&format!("{name}.yaml"), &item_bot(name, interactions));
     let base = format!("http://{}", upstream.addr);
     let env = Arc::new(move |name: &str| (name == "UPSTREAM").then(|| base.clone()));
     Engine::new(bot, EngineOptions::new(env, scripts.clone()))

@@ -16,3 +16,47 @@ pub(crate) use patchbay_tests::table::{Row, report};
 fn rss_kib() -> u64 {
     patchbay_tests::rss_kib("self")
 }
+
+/// A bot whose interactions each call the local upstream after running
+/// `(name, preProcess)`, and answer `FOUND <name>` when the call succeeds.
+pub(crate) fn item_bot(name: &str, interactions: &[(&str, &str)]) -> String {
+    let mut yaml = format!(
+        r#"name: {name}
+env:
+  UPSTREAM: null
+network:
+  allow: ["127.0.0.1"]
+integrations:
+  - name: item
+    responseDataVariable: ITEM
+    type: api
+    method: GET
+    url: "{{$env.UPSTREAM}}/item"
+    customDataFields:
+      name: "{{$.api_ITEM.name}}"
+dialogs:
+  - name: main
+    interactions:
+"#
+    );
+    for (interaction, code) in interactions {
+        let code = code.replace('\n', "\n          ");
+        yaml.push_str(&format!(
+            r#"      - name: {interaction}
+        type: integration
+        integration: item
+        next: end
+        preProcess: |
+          {code}
+        rules:
+          - name: found
+            match:
+              apiResult: success
+            messages:
+              - "FOUND {{ITEM.name}}"
+            next: end
+"#
+        ));
+    }
+    yaml
+}

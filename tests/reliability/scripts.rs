@@ -3,7 +3,6 @@
 //! nothing crosses conversations, and many such turns in a row leave the
 //! process as it was.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,7 +10,7 @@ use patchbay_engine::script::{Limits, RuntimeOptions, ScriptRuntime};
 use patchbay_engine::{ConversationState, Engine, EngineOptions, Start};
 use patchbay_tests::servers::{self, reply};
 
-use crate::{Row, report, rss_kib};
+use crate::{Row, item_bot, report, rss_kib};
 
 /// The scripts' time limit here: short, so that many turns stay quick.
 const TIME_LIMIT: Duration = Duration::from_millis(100);
@@ -107,45 +106,9 @@ const CASES: &[(&str, &str, Expect)] = &[
 ];
 
 fn bot() -> String {
-    let mut yaml = String::from(
-        r#"name: hostile
-env:
-  UPSTREAM: null
-network:
-  allow: ["127.0.0.1"]
-integrations:
-  - name: item
-    responseDataVariable: ITEM
-    type: api
-    method: GET
-    url: "{$env.UPSTREAM}/item"
-    customDataFields:
-      name: "{$.api_ITEM.name}"
-dialogs:
-  - name: main
-    interactions:
-"#,
-    );
-    for (name, code, _) in CASES {
-        let _ = write!(
-            yaml,
-            r#"      - name: {name}
-        type: integration
-        integration: item
-        next: end
-        preProcess: |
-          {code}
-        rules:
-          - name: found
-            match:
-              apiResult: success
-            messages:
-              - "FOUND {{ITEM.name}}"
-            next: end
-"#
-        );
-    }
-    yaml
+    let interactions: Vec<(&str, &str)> =
+        CASES.iter().map(|(name, code, _)| (*name, *code)).collect();
+    item_bot("hostile", &interactions)
 }
 
 async fn engine(upstream: &servers::Server) -> Engine {
