@@ -2,7 +2,7 @@
 
 use patchbay_script::{ScriptError, ScriptInput};
 
-use crate::{compile, run, runtime};
+use crate::{compile, compile_in, run, runtime};
 
 #[tokio::test]
 async fn host_facilities_are_absent() {
@@ -69,13 +69,16 @@ async fn dynamic_import_goes_nowhere() {
 #[tokio::test]
 async fn globals_do_not_cross_runs() {
     let runtime = runtime();
-    let writer = compile(
+    let bot = runtime.realm("one bot");
+    let writer = compile_in(
         &runtime,
+        &bot,
         "leaked = 'yes'; globalThis.other = 1; Object.prototype.polluted = true; var declared = 1;",
     )
     .await;
-    let reader = compile(
+    let reader = compile_in(
         &runtime,
+        &bot,
         r#"botContext.sendMessage([typeof leaked, typeof other, typeof ({}).polluted, typeof declared].join(","));"#,
     )
     .await;
@@ -98,6 +101,8 @@ async fn globals_do_not_cross_runs() {
 #[tokio::test]
 async fn nothing_a_run_leaves_reaches_the_next() {
     let runtime = runtime();
+    // One bot: its runs share a context on the worker.
+    let bot = runtime.realm("one bot");
     let writers = [
         // Builtins and their prototypes are frozen: writes fail silently
         // in sloppy code and throw in strict code.
@@ -113,8 +118,9 @@ async fn nothing_a_run_leaves_reaches_the_next() {
         "/secret-(\\d+)/.exec('secret-42');",
         "function declared() { return 'A'; } var local = 'A'; implicit = 'A'; this.viaThis = 'A';",
     ];
-    let reader = compile(
+    let reader = compile_in(
         &runtime,
+        &bot,
         r#"
         implicitNext = 1; // new globals still work in every run
         var seen = [
@@ -130,7 +136,7 @@ async fn nothing_a_run_leaves_reaches_the_next() {
     .await;
     let expected = "ok,function,undefined,undefined,function,undefined,undefined,undefined,,,undefined,undefined,undefined,undefined,undefined,undefined,undefined,undefined";
     for writer in writers {
-        let script = compile(&runtime, writer).await;
+        let script = compile_in(&runtime, &bot, writer).await;
         let _ = runtime.run(&script, ScriptInput::default()).await;
         let output = runtime
             .run(&reader, ScriptInput::default())
@@ -316,9 +322,10 @@ async fn promise_jobs_never_outlive_their_run() {
         "Promise.resolve().then(function () { botContext.sendMessage('late job'); }); while (true) {}",
         "Promise.resolve().then(function () { botContext.sendMessage('late job'); }); var keep = []; while (true) { keep.push(new Array(1000000).fill(1.5)); }",
     ];
-    let reader = compile(&runtime, "botContext.sendMessage('reader');").await;
+    let bot = runtime.realm("one bot");
+    let reader = compile_in(&runtime, &bot, "botContext.sendMessage('reader');").await;
     for leaver in leavers {
-        let script = compile(&runtime, leaver).await;
+        let script = compile_in(&runtime, &bot, leaver).await;
         let _ = runtime.run(&script, ScriptInput::default()).await;
         let output = runtime
             .run(&reader, ScriptInput::default())
@@ -335,4 +342,83 @@ async fn promise_jobs_never_outlive_their_run() {
     .await
     .expect("runs");
     assert_eq!(output.messages, vec!["in time"]);
+}
+
+/// The global is extensible (scripts make implicit globals), but its
+/// prototype is fixed: a Proxy there would have its traps called by later
+/// runs' global lookups, and by any host code that assigns to the global.
+#[tokio::test]
+async fn the_global_keeps_its_prototype() {
+    let runtime = runtime();
+    let bot = runtime.realm("one bot");
+    let writer = compile_in(
+        &runtime,
+        &bot,
+        r#"
+        var trap = new Proxy({}, { get: function () { return "trapped"; } });
+        try { Object.setPrototypeOf(globalThis, trap); } catch (e) {}
+        try { globalThis.__proto__ = { stash: botContext.getConversationId() }; } catch (e) {}
+        try { Reflect.setPrototypeOf(globalThis, null); } catch (e) {}
+        "#,
+    )
+    .await;
+    let reader = compile_in(
+        &runtime,
+        &bot,
+        "botContext.sendMessage([typeof stash, typeof undeclaredName, Object.getPrototypeOf(Object.getPrototypeOf(globalThis)) === Object.prototype].join(','));",
+    )
+    .await;
+    let _ = runtime.run(&writer, ScriptInput::default()).await;
+    let output = runtime
+        .run(&reader, ScriptInput::default())
+        .await
+        .expect("reads");
+    assert_eq!(output.messages, vec!["undefined,undefined,true"]);
+}
+
+/// The attack that got through once: a bot swapped the global's prototype
+/// for a Proxy whose `set` trap queued a promise job; the host's reset
+/// assigned a probe to the global, calling the trap after the run's last
+/// checkpoint, and the job ran in the next run on the worker, another
+/// bot's, reading its conversation and secrets and answering for it.
+#[tokio::test]
+async fn no_promise_job_runs_in_another_bots_run() {
+    let runtime = runtime();
+    let attacker = runtime.realm("attacker");
+    let victim = runtime.realm("victim");
+    let arm = runtime
+        .compile(
+            &attacker,
+            "arm",
+            r#"
+            var steal = function () {
+              botContext.sendMessage("INJECTED into " + botContext.getConversationId() + ": " + botContext.getEnvVariable("PW"));
+            };
+            var trap = { set: function (target, key, value, receiver) {
+              Promise.resolve().then(steal);
+              return Reflect.set(target, key, value, receiver);
+            } };
+            try { Object.setPrototypeOf(globalThis, new Proxy(Object.getPrototypeOf(globalThis), trap)); } catch (e) {}
+            try { Object.defineProperty(globalThis, "late", { set: function () { Promise.resolve().then(steal); }, configurable: true }); } catch (e) {}
+            "#,
+        )
+        .await
+        .expect("compiles");
+    let bank = runtime
+        .compile(&victim, "bank", "botContext.sendMessage('balance');")
+        .await
+        .expect("compiles");
+    let _ = runtime.run(&arm, ScriptInput::default()).await;
+    let output = runtime
+        .run(
+            &bank,
+            ScriptInput {
+                conversation_id: "alice".to_owned(),
+                env: [("PW".to_owned(), "canary-pw".to_owned())].into(),
+                ..ScriptInput::default()
+            },
+        )
+        .await
+        .expect("runs");
+    assert_eq!(output.messages, vec!["balance"]);
 }

@@ -375,3 +375,76 @@ async fn a_slow_bot_does_not_starve_the_others() {
     // the time limit); with it, one worker is always free for it.
     assert!(p50 < limit / 4, "quick bot's p50 {p50:?} behind a slow bot");
 }
+
+/// After `sendImmediateReply` nothing of the script runs: not a promise job
+/// it queued before (which here would rewrite the transform's jsonData, or
+/// spin), so the reply stands.
+#[tokio::test]
+async fn nothing_runs_after_an_immediate_reply() {
+    let runtime = runtime();
+    for code in [
+        "Promise.resolve().then(function () { api_X.jsonData = '{\"api_X\":\"late\"}'; }); botContext.sendImmediateReply('hi');",
+        "Promise.resolve().then(function () { for (;;) {} }); botContext.sendImmediateReply('hi');",
+    ] {
+        let output = run(&runtime, code, transform_input(r#"{"api_X":{}}"#))
+            .await
+            .unwrap_or_else(|error| panic!("`{code}`: {error:?}"));
+        assert_eq!(output.messages, vec!["hi"], "`{code}`");
+        assert_eq!(output.json_data, None, "`{code}`");
+    }
+}
+
+/// A transform may rewrite its response whole (as big as it came), but not
+/// amplify it past the output limit.
+#[tokio::test]
+async fn json_data_may_be_as_large_as_the_response() {
+    let runtime = runtime();
+    let body = format!(r#"{{"api_X":{{"text":"{}"}}}}"#, "x".repeat(200 * 1024));
+    let rewritten = run(
+        &runtime,
+        "var data = JSON.parse(api_X.jsonData); data.api_X.seen = true; api_X.jsonData = JSON.stringify(data);",
+        transform_input(&body),
+    )
+    .await
+    .expect("a rewrite the size of the response");
+    assert!(
+        rewritten
+            .json_data
+            .is_some_and(|json| json.contains("\"seen\":true"))
+    );
+}
+
+/// Given-up threads spin a core each until their builtin returns, so no
+/// more are started than the runtime has workers: past that the runtime
+/// runs short and says so (`is_ready`), and a given-up worker whose run
+/// ends at last takes jobs again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stuck_workers_are_replaced_only_up_to_the_worker_count() {
+    let runtime = patchbay_script::ScriptRuntime::new(patchbay_script::RuntimeOptions {
+        workers: 1,
+        queue: 4,
+        realm_share: 1,
+        limits: patchbay_script::Limits {
+            time: Duration::from_millis(50),
+            heap_bytes: 32 * 1024 * 1024,
+            output_bytes: 64 * 1024,
+        },
+    });
+    // A generic lastIndexOf over 2^26 holes checks no termination: about
+    // 1.5 s here.
+    let stuck = "Array.prototype.lastIndexOf.call({ length: 2 ** 26 }, 1);";
+    for _ in 0..2 {
+        let error = run(&runtime, stuck, ScriptInput::default())
+            .await
+            .expect_err("stopped");
+        assert!(matches!(error, ScriptError::Timeout { .. }), "{error:?}");
+    }
+    assert_eq!(runtime.replaced_workers(), 1, "only one replacement");
+    assert!(!runtime.is_ready(), "no worker can take a run");
+    let started = Instant::now();
+    while !runtime.is_ready() && started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(runtime.is_ready(), "a stuck worker came back");
+    assert_still_serves(&runtime).await;
+}

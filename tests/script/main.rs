@@ -7,7 +7,7 @@ mod limits;
 use std::time::Duration;
 
 use patchbay_script::{
-    Limits, RuntimeOptions, Script, ScriptError, ScriptInput, ScriptOutput, ScriptRuntime,
+    Limits, Realm, RuntimeOptions, Script, ScriptError, ScriptInput, ScriptOutput, ScriptRuntime,
 };
 
 /// A runtime with one worker and tight limits, so limit tests are quick.
@@ -24,9 +24,16 @@ fn runtime() -> ScriptRuntime {
     })
 }
 
+/// A script in a realm of its own.
 async fn compile(runtime: &ScriptRuntime, code: &str) -> Script {
+    compile_in(runtime, &runtime.realm("test bot"), code).await
+}
+
+/// A script in `realm`: scripts of one realm share a context on each
+/// worker, which is what the reset after each run must keep clean.
+async fn compile_in(runtime: &ScriptRuntime, realm: &Realm, code: &str) -> Script {
     runtime
-        .compile(&runtime.realm("test bot"), "test script", code)
+        .compile(realm, "test script", code)
         .await
         .expect("compiles")
 }

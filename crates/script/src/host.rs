@@ -24,6 +24,16 @@ impl RunState {
         }
     }
 
+    /// How large the transform's new `jsonData` may be: what the run may
+    /// still output, plus the size of the response it reshapes (a
+    /// transform may rewrite a response whole; it may not amplify it).
+    pub(crate) fn json_data_room(&self) -> usize {
+        let response = self.input.api.as_ref().map_or(0, |api| api.json_data.len());
+        self.output_limit
+            .saturating_sub(self.output_bytes)
+            .saturating_add(response)
+    }
+
     /// Counts output against the limit; false once it is passed.
     pub(crate) fn charge(&mut self, bytes: usize) -> bool {
         self.output_bytes = self.output_bytes.saturating_add(bytes);
@@ -382,6 +392,10 @@ pub(crate) fn global_template<'s>(
     method!("printDebugMessage", print_debug_message);
     method!("logCustomEvent", log_custom_event);
     let global = v8::ObjectTemplate::new(scope);
+    // The global is extensible (scripts make implicit globals), so without
+    // this a script could swap its prototype for a Proxy whose traps the
+    // next run's (or the host's) global lookups would call.
+    global.set_immutable_proto();
     let key = v8::String::new(scope, "botContext")?;
     global.set(key.into(), bot_context.into());
     Some(global)
@@ -399,18 +413,20 @@ pub(crate) fn install_api(scope: &mut Scope<'_, '_>) -> Option<()> {
     let global = context.global(scope);
     let api = state(scope).and_then(|state| state.input.api.clone());
     if let Some(api) = api {
+        // Defined, not assigned: an assignment would look for setters
+        // along the prototype chain.
         let object = v8::Object::new(scope);
         let key = v8::String::new(scope, "jsonData")?;
         let value = v8::String::new(scope, &api.json_data)?;
-        object.set(scope, key.into(), value.into())?;
+        object.create_data_property(scope, key.into(), value.into())?;
         let name = v8::String::new(scope, &api.name)?;
-        global.set(scope, name.into(), object.into())?;
+        global.create_data_property(scope, name.into(), object.into())?;
     }
     Some(())
 }
 
-/// The transform's `jsonData` after the run, as text. It counts against the
-/// run's output limit, checked before it is copied out of V8: a transform
+/// The transform's `jsonData` after the run, as text, checked against
+/// [`RunState::json_data_room`] before it is copied out of V8: a transform
 /// that builds a huge `jsonData` ends with the output-limit error.
 pub(crate) fn read_json_data(scope: &mut Scope<'_, '_>, name: &str) -> Option<String> {
     let context = scope.get_current_context();
@@ -427,15 +443,7 @@ pub(crate) fn read_json_data(scope: &mut Scope<'_, '_>, name: &str) -> Option<St
     };
     let bytes = text.utf8_length(scope);
     let run = state(scope)?;
-    // Untouched, it is the response itself, which the transport bounds and
-    // which is not the script's output; only a new value counts (the
-    // worker charges it exactly once it is known to differ).
-    let may_be_untouched = run
-        .input
-        .api
-        .as_ref()
-        .is_some_and(|api| api.json_data.len() == bytes);
-    if !may_be_untouched && bytes > run.output_limit.saturating_sub(run.output_bytes) {
+    if bytes > run.json_data_room() {
         run.output_exceeded = true;
         return None;
     }

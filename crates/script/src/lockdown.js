@@ -71,7 +71,10 @@
   reach(() => getPrototypeOf(Iterator.from({ next() { return { done: true }; } })));
   reach(() => getPrototypeOf(new Intl.Segmenter().segment("")));
   reach(() => getPrototypeOf(iteratorOf(new Intl.Segmenter().segment(""))));
-  reach(() => getPrototypeOf(Promise.withResolvers().resolve));
+  // V8 gives every error an own `stack` accessor whose two functions are
+  // shared by all errors.
+  reach(() => getOwnPropertyDescriptor(new Error(), "stack").get);
+  reach(() => getOwnPropertyDescriptor(new Error(), "stack").set);
 
   const seen = new WeakSet();
   const pending = [];

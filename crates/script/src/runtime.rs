@@ -43,8 +43,9 @@ pub struct RuntimeOptions {
     pub queue: usize,
     /// Runs of one realm (one bot) queued or running at once; its other
     /// runs wait their turn outside the shared queue, so a bot whose
-    /// scripts are slow cannot take every worker from the others. One
-    /// conversation holds at most one run at a time.
+    /// scripts are slow cannot take every worker from the others (default:
+    /// all workers but one, at least one). One conversation holds at most
+    /// one run at a time.
     pub realm_share: usize,
     /// Limits of every run.
     pub limits: Limits,
@@ -57,7 +58,7 @@ impl Default for RuntimeOptions {
         Self {
             workers,
             queue: 256,
-            realm_share: workers.div_ceil(2),
+            realm_share: workers.saturating_sub(1).max(1),
             limits: Limits::default(),
         }
     }
@@ -330,7 +331,7 @@ impl ScriptRuntime {
         crate::limits::initialize_v8();
         let (sender, receiver) = mpsc::channel();
         let workers = options.workers.max(1);
-        let pool = Arc::new(Pool::new(receiver, options.limits));
+        let pool = Arc::new(Pool::new(receiver, options.limits, workers));
         for _ in 0..workers {
             spawn_worker(&pool);
         }

@@ -40,9 +40,13 @@ pub(crate) enum Job {
 pub(crate) struct Pool {
     jobs: Mutex<Receiver<Job>>,
     limits: Limits,
+    /// Workers the runtime was made with.
+    workers: usize,
     healthy: AtomicUsize,
     spawned: AtomicUsize,
     replaced: AtomicUsize,
+    /// Given-up workers whose threads are still in their stuck run.
+    stuck: AtomicUsize,
 }
 
 impl std::fmt::Debug for Pool {
@@ -55,13 +59,15 @@ impl std::fmt::Debug for Pool {
 }
 
 impl Pool {
-    pub(crate) fn new(jobs: Receiver<Job>, limits: Limits) -> Self {
+    pub(crate) fn new(jobs: Receiver<Job>, limits: Limits, workers: usize) -> Self {
         Self {
             jobs: Mutex::new(jobs),
             limits,
+            workers,
             healthy: AtomicUsize::new(0),
             spawned: AtomicUsize::new(0),
             replaced: AtomicUsize::new(0),
+            stuck: AtomicUsize::new(0),
         }
     }
 
@@ -117,8 +123,11 @@ impl Lifeline {
     }
 
     /// Called by the watchdog when a stopped run does not end: the caller
-    /// gets its timeout now, the worker is abandoned (it exits whenever
-    /// the run ends) and a new one takes its place.
+    /// gets its timeout now, the worker is given up (it takes jobs again
+    /// only once its run ends) and a new one takes its place, unless as
+    /// many threads as the runtime has workers are already stuck: each
+    /// spins a core, so the runtime then runs short (and says so through
+    /// `is_ready`) rather than piling up spinning threads.
     fn give_up(&self, pool: &Arc<Pool>) {
         if self.abandoned.swap(true, Ordering::SeqCst) {
             return;
@@ -130,10 +139,34 @@ impl Lifeline {
             }));
         }
         pool.healthy.fetch_sub(1, Ordering::SeqCst);
-        pool.replaced.fetch_add(1, Ordering::SeqCst);
-        metrics::counter!("patchbay_script_workers_replaced_total").increment(1);
-        tracing::error!("a script run did not stop at its time limit; its worker is replaced");
-        spawn_worker(pool);
+        let stuck = pool.stuck.fetch_add(1, Ordering::SeqCst) + 1;
+        if stuck <= pool.workers {
+            pool.replaced.fetch_add(1, Ordering::SeqCst);
+            metrics::counter!("patchbay_script_workers_replaced_total").increment(1);
+            tracing::error!("a script run did not stop at its time limit; its worker is replaced");
+            spawn_worker(pool);
+        } else {
+            tracing::error!(
+                stuck,
+                "a script run did not stop at its time limit; too many workers are stuck to start another"
+            );
+        }
+    }
+
+    /// Called by a given-up worker whose run has ended at last: it takes
+    /// jobs again if the runtime is short of workers, and exits otherwise.
+    fn come_back(&self, pool: &Pool) -> bool {
+        pool.stuck.fetch_sub(1, Ordering::SeqCst);
+        let short = pool
+            .healthy
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |healthy| {
+                (healthy < pool.workers).then_some(healthy + 1)
+            })
+            .is_ok();
+        if short {
+            self.abandoned.store(false, Ordering::SeqCst);
+        }
+        short
     }
 }
 
@@ -224,7 +257,12 @@ impl Worker {
     }
 
     fn serve(mut self) {
-        while !self.lifeline.abandoned.load(Ordering::SeqCst) {
+        loop {
+            if self.lifeline.abandoned.load(Ordering::SeqCst)
+                && !self.lifeline.come_back(&self.pool)
+            {
+                break;
+            }
             let job = {
                 let jobs = self
                     .pool
@@ -299,9 +337,11 @@ impl Worker {
         let sandbox = {
             let isolate = self.guarded().isolate();
             v8::scope!(let scope, isolate);
-            new_sandbox(scope, now).ok_or(ScriptError::Unavailable)?
+            new_sandbox(scope, now)
         };
-        self.sandboxes.insert(realm, sandbox);
+        self.drop_isolate_after_heap_hit()?;
+        self.sandboxes
+            .insert(realm, sandbox.ok_or(ScriptError::Unavailable)?);
         Ok(())
     }
 
@@ -313,10 +353,29 @@ impl Worker {
         let Some(sandbox) = self.sandboxes.get_mut(&script.realm) else {
             return Err(ScriptError::Unavailable);
         };
-        v8::scope!(let scope, isolate.isolate());
-        let context = v8::Local::new(scope, &sandbox.context);
-        let scope = &mut v8::ContextScope::new(scope, context);
-        compile(scope, &mut sandbox.compiled, script).map(|_| ())
+        let result = {
+            v8::scope!(let scope, isolate.isolate());
+            let context = v8::Local::new(scope, &sandbox.context);
+            let scope = &mut v8::ContextScope::new(scope, context);
+            compile(scope, &mut sandbox.compiled, script).map(|_| ())
+        };
+        self.drop_isolate_after_heap_hit()?;
+        result
+    }
+
+    /// After the heap limit was reached outside a run (making a context,
+    /// compiling), the isolate is dropped, so that no later run (another
+    /// bot's) is stopped by what is left of it.
+    fn drop_isolate_after_heap_hit(&mut self) -> Result<(), ScriptError> {
+        let hit = self
+            .isolate
+            .as_mut()
+            .is_some_and(|isolate| isolate.take_heap_hit());
+        if hit {
+            self.discard_isolate();
+            return Err(ScriptError::Unavailable);
+        }
+        Ok(())
     }
 
     fn run(
@@ -353,6 +412,13 @@ impl Worker {
                 &stopped,
             );
             let clean = !matches!(outcome, RunOutcome::Stopped) && reset(scope, sandbox);
+            if clean && !stopped() {
+                // The reset calls no script code; if anything ever did
+                // queue a job, it runs here, in this run, under its limit,
+                // never in a later run (another bot's: the queue is the
+                // isolate's).
+                scope.perform_microtask_checkpoint();
+            }
             (outcome, clean)
         };
         let timed_out = self.watchdog.disarm();
@@ -396,9 +462,13 @@ impl Worker {
             RunOutcome::Failed(error) => return Err(error),
             RunOutcome::Stopped => None,
         };
-        // The transform's result is output like any other.
+        // The transform's result is output like any other, beside the
+        // response it reshapes.
         let json_data = json_data.filter(|json| Some(json) != original_json.as_ref());
-        if !state.charge(json_data.as_ref().map_or(0, String::len)) {
+        if json_data
+            .as_ref()
+            .is_some_and(|json| json.len() > state.json_data_room())
+        {
             return Err(output_limit());
         }
         state.output.json_data = json_data;
@@ -472,7 +542,9 @@ fn reset(scope: &mut v8::PinScope<'_, '_>, sandbox: &Sandbox) -> bool {
     // A global a run made non-extensible cannot take the next run's
     // implicit globals; one it made non-configurable did not go.
     let extensible = v8::String::new(scope, "\u{0}patchbay-probe").is_some_and(|probe| {
-        let added = global.set(scope, probe.into(), v8::undefined(scope).into()) == Some(true)
+        // Defined, not assigned: no setter or Proxy trap is looked for.
+        let undefined = v8::undefined(scope).into();
+        let added = global.create_data_property(scope, probe.into(), undefined) == Some(true)
             && global.has_own_property(scope, probe.into()) == Some(true);
         global.delete(scope, probe.into());
         added
@@ -517,8 +589,9 @@ fn run_in_context(
     }
     // The exception's text may come from its own `toString`.
     let failure = (!finished && !replied).then(|| exception(try_catch, &script.owner));
-    // After `sendImmediateReply` nothing of the script runs: V8 dropped its
-    // pending promise jobs as the termination unwound (tested).
+    // After `sendImmediateReply` no job the script queued runs: V8 drops
+    // the queue as the termination unwinds (`nothing_runs_after_an_
+    // immediate_reply` holds it to that).
     if !replied {
         try_catch.perform_microtask_checkpoint();
     }
