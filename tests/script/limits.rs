@@ -448,3 +448,24 @@ async fn stuck_workers_are_replaced_only_up_to_the_worker_count() {
     assert!(runtime.is_ready(), "a stuck worker came back");
     assert_still_serves(&runtime).await;
 }
+
+/// A `jsonData` getter or `toJSON` that throws is the script's error, not a
+/// success with the response unchanged.
+#[tokio::test]
+async fn a_throwing_json_data_is_an_error() {
+    let runtime = runtime();
+    for code in [
+        "Object.defineProperty(api_X, 'jsonData', { get: function () { throw new TypeError('no data'); } });",
+        "api_X.jsonData = { toJSON: function () { throw new TypeError('no data'); } };",
+    ] {
+        let error = run(&runtime, code, transform_input(r#"{"api_X":{}}"#))
+            .await
+            .expect_err(code);
+        match error {
+            ScriptError::Exception { message, .. } => {
+                assert!(message.contains("no data"), "`{code}`: {message}")
+            }
+            other => panic!("`{code}`: {other:?}"),
+        }
+    }
+}

@@ -9,6 +9,8 @@ use std::ops::Range;
 use base64::Engine as _;
 use percent_encoding::{AsciiSet, CONTROLS, NON_ALPHANUMERIC, utf8_percent_encode};
 
+use patchbay_config::{Bot, Reference};
+
 use crate::secret::Secret;
 
 /// What a masked secret becomes.
@@ -74,6 +76,47 @@ impl fmt::Debug for KnownSecrets {
 }
 
 impl KnownSecrets {
+    /// The secrets of `bot`, whose environment `env` resolves: the values
+    /// its credentials' secret fields name (or hold, when written in the
+    /// file), and the values of the variables it leaves to run time
+    /// (`null`) whose names say secret (`KEY`, `SECRET`, `TOKEN`,
+    /// `PASSWORD`).
+    pub fn of_bot(bot: &Bot, env: &dyn Fn(&str) -> Option<String>) -> Self {
+        let mut secrets = Self::new();
+        let templates = bot
+            .credentials
+            .iter()
+            .flat_map(|credential| credential.kind.secrets())
+            .map(|(_, template)| template);
+        let mut names = Vec::new();
+        for template in templates {
+            if template.is_literal() {
+                secrets.insert(&template.to_string());
+            }
+            names.extend(
+                template
+                    .references()
+                    .filter_map(|reference| match reference {
+                        Reference::Env(name) => Some(name.as_str()),
+                        _ => None,
+                    }),
+            );
+        }
+        names.extend(bot.env.iter().filter_map(|(name, default)| {
+            let upper = name.to_ascii_uppercase();
+            let secret = ["KEY", "SECRET", "TOKEN", "PASSWORD"]
+                .iter()
+                .any(|word| upper.contains(word));
+            (default.is_none() && secret).then_some(name.as_str())
+        }));
+        for name in names {
+            if let Some(value) = env(name) {
+                secrets.insert(&value);
+            }
+        }
+        secrets
+    }
+
     /// None yet.
     pub fn new() -> Self {
         Self::default()

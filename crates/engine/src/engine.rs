@@ -11,7 +11,7 @@ use patchbay_config::{
     Bot, HttpSettings, Integration, InteractionKind, RateLimit, SystemVariable, Template,
 };
 use patchbay_credentials::{
-    MemoryTokenCache, Provider, ProviderContext, TokenCache, send_authenticated,
+    KnownSecrets, MemoryTokenCache, Provider, ProviderContext, TokenCache, send_authenticated,
 };
 use patchbay_rules::{
     PathCache, Place, Position, Step, Values, extract_fields, find_interaction, next_step, render,
@@ -314,6 +314,8 @@ pub struct Engine {
     paths: Mutex<PathCache>,
     /// The bot's failure message, parsed once.
     failure_message: Template,
+    /// The bot's secrets, to mask in what a host shows of a turn.
+    secrets: KnownSecrets,
     rate_limiter: Arc<dyn RateLimiter>,
     /// Rate limits by integration name, then by host.
     integration_rates: HashMap<String, RateSlot>,
@@ -424,7 +426,9 @@ impl Engine {
                 Some((host, slot))
             })
             .collect();
+        let secrets = KnownSecrets::of_bot(&bot, &|name: &str| (options.env)(name));
         Ok(Self {
+            secrets,
             rate_limiter: options.rate_limiter,
             integration_rates,
             host_rates,
@@ -443,6 +447,14 @@ impl Engine {
     /// The bot this engine runs.
     pub fn bot(&self) -> &Bot {
         &self.bot
+    }
+
+    /// `text` with the bot's secrets masked in every spelling patchbay
+    /// produces (raw, JSON-escaped, percent-encoded, base64, Basic): for
+    /// what a host shows of a turn, since an upstream may echo a
+    /// credential into a field or a message.
+    pub fn mask_secrets(&self, text: &str) -> String {
+        self.secrets.mask(text)
     }
 
     /// Whether a script worker is there to run this bot's scripts (false

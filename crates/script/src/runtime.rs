@@ -20,7 +20,8 @@ pub struct Limits {
     /// [`ScriptError::HeapLimit`].
     pub heap_bytes: usize,
     /// Bytes a run may produce in messages, variable values, events and
-    /// debug output together.
+    /// debug output together; a transform's new `jsonData` may take this
+    /// much beyond the size of the response it reshapes.
     pub output_bytes: usize,
 }
 
@@ -72,7 +73,8 @@ pub struct Realm {
     inner: Arc<RealmInner>,
 }
 
-#[derive(Debug)]
+/// `Debug` names the realm only: the conversations in flight are ids a
+/// log must not list.
 struct RealmInner {
     id: u64,
     name: String,
@@ -80,6 +82,15 @@ struct RealmInner {
     share: Arc<Semaphore>,
     /// The run each conversation has queued or running, by conversation id.
     conversations: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl std::fmt::Debug for RealmInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Realm")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Realm {

@@ -602,11 +602,18 @@ fn run_in_context(
         return RunOutcome::Failed(error);
     }
     let json_data = api_name.and_then(|name| host::read_json_data(try_catch, name));
+    // A `jsonData` getter or `toJSON` that threw is the script's error.
+    let failure = try_catch
+        .has_caught()
+        .then(|| exception(try_catch, &script.owner));
     // Reading jsonData may call the script's getters or `toJSON`, which may
     // queue promise jobs of their own.
     try_catch.perform_microtask_checkpoint();
     if stopped() {
         return RunOutcome::Stopped;
+    }
+    if let Some(error) = failure {
+        return RunOutcome::Failed(error);
     }
     if replied {
         RunOutcome::Replied { json_data }

@@ -438,7 +438,7 @@ impl Server {
                 if let Some(version) = version {
                     json["version"] = json!(version);
                 }
-                Ok(json_response(StatusCode::OK, &json))
+                Ok(answer(&engine, &json))
             }
             Route::Invoke { bot, integration } => {
                 let engine = self.engine(&bot)?;
@@ -451,7 +451,7 @@ impl Server {
                         .map_err(|_| deadline_exceeded(deadline))??;
                 let mut json = invocation.to_json();
                 json["state"] = state.to_json();
-                Ok(json_response(StatusCode::OK, &json))
+                Ok(answer(&engine, &json))
             }
         }
     }
@@ -704,8 +704,19 @@ fn normalize_host(host: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// A turn's or an invocation's answer, with the bot's secrets masked: an
+/// upstream may echo a credential (a Basic header, a key in its URL) into
+/// a field, a message or the call's trace.
+fn answer(engine: &Engine, json: &Value) -> Response<Full<Bytes>> {
+    text_response(StatusCode::OK, engine.mask_secrets(&json.to_string()))
+}
+
 fn json_response(status: StatusCode, json: &Value) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(json.to_string())));
+    text_response(status, json.to_string())
+}
+
+fn text_response(status: StatusCode, json: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(json)));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, PoisonError};
 
 use bytes::Bytes;
-use patchbay_engine::config::{Bot, CredentialKind, Reference};
+use patchbay_engine::config::{Bot, CredentialKind};
 use patchbay_engine::credentials::KnownSecrets;
 use patchbay_engine::transport::{Client, NetworkGuard, Request};
 use serde_json::{Value, json};
@@ -49,37 +49,14 @@ pub struct Redactor {
 }
 
 impl Redactor {
-    /// For `bot`, whose environment `env` resolves. Secrets are the values
-    /// of the variables its credentials' secret fields name, and of the
-    /// variables it leaves to run time (`null`) whose names say secret
-    /// (`KEY`, `SECRET`, `TOKEN`, `PASSWORD`).
+    /// For `bot`, whose environment `env` resolves: its secrets are
+    /// [`KnownSecrets::of_bot`]'s.
     pub fn new(bot: &Bot, env: &dyn Fn(&str) -> Option<String>) -> Self {
         let mut redactor = Self {
             headers: CREDENTIAL_HEADERS.iter().map(|&h| h.to_owned()).collect(),
+            secrets: KnownSecrets::of_bot(bot, env),
             ..Self::default()
         };
-        let mut names: Vec<&str> = bot
-            .credentials
-            .iter()
-            .flat_map(|credential| credential.kind.secrets())
-            .flat_map(|(_, template)| template.references())
-            .filter_map(|reference| match reference {
-                Reference::Env(name) => Some(name.as_str()),
-                _ => None,
-            })
-            .collect();
-        names.extend(bot.env.iter().filter_map(|(name, default)| {
-            let upper = name.to_ascii_uppercase();
-            let secret = ["KEY", "SECRET", "TOKEN", "PASSWORD"]
-                .iter()
-                .any(|word| upper.contains(word));
-            (default.is_none() && secret).then_some(name.as_str())
-        }));
-        for name in names {
-            if let Some(value) = env(name) {
-                redactor.secrets.insert(&value);
-            }
-        }
         for credential in &bot.credentials {
             if let CredentialKind::ApiKey(key) = &credential.kind {
                 if let Some(header) = &key.header {

@@ -560,7 +560,7 @@ impl Client {
             *request.method_mut() = method.clone();
             *request.uri_mut() = uri.clone();
             *request.headers_mut() = headers.clone();
-            let span = tracing::debug_span!("http.attempt", attempt = *attempts, method = %method, host = %host, path = url.path());
+            let span = tracing::debug_span!("http.attempt", attempt = *attempts, method = %method, host = %host);
             let outcome = pool.request(request).instrument(span).await;
             let may_retry = retries < limits.max_retries;
             let wait = match &outcome {

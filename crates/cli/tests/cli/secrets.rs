@@ -48,6 +48,11 @@ integrations:
     credential: shop-login
     customDataFields:
       seen: "{$.api_ACCOUNT.authorization}"
+  - name: by-key
+    responseDataVariable: KEYED
+    type: api
+    method: GET
+    url: "{$env.BASE}/keys/{$env.SHOP_KEY}/item"
 dialogs:
   - name: main
     interactions:
@@ -245,6 +250,40 @@ cases:
     let xml = text_of(&junit);
     assert!(xml.contains("failures=\"2\""), "{xml}");
     leaks.check("test-junit", &xml);
+
+    // `patchbay serve`: the turn's answer (fields, messages, the calls'
+    // trace, the state) and its debug log.
+    let server = crate::serve::Process::serve(&bot, &[&base, &key, &password], &["--log", "debug"]);
+    let (status, answer) = patchbay_tests::client::post_json(
+        server.addr,
+        "/v1/bots/echoed/turns",
+        &serde_json::json!({
+            "interaction": "look-up",
+            "state": { "variables": { "item": "mug" } },
+        }),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["messages"].as_array().map(Vec::len),
+        Some(2),
+        "both calls answered: {answer}"
+    );
+    leaks.check("serve-answer", &answer.to_string());
+    // A key in a URL's path (`check` warns of it): in the invocation's
+    // trace and the debug log's spans.
+    let (status, invoked) = patchbay_tests::client::post_json(
+        server.addr,
+        "/v1/bots/echoed/integrations/by-key/invoke",
+        &serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{invoked}");
+    leaks.check("serve-invoke", &invoked.to_string());
+    let log = server.stderr();
+    assert!(log.contains("DEBUG"), "a debug log: {log}");
+    leaks.check("serve-log", &log);
+    drop(server);
     let _ = std::fs::remove_dir_all(&dir);
     assert!(leaks.0.is_empty(), "{}", leaks.0.join("\n\n"));
 }
