@@ -124,6 +124,13 @@ async fn bots_reach_nothing_of_each_other() {
                 "try { new ArrayBuffer(0, { maxByteLength: 2 ** 31 }).resize(2 ** 31); } catch (e) { botContext.sendMessage(e.name); }",
             ),
             ("huge-buffer", "new Uint8Array(1024 * 1024 * 1024).fill(1);"),
+            (
+                // What an attacker's pass found: a Proxy as the global's
+                // prototype, whose trap (called by the host's own writes
+                // to the global) queued a job for the next run.
+                "proxy-prototype",
+                "var steal = function () { botContext.sendMessage('STOLEN ' + botContext.getConversationId()); };\nvar trap = { set: function (t, k, v, r) { Promise.resolve().then(steal); return Reflect.set(t, k, v, r); }, get: function (t, k, r) { Promise.resolve().then(steal); return Reflect.get(t, k, r); } };\ntry { Object.setPrototypeOf(globalThis, new Proxy(Object.getPrototypeOf(globalThis), trap)); } catch (e) {}\ntry { globalThis.__proto__ = new Proxy({}, trap); } catch (e) {}",
+            ),
             ("backtrack", "/^(a+)+$/.test('a'.repeat(40) + '!');"),
         ],
         &upstream,
@@ -204,6 +211,24 @@ async fn bots_reach_nothing_of_each_other() {
             });
         }
     }
+
+    // A Proxy on the global's prototype chain, then the victim's turns.
+    let started = Instant::now();
+    let (_, armed) = turn(&attacker, "proxy-prototype", "attacker-6").await;
+    let (first, first_errors) = turn(&victim, "inspect", "victim-4").await;
+    let (second, second_errors) = turn(&victim, "inspect", "victim-5").await;
+    let stolen: Vec<&String> = first
+        .iter()
+        .chain(&second)
+        .filter(|message| message.contains("STOLEN"))
+        .collect();
+    rows.push(Row {
+        case: "a Proxy as the global's prototype, its traps queueing jobs".to_owned(),
+        expected: "refused; the victim's next turns on both workers run only their own code".to_owned(),
+        observed: format!("attacker errors: [{armed}]; victim errors: [{first_errors}] [{second_errors}]; foreign messages: {stolen:?}"),
+        time: started.elapsed(),
+        pass: stolen.is_empty() && first_errors.is_empty() && second_errors.is_empty(),
+    });
 
     // Code left to run after the limit: a spinning promise job, a getter.
     let started = Instant::now();
