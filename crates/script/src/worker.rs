@@ -132,19 +132,23 @@ impl Lifeline {
         if self.abandoned.swap(true, Ordering::SeqCst) {
             return;
         }
+        // The counts first: the caller answered below may look at them.
+        pool.healthy.fetch_sub(1, Ordering::SeqCst);
+        let stuck = pool.stuck.fetch_add(1, Ordering::SeqCst) + 1;
+        let replace = stuck <= pool.workers;
+        if replace {
+            pool.replaced.fetch_add(1, Ordering::SeqCst);
+            metrics::counter!("patchbay_script_workers_replaced_total").increment(1);
+            spawn_worker(pool);
+        }
         if let Some((script, reply)) = self.in_flight().take() {
             let _ = reply.send(Err(ScriptError::Timeout {
                 owner: script.owner.clone(),
                 limit: pool.limits.time,
             }));
         }
-        pool.healthy.fetch_sub(1, Ordering::SeqCst);
-        let stuck = pool.stuck.fetch_add(1, Ordering::SeqCst) + 1;
-        if stuck <= pool.workers {
-            pool.replaced.fetch_add(1, Ordering::SeqCst);
-            metrics::counter!("patchbay_script_workers_replaced_total").increment(1);
+        if replace {
             tracing::error!("a script run did not stop at its time limit; its worker is replaced");
-            spawn_worker(pool);
         } else {
             tracing::error!(
                 stuck,
