@@ -2,9 +2,18 @@
 
 use std::collections::HashMap;
 
-use patchbay_script::{ApiData, CustomEvent, Persistence, ScriptInput, VariableWrite};
+use patchbay_script::{
+    ApiData, CustomEvent, DEBUG_MESSAGES_PER_RUN, DEBUG_TEXT_BYTES, EVENTS_PER_RUN, Persistence,
+    ScriptError, ScriptInput, ScriptRun, ScriptRuntime, VariableWrite,
+};
 
-use crate::{run, runtime};
+use crate::{compile, run, runtime};
+
+/// Runs `code` and returns what took effect with the error, if any.
+async fn run_keeping_effects(runtime: &ScriptRuntime, code: &str, input: ScriptInput) -> ScriptRun {
+    let script = compile(runtime, code).await;
+    runtime.run_keeping_effects(&script, input).await
+}
 
 fn input() -> ScriptInput {
     ScriptInput {
@@ -194,4 +203,162 @@ async fn an_untouched_json_data_is_not_reported() {
         .await
         .expect("runs");
     assert_eq!(output.json_data, None);
+}
+
+/// The product's array forms: `sendImmediateReply([...])` sends each element
+/// as its own message, in order, as `sendMessages([...])` does; a string is
+/// one message.
+#[tokio::test]
+async fn array_arguments_are_one_message_per_element() {
+    let runtime = runtime();
+    let output = run(
+        &runtime,
+        r#"
+        botContext.sendMessages(["m1", "m2"]);
+        botContext.sendMessages("one, as it is");
+        botContext.sendImmediateReply(["i1", "i2", 3]);
+        botContext.sendMessage("never");
+        "#,
+        input(),
+    )
+    .await
+    .expect("an immediate reply is a normal end");
+    assert_eq!(
+        output.messages,
+        vec!["m1", "m2", "one, as it is", "i1", "i2", "3"]
+    );
+    assert!(output.immediate_reply);
+
+    // An element whose conversion throws sends nothing of that call, and
+    // the script sees the exception (it is not ended by a reply it did not
+    // make).
+    let output = run(
+        &runtime,
+        r#"
+        try {
+          botContext.sendImmediateReply(["a", { toString: function () { throw new Error("no"); } }]);
+        } catch (e) {
+          botContext.sendMessage("caught " + e.message);
+        }
+        "#,
+        input(),
+    )
+    .await
+    .expect("runs");
+    assert_eq!(output.messages, vec!["caught no"]);
+    assert!(!output.immediate_reply);
+}
+
+/// As in the product, `botContext` calls take effect when they are made:
+/// a script that throws keeps what it did before it threw.
+#[tokio::test]
+async fn a_script_that_throws_keeps_what_it_did_before() {
+    let runtime = runtime();
+    let run = run_keeping_effects(
+        &runtime,
+        r#"
+        botContext.setBotVariable("seen", "yes", true, false);
+        botContext.setTriggerNextMessage("no-articles-found");
+        botContext.sendMessage("before");
+        botContext.printDebugMessage("about to fail");
+        botContext.logCustomEvent("hi", "failing", "soon");
+        null.boom;
+        botContext.sendMessage("after");
+        "#,
+        input(),
+    )
+    .await;
+    assert!(
+        matches!(run.error, Some(ScriptError::Exception { line: 7, .. })),
+        "{:?}",
+        run.error
+    );
+    let output = &run.output;
+    assert_eq!(
+        output.variables,
+        vec![VariableWrite {
+            name: "seen".to_owned(),
+            value: "yes".to_owned(),
+            persistence: Persistence::Session,
+        }]
+    );
+    assert_eq!(output.trigger.as_deref(), Some("no-articles-found"));
+    assert_eq!(output.messages, vec!["before"]);
+    assert_eq!(output.debug, vec!["about to fail"]);
+    assert_eq!(output.events.len(), 1);
+    // `run` keeps its contract: the error alone.
+    assert!(run.clone().into_result().is_err());
+}
+
+/// A limit is the exception: the run keeps nothing, and its error says so.
+#[tokio::test]
+async fn a_run_stopped_by_a_limit_keeps_nothing_and_says_so() {
+    let runtime = runtime();
+    for (code, kind) in [
+        (
+            "botContext.sendMessage('before'); botContext.setTriggerNextMessage('x'); for (;;) {}",
+            "timeout",
+        ),
+        (
+            "botContext.sendMessage('before'); botContext.sendMessage('x'.repeat(1024 * 1024));",
+            "output-limit",
+        ),
+    ] {
+        let run = run_keeping_effects(&runtime, code, input()).await;
+        let error = run.error.expect("a limit is an error");
+        assert_eq!(error.kind(), kind);
+        assert!(
+            error.to_string().ends_with("nothing it did is kept"),
+            "{error}"
+        );
+        assert_eq!(run.output, Default::default(), "{kind}");
+    }
+}
+
+/// Debug output and events are bounded per run, in count and in size;
+/// past the bounds they are cut or counted, and the run goes on.
+#[tokio::test]
+async fn debug_output_and_events_are_bounded_and_never_fail_the_run() {
+    let runtime = runtime();
+    let output = run(
+        &runtime,
+        r#"
+        for (var i = 0; i < 150; i++) botContext.printDebugMessage("line " + i);
+        for (var j = 0; j < 120; j++) botContext.logCustomEvent("m", "e" + j);
+        botContext.sendMessage("done");
+        "#,
+        input(),
+    )
+    .await
+    .expect("bounded output never fails the run");
+    assert_eq!(output.debug.len(), DEBUG_MESSAGES_PER_RUN);
+    assert_eq!(output.debug.last().map(String::as_str), Some("line 99"));
+    assert_eq!(output.debug_dropped, 50);
+    assert_eq!(output.events.len(), EVENTS_PER_RUN);
+    assert_eq!(output.events_dropped, 20);
+    // A left-out detail is empty, as the product's optional argument.
+    assert_eq!(output.events[0].detail, "");
+    assert_eq!(output.messages, vec!["done"]);
+
+    // One value larger than the whole output limit (64 KiB here) is cut,
+    // at a character boundary, and marked.
+    let output = run(
+        &runtime,
+        r#"
+        botContext.printDebugMessage("é".repeat(200000));
+        botContext.logCustomEvent("u", "big", "x".repeat(200000));
+        "#,
+        input(),
+    )
+    .await
+    .expect("a large debug message is cut, not an error");
+    let message = &output.debug[0];
+    assert!(message.ends_with('…'), "marked as cut");
+    let kept = message.trim_end_matches('…');
+    assert!(kept.len() <= DEBUG_TEXT_BYTES && kept.len() >= DEBUG_TEXT_BYTES - 1);
+    assert!(kept.chars().all(|c| c == 'é'));
+    assert_eq!(
+        output.events[0].detail.trim_end_matches('…').len(),
+        DEBUG_TEXT_BYTES
+    );
 }

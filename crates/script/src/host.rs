@@ -2,7 +2,10 @@
 //! crosses as a string, as in the product; what the script does is recorded
 //! in the run's state, never printed.
 
-use crate::runtime::{CustomEvent, Persistence, ScriptInput, ScriptOutput, VariableWrite};
+use crate::runtime::{
+    CustomEvent, DEBUG_MESSAGES_PER_RUN, DEBUG_TEXT_BYTES, EVENTS_PER_RUN, Persistence,
+    ScriptInput, ScriptOutput, VariableWrite,
+};
 
 /// What one run reads and writes; kept in an isolate slot for the run.
 pub(crate) struct RunState {
@@ -73,6 +76,69 @@ fn bounded(scope: &mut Scope<'_, '_>, string: v8::Local<'_, v8::String>) -> Opti
         return None;
     }
     Some(string.to_rust_string_lossy(scope))
+}
+
+/// Bytes the run may still output before it passes its limit.
+fn room(scope: &mut Scope<'_, '_>) -> usize {
+    state(scope).map_or(0, |run| run.output_limit.saturating_sub(run.output_bytes))
+}
+
+/// `String(value)` cut to [`DEBUG_TEXT_BYTES`] (ending with `…` when cut),
+/// copied out of V8 no further than that: debug output and events are
+/// bounded per call, so a large value never fails the run.
+fn capped_text(scope: &mut Scope<'_, '_>, value: v8::Local<'_, v8::Value>) -> Option<String> {
+    let string = value.to_string(scope)?;
+    let length = string.utf8_length(scope);
+    let mut buffer = vec![0_u8; length.min(DEBUG_TEXT_BYTES)];
+    // V8 writes whole characters only; what fits is kept.
+    let written = string.write_utf8_v2(
+        scope,
+        &mut buffer,
+        v8::WriteFlags::kReplaceInvalidUtf8,
+        None,
+    );
+    buffer.truncate(written);
+    let mut text = String::from_utf8_lossy(&buffer).into_owned();
+    if written < length {
+        text.push('…');
+    }
+    Some(text)
+}
+
+/// Each element of `array` as `String(element)`, in order; `None` when one
+/// threw, or when together they pass what the run may still output (then
+/// the run has passed its output limit).
+fn array_texts(scope: &mut Scope<'_, '_>, array: v8::Local<'_, v8::Array>) -> Option<Vec<String>> {
+    let mut texts = Vec::new();
+    let mut total = 0_usize;
+    for index in 0..array.length() {
+        let item = array.get_index(scope, index)?;
+        let string = item.to_string(scope)?;
+        let text = bounded(scope, string)?;
+        total = total.saturating_add(text.len());
+        if total > room(scope) {
+            if let Some(run) = state(scope) {
+                run.output_exceeded = true;
+            }
+            throw_range_error(scope, "script output limit exceeded");
+            return None;
+        }
+        texts.push(text);
+    }
+    Some(texts)
+}
+
+/// The messages a `sendMessages` or `sendImmediateReply` argument stands
+/// for: each element of an array (as the product documents both), or the
+/// value itself as one message.
+fn message_list(
+    scope: &mut Scope<'_, '_>,
+    args: &v8::FunctionCallbackArguments<'_>,
+) -> Option<Vec<String>> {
+    match v8::Local::<v8::Array>::try_from(args.get(0)) {
+        Ok(array) => array_texts(scope, array),
+        Err(_) => text(scope, args, 0).map(|message| vec![message]),
+    }
 }
 
 fn throw_range_error(scope: &mut Scope<'_, '_>, message: &str) {
@@ -287,26 +353,11 @@ fn send_messages(
     args: v8::FunctionCallbackArguments<'_>,
     _rv: v8::ReturnValue<'_>,
 ) {
-    let Ok(array) = v8::Local::<v8::Array>::try_from(args.get(0)) else {
-        // Not an array: one message, as `sendMessage` would send it.
-        send_message(scope, args, _rv);
+    let Some(messages) = message_list(scope, &args) else {
         return;
     };
-    for index in 0..array.length() {
-        let Some(item) = array.get_index(scope, index) else {
-            return;
-        };
-        let Some(message) = item
-            .to_string(scope)
-            .and_then(|message| bounded(scope, message))
-        else {
-            return;
-        };
-        record(scope, message.len(), |output| output.messages.push(message));
-        if state(scope).is_none_or(|state| state.output_exceeded) {
-            return;
-        }
-    }
+    let bytes = messages.iter().map(String::len).sum();
+    record(scope, bytes, |output| output.messages.extend(messages));
 }
 
 fn send_immediate_reply(
@@ -314,11 +365,12 @@ fn send_immediate_reply(
     args: v8::FunctionCallbackArguments<'_>,
     _rv: v8::ReturnValue<'_>,
 ) {
-    let Some(message) = text(scope, &args, 0) else {
+    let Some(messages) = message_list(scope, &args) else {
         return;
     };
-    record(scope, message.len(), |output| {
-        output.messages.push(message);
+    let bytes = messages.iter().map(String::len).sum();
+    record(scope, bytes, |output| {
+        output.messages.extend(messages);
         output.immediate_reply = true;
     });
     // Ends the script here: termination cannot be caught by `try`.
@@ -327,12 +379,42 @@ fn send_immediate_reply(
     }
 }
 
+/// Whether a debug message or event may still be kept: false after
+/// `sendImmediateReply`, and past `kept` calls (then the call is counted
+/// in `dropped`).
+fn keeps_another(
+    scope: &mut Scope<'_, '_>,
+    kept: fn(&ScriptOutput) -> usize,
+    limit: usize,
+    dropped: fn(&mut ScriptOutput) -> &mut usize,
+) -> bool {
+    let Some(run) = state(scope) else {
+        return false;
+    };
+    if run.output.immediate_reply {
+        return false;
+    }
+    if kept(&run.output) >= limit {
+        *dropped(&mut run.output) += 1;
+        return false;
+    }
+    true
+}
+
 fn print_debug_message(
     scope: &mut Scope<'_, '_>,
     args: v8::FunctionCallbackArguments<'_>,
     _rv: v8::ReturnValue<'_>,
 ) {
-    let Some(message) = text(scope, &args, 0) else {
+    if !keeps_another(
+        scope,
+        |output| output.debug.len(),
+        DEBUG_MESSAGES_PER_RUN,
+        |output| &mut output.debug_dropped,
+    ) {
+        return;
+    }
+    let Some(message) = capped_text(scope, args.get(0)) else {
         return;
     };
     record(scope, message.len(), |output| output.debug.push(message));
@@ -343,14 +425,29 @@ fn log_custom_event(
     args: v8::FunctionCallbackArguments<'_>,
     _rv: v8::ReturnValue<'_>,
 ) {
-    let Some(user_message) = text(scope, &args, 0) else {
+    if !keeps_another(
+        scope,
+        |output| output.events.len(),
+        EVENTS_PER_RUN,
+        |output| &mut output.events_dropped,
+    ) {
+        return;
+    }
+    let Some(user_message) = capped_text(scope, args.get(0)) else {
         return;
     };
-    let Some(name) = text(scope, &args, 1) else {
+    let Some(name) = capped_text(scope, args.get(1)) else {
         return;
     };
-    let Some(detail) = text(scope, &args, 2) else {
-        return;
+    // The detail is optional in the product: left out, it is empty.
+    let detail = args.get(2);
+    let detail = if detail.is_null_or_undefined() {
+        String::new()
+    } else {
+        let Some(detail) = capped_text(scope, detail) else {
+            return;
+        };
+        detail
     };
     let bytes = user_message.len() + name.len() + detail.len();
     record(scope, bytes, |output| {

@@ -29,6 +29,7 @@ mod runtime;
 mod worker;
 
 pub use runtime::{
-    ApiData, CustomEvent, Limits, Persistence, Realm, RuntimeOptions, Script, ScriptError,
-    ScriptInput, ScriptOutput, ScriptRuntime, VariableWrite,
+    ApiData, CustomEvent, DEBUG_MESSAGES_PER_RUN, DEBUG_TEXT_BYTES, EVENTS_PER_RUN, Limits,
+    Persistence, Realm, RuntimeOptions, Script, ScriptError, ScriptInput, ScriptOutput, ScriptRun,
+    ScriptRuntime, VariableWrite,
 };

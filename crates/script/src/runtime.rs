@@ -248,6 +248,59 @@ pub struct ScriptOutput {
     pub json_data: Option<String>,
     /// Whether `sendImmediateReply` ended the script.
     pub immediate_reply: bool,
+    /// `printDebugMessage` calls past [`DEBUG_MESSAGES_PER_RUN`]: counted,
+    /// not kept.
+    pub debug_dropped: usize,
+    /// `logCustomEvent` calls past [`EVENTS_PER_RUN`]: counted, not kept.
+    pub events_dropped: usize,
+}
+
+/// `printDebugMessage` calls a run keeps; later ones are counted in
+/// [`ScriptOutput::debug_dropped`].
+pub const DEBUG_MESSAGES_PER_RUN: usize = 100;
+
+/// `logCustomEvent` calls a run keeps; later ones are counted in
+/// [`ScriptOutput::events_dropped`].
+pub const EVENTS_PER_RUN: usize = 100;
+
+/// Bytes kept of a debug message and of each part of a custom event (UTF-8,
+/// cut at a character boundary; a cut text ends with `…`).
+pub const DEBUG_TEXT_BYTES: usize = 4096;
+
+/// What a run did and how it ended, from
+/// [`ScriptRuntime::run_keeping_effects`]. As in the product, `botContext`
+/// calls take effect when they are made: a script that throws keeps what it
+/// did before it threw. A run stopped by a limit (time, heap, output) keeps
+/// nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScriptRun {
+    /// What took effect: everything a completed run did, what a failed run
+    /// did before its error, nothing when a limit stopped it.
+    pub output: ScriptOutput,
+    /// Why the run did not complete, if it did not.
+    pub error: Option<ScriptError>,
+}
+
+impl ScriptRun {
+    /// The output of a run that completed, or its error (dropping what a
+    /// failed run did before it).
+    pub fn into_result(self) -> Result<ScriptOutput, ScriptError> {
+        match self.error {
+            None => Ok(self.output),
+            Some(error) => Err(error),
+        }
+    }
+}
+
+impl From<ScriptError> for ScriptRun {
+    /// A run that failed before doing anything, or whose effects are
+    /// dropped (a limit).
+    fn from(error: ScriptError) -> Self {
+        Self {
+            output: ScriptOutput::default(),
+            error: Some(error),
+        }
+    }
 }
 
 /// Why a script did not run to completion.
@@ -277,7 +330,7 @@ pub enum ScriptError {
         line: usize,
     },
     /// The run took longer than allowed.
-    #[error("{owner}: stopped after {}ms, the script time limit", limit.as_millis())]
+    #[error("{owner}: stopped after {}ms, the script time limit; nothing it did is kept", limit.as_millis())]
     Timeout {
         /// Who the script belongs to.
         owner: String,
@@ -285,7 +338,7 @@ pub enum ScriptError {
         limit: Duration,
     },
     /// The run needed more memory than allowed.
-    #[error("{owner}: stopped at the {limit}-byte script heap limit")]
+    #[error("{owner}: stopped at the {limit}-byte script heap limit; nothing it did is kept")]
     HeapLimit {
         /// Who the script belongs to.
         owner: String,
@@ -293,7 +346,9 @@ pub enum ScriptError {
         limit: usize,
     },
     /// The run produced more output than allowed.
-    #[error("{owner}: produced more than {limit} bytes of messages, variables and events")]
+    #[error(
+        "{owner}: produced more than {limit} bytes of messages, variables and events; nothing it did is kept"
+    )]
     OutputLimit {
         /// Who the script belongs to.
         owner: String,
@@ -427,33 +482,53 @@ impl ScriptRuntime {
     }
 
     /// Runs a script in its realm's context on a worker, which it leaves as
-    /// it found it.
+    /// it found it: the output of a run that completed, or its error (what
+    /// a script that threw did before it is dropped; see
+    /// [`ScriptRuntime::run_keeping_effects`]).
     pub async fn run(
         &self,
         script: &Script,
         input: ScriptInput,
     ) -> Result<ScriptOutput, ScriptError> {
+        self.run_keeping_effects(script, input).await.into_result()
+    }
+
+    /// Runs a script as [`ScriptRuntime::run`] does, and returns what took
+    /// effect together with the error, if any: a script that threw keeps
+    /// the `botContext` calls it made before (messages, variables, the
+    /// trigger, debug output, events); a run stopped by a limit keeps
+    /// nothing.
+    pub async fn run_keeping_effects(&self, script: &Script, input: ScriptInput) -> ScriptRun {
         let span = tracing::debug_span!("script", owner = %script.source.owner);
         let started = std::time::Instant::now();
-        let result = async {
-            let _admitted = script.realm.admit(&input.conversation_id).await?;
+        let run = async {
+            let _admitted = match script.realm.admit(&input.conversation_id).await {
+                Ok(admitted) => admitted,
+                Err(error) => return ScriptRun::from(error),
+            };
             let (reply, answer) = oneshot::channel();
-            self.submit(|permit| Job::Run {
-                script: Arc::clone(&script.source),
-                input: Box::new(input),
-                reply,
-                permit,
-            })
-            .await?;
-            answer.await.map_err(|_| ScriptError::Unavailable)?
+            let submitted = self
+                .submit(|permit| Job::Run {
+                    script: Arc::clone(&script.source),
+                    input: Box::new(input),
+                    reply,
+                    permit,
+                })
+                .await;
+            if let Err(error) = submitted {
+                return ScriptRun::from(error);
+            }
+            answer
+                .await
+                .unwrap_or_else(|_| ScriptRun::from(ScriptError::Unavailable))
         }
         .instrument(span)
         .await;
         metrics::histogram!("patchbay_script_duration_seconds")
             .record(started.elapsed().as_secs_f64());
-        let outcome = result.as_ref().err().map_or("ok", ScriptError::kind);
+        let outcome = run.error.as_ref().map_or("ok", ScriptError::kind);
         metrics::counter!("patchbay_script_runs_total", "outcome" => outcome).increment(1);
-        result
+        run
     }
 
     /// Waits for room in the queue, then hands the job to the workers.

@@ -10,7 +10,9 @@ use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use crate::host::{self, RunState};
 use crate::limits::{GuardedIsolate, Watchdog};
-use crate::runtime::{Limits, Rendezvous, ScriptError, ScriptInput, ScriptOutput, ScriptSource};
+use crate::runtime::{
+    Limits, Rendezvous, ScriptError, ScriptInput, ScriptOutput, ScriptRun, ScriptSource,
+};
 
 const LOCKDOWN: &str = include_str!("lockdown.js");
 
@@ -18,7 +20,7 @@ const LOCKDOWN: &str = include_str!("lockdown.js");
 /// scripts compile again on its next run).
 const REALMS_PER_WORKER: usize = 16;
 
-type Reply = oneshot::Sender<Result<ScriptOutput, ScriptError>>;
+type Reply = oneshot::Sender<ScriptRun>;
 
 pub(crate) enum Job {
     Compile {
@@ -142,7 +144,7 @@ impl Lifeline {
             spawn_worker(pool);
         }
         if let Some((script, reply)) = self.in_flight().take() {
-            let _ = reply.send(Err(ScriptError::Timeout {
+            let _ = reply.send(ScriptRun::from(ScriptError::Timeout {
                 owner: script.owner.clone(),
                 limit: pool.limits.time,
             }));
@@ -295,10 +297,16 @@ impl Worker {
                     permit,
                 } => {
                     *self.lifeline.in_flight() = Some((Arc::clone(&script), reply));
-                    let result = self.run(&script, *input);
+                    let run = match self.run(&script, *input) {
+                        Ok(output) => ScriptRun {
+                            output,
+                            error: None,
+                        },
+                        Err(failed) => failed,
+                    };
                     drop(permit);
                     if let Some((_, reply)) = self.lifeline.in_flight().take() {
-                        let _ = reply.send(result);
+                        let _ = reply.send(run);
                     }
                 }
             }
@@ -386,7 +394,7 @@ impl Worker {
         &mut self,
         script: &ScriptSource,
         input: ScriptInput,
-    ) -> Result<ScriptOutput, ScriptError> {
+    ) -> Result<ScriptOutput, ScriptRun> {
         let limits = self.pool.limits;
         let api_name = input.api.as_ref().map(|api| api.name.clone());
         let original_json = input.api.as_ref().map(|api| api.json_data.clone());
@@ -394,7 +402,7 @@ impl Worker {
         let (Some(guarded), Some(sandbox)) =
             (self.isolate.as_mut(), self.sandboxes.get_mut(&script.realm))
         else {
-            return Err(ScriptError::Unavailable);
+            return Err(ScriptError::Unavailable.into());
         };
         let heap_hit = guarded.heap_hit_flag();
         let watchdog = &self.watchdog;
@@ -405,6 +413,9 @@ impl Worker {
         // Everything that may run script code (the function, its
         // microtasks, jsonData's getters and toJSON) runs inside the limit.
         let (outcome, clean) = {
+    /// The run's output, or its error with what took effect before it (a
+    /// script that threw keeps the `botContext` calls it made; a limit
+    /// keeps nothing).
             v8::scope!(let scope, &mut *isolate);
             let context = v8::Local::new(scope, &sandbox.context);
             let scope = &mut v8::ContextScope::new(scope, context);
@@ -437,14 +448,16 @@ impl Worker {
             return Err(ScriptError::HeapLimit {
                 owner,
                 limit: limits.heap_bytes,
-            });
+            }
+            .into());
         }
         if timed_out || matches!(outcome, RunOutcome::Stopped) {
             self.discard_isolate();
             return Err(ScriptError::Timeout {
                 owner,
                 limit: limits.time,
-            });
+            }
+            .into());
         }
         if !clean {
             // A global that would not go: this context may hold what the
@@ -452,18 +465,25 @@ impl Worker {
             self.sandboxes.remove(&script.realm);
         }
         let Some(mut state) = state else {
-            return Err(ScriptError::Unavailable);
+            return Err(ScriptError::Unavailable.into());
         };
         let output_limit = || ScriptError::OutputLimit {
             owner: owner.clone(),
             limit: limits.output_bytes,
         };
         if state.output_exceeded {
-            return Err(output_limit());
+            return Err(output_limit().into());
         }
         let json_data = match outcome {
             RunOutcome::Completed { json_data } | RunOutcome::Replied { json_data } => json_data,
-            RunOutcome::Failed(error) => return Err(error),
+            // What the script did before it threw stays done, as in the
+            // product (its `jsonData` is not read).
+            RunOutcome::Failed(error) => {
+                return Err(ScriptRun {
+                    output: state.output,
+                    error: Some(error),
+                });
+            }
             RunOutcome::Stopped => None,
         };
         // The transform's result is output like any other, beside the
@@ -473,7 +493,7 @@ impl Worker {
             .as_ref()
             .is_some_and(|json| json.len() > state.json_data_room())
         {
-            return Err(output_limit());
+            return Err(output_limit().into());
         }
         state.output.json_data = json_data;
         Ok(state.output)
