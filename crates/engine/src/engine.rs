@@ -17,7 +17,9 @@ use patchbay_rules::{
     PathCache, Place, Position, Step, Values, extract_fields, find_interaction, next_step, render,
     render_url, select_rule, trigger_target,
 };
-use patchbay_script::{ApiData, Persistence, Script, ScriptInput, ScriptOutput, ScriptRuntime};
+use patchbay_script::{
+    ApiData, CustomEvent, Persistence, Script, ScriptInput, ScriptOutput, ScriptRuntime,
+};
 use patchbay_transport::{
     Client, Limits, MemoryRateLimiter, NetworkGuard, ProxyConfig, Rate, RateLimiter, Request,
     Resolve,
@@ -132,8 +134,14 @@ pub struct StepTrace {
     pub rule: Option<String>,
     /// Messages it sent.
     pub messages: Vec<String>,
-    /// Script errors (the turn goes on without the script's effects).
+    /// Script errors (the turn goes on; a script that threw keeps what it
+    /// did before, one stopped by a limit did nothing).
     pub script_errors: Vec<String>,
+    /// `printDebugMessage` output of its scripts, in order, secrets masked;
+    /// a last line says how many were past the per-run bound.
+    pub debug: Vec<String>,
+    /// `logCustomEvent` calls of its scripts, in order, secrets masked.
+    pub events: Vec<CustomEvent>,
 }
 
 /// One integration call.
@@ -225,7 +233,8 @@ impl Invocation {
 
 impl StepTrace {
     /// The step as JSON: `interaction`, `call` (see [`Invocation::to_json`]),
-    /// `rule`, `messages`, `scriptErrors`.
+    /// `rule`, `messages`, `scriptErrors`, `debug` (strings), `events`
+    /// (`{userMessage, eventName, eventDetail}`, the product's names).
     pub fn to_json(&self) -> Value {
         json!({
             "interaction": self.interaction,
@@ -233,6 +242,12 @@ impl StepTrace {
             "rule": self.rule,
             "messages": self.messages,
             "scriptErrors": self.script_errors,
+            "debug": self.debug,
+            "events": self.events.iter().map(|event| json!({
+                "userMessage": event.user_message,
+                "eventName": event.name,
+                "eventDetail": event.detail,
+            })).collect::<Vec<_>>(),
         })
     }
 }
@@ -693,8 +708,9 @@ impl Engine {
         output.trigger
     }
 
-    /// Runs a compiled script, if the bot has one under `key`. A script
-    /// that fails is recorded in the trace and has no effect.
+    /// Runs a compiled script, if the bot has one under `key`. What it did
+    /// takes effect even when it then threw, as in the product (its error
+    /// is recorded in the trace); a run stopped by a limit did nothing.
     async fn script(
         &self,
         key: &str,
@@ -706,7 +722,7 @@ impl Engine {
     ) -> Option<ScriptOutput> {
         let script = self.compiled.get(key)?;
         let input = ScriptInput {
-            variables: self.variables(state),
+            variables: self.script_variables(state),
             env: self.script_env.clone(),
             user_message: message.to_owned(),
             conversation_id: state.conversation_id.clone(),
@@ -717,12 +733,75 @@ impl Engine {
             api_success: last.success,
             api,
         };
-        match self.scripts.run(script, input).await {
-            Ok(output) => Some(output),
-            Err(error) => {
-                tracing::warn!(%error, "script failed");
-                trace.script_errors.push(error.to_string());
-                None
+        let run = self.scripts.run_keeping_effects(script, input).await;
+        if let Some(error) = &run.error {
+            tracing::warn!(%error, "script failed");
+            trace.script_errors.push(error.to_string());
+        }
+        self.trace_debug_output(&run.output, trace);
+        Some(run.output)
+    }
+
+    /// Bot variables as scripts see them: as templates and conditions do,
+    /// which is custom data fields under their integration's name too
+    /// (`getBotVariable("name.key.count")`, as the product documents),
+    /// resolved as `{name.key}` is in a template.
+    fn script_variables(&self, state: &ConversationState) -> HashMap<String, String> {
+        let mut values = self.variables(state);
+        for integration in &self.bot.integrations {
+            if integration.name == integration.response_data_variable {
+                continue;
+            for (key, _) in &integration.custom_data_fields {
+                let Some(value) = state.fields.get(&integration.name, key) else {
+                    continue;
+                };
+                let name = format!("{}.{key}", integration.name);
+                values.insert(format!("{name}.count"), value.values().len().to_string());
+                for (index, item) in value.values().iter().enumerate() {
+                    values.insert(format!("{name}[{index}]"), item.clone());
+                }
+                values.insert(name, value.text());
+            }
+        }
+        values
+    }
+
+    /// Adds a run's `printDebugMessage` and `logCustomEvent` output to the
+    /// step's trace and to the log (debug level), with the bot's secrets
+    /// masked: a script may print a token it was given.
+    fn trace_debug_output(&self, output: &ScriptOutput, trace: &mut StepTrace) {
+        for message in &output.debug {
+            let message = self.secrets.mask(message);
+            tracing::debug!(message = %message, "printDebugMessage");
+            trace.debug.push(message);
+        }
+        if output.debug_dropped > 0 {
+            trace.debug.push(format!(
+                "({} more debug messages not kept: at most {} a script run)",
+                output.debug_dropped,
+                patchbay_script::DEBUG_MESSAGES_PER_RUN
+            ));
+        }
+        for event in &output.events {
+            let event = CustomEvent {
+                user_message: self.secrets.mask(&event.user_message),
+                name: self.secrets.mask(&event.name),
+                detail: self.secrets.mask(&event.detail),
+            };
+            tracing::debug!(
+                event_name = %event.name,
+                event_detail = %event.detail,
+                user_message = %event.user_message,
+                "logCustomEvent"
+            );
+            trace.events.push(event);
+        }
+        if output.events_dropped > 0 {
+            trace.debug.push(format!(
+                "({} more custom events not kept: at most {} a script run)",
+                output.events_dropped,
+                patchbay_script::EVENTS_PER_RUN
+            ));
             }
         }
     }
