@@ -5,6 +5,7 @@ mod bot_env;
 mod demo;
 mod logging;
 mod run;
+mod run_error;
 mod serve;
 mod test;
 mod token_store;
@@ -235,14 +236,28 @@ Examples:
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // `run --json` promises one JSON object on stdout whatever
+            // happens, arguments clap refuses included.
+            let args: Vec<String> = std::env::args().collect();
+            if error.use_stderr() && asks_for_run_json(&args) {
+                let first_line = error.to_string();
+                let first_line = first_line.lines().next().unwrap_or_default();
+                let first_line = first_line.strip_prefix("error: ").unwrap_or(first_line);
+                return run_error::RunError::usage(first_line).report(true);
+            }
+            error.exit()
+        }
+    };
+    let run_json = matches!(cli.command, Command::Run { json: true, .. });
     let default_filter = match cli.command {
         Command::Serve { .. } | Command::Demo { serve: true, .. } => "info",
         _ => "warn",
     };
     if let Err(error) = logging::init(cli.log.as_deref(), default_filter, cli.log_format) {
-        let _ = writeln!(std::io::stderr(), "error: --log: {error}");
-        return ExitCode::from(2);
+        return run_error::RunError::usage(format!("--log: {error}")).report(run_json);
     }
     match run(cli) {
         Ok(code) => code,
@@ -323,41 +338,42 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             record,
             replay,
         } => {
-            // Usage mistakes get one line and exit 2, as `check` documents.
-            let usage = |message: String| {
-                let _ = writeln!(std::io::stderr(), "error: {message}");
-                Ok(ExitCode::from(2))
-            };
-            let Some(interaction) = interaction else {
-                return usage("`patchbay run` needs --interaction NAME".to_owned());
-            };
-            let pairs = |flag: &str, items: &[String]| {
-                items
-                    .iter()
-                    .map(|item| parse_pair(item).map_err(|error| format!("--{flag}: {error}")))
-                    .collect::<Result<Vec<_>, _>>()
-            };
-            let vars = match pairs("var", &vars) {
-                Ok(vars) => vars,
-                Err(error) => return usage(error),
-            };
-            let env = match pairs("env", &env) {
-                Ok(env) => env,
-                Err(error) => return usage(error),
-            };
-            let token_store = token_store.unwrap_or_else(token_store::FileTokenStore::default_path);
-            let runtime = runtime()?;
-            runtime.block_on(run::run(run::RunOptions {
-                bot: &bot,
-                interaction: &interaction,
-                message: &message,
-                vars: &vars,
-                env: &env,
-                json,
-                token_store: &token_store,
-                record: record.as_deref(),
-                replay: replay.as_deref(),
-            }))
+            // Usage mistakes get one line and exit 2, as `check` documents;
+            // with --json every failure is one JSON object on stdout.
+            let outcome = (|| {
+                let interaction = interaction.ok_or_else(|| {
+                    run_error::RunError::usage("`patchbay run` needs --interaction NAME")
+                })?;
+                let pairs = |flag: &str, items: &[String]| {
+                    items
+                        .iter()
+                        .map(|item| {
+                            parse_pair(item).map_err(|error| {
+                                run_error::RunError::usage(format!("--{flag}: {error}"))
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                };
+                let vars = pairs("var", &vars)?;
+                let env = pairs("env", &env)?;
+                let token_store =
+                    token_store.unwrap_or_else(token_store::FileTokenStore::default_path);
+                let runtime = runtime().map_err(|error| {
+                    run_error::RunError::failed(format!("cannot start the runtime: {error}"))
+                })?;
+                runtime.block_on(run::run(run::RunOptions {
+                    bot: &bot,
+                    interaction: &interaction,
+                    message: &message,
+                    vars: &vars,
+                    env: &env,
+                    json,
+                    token_store: &token_store,
+                    record: record.as_deref(),
+                    replay: replay.as_deref(),
+                }))
+            })();
+            Ok(outcome.unwrap_or_else(|error| error.report(json)))
         }
         Command::Test {
             paths,
@@ -447,11 +463,36 @@ fn parse_pair(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Whether the arguments ask for `run --json` (looked at only when clap
+/// refused them, so they are read as plainly as possible: the `run`
+/// subcommand and the flag anywhere after it).
+fn asks_for_run_json(args: &[String]) -> bool {
+    let mut after_command = args.iter().skip(1).skip_while(|arg| arg.as_str() != "run");
+    after_command.next().is_some() && after_command.any(|arg| arg == "--json")
+}
+
+/// Why a bot file could not be loaded.
+enum LoadError {
+    /// The file could not be read.
+    Unreadable(anyhow::Error),
+    /// The file has errors (already printed to stderr).
+    Invalid(Report),
+}
+
 /// Loads a bot file for a command that runs it: errors are printed and end
 /// the command; warnings are printed and it goes on.
 fn load_bot(path: &Path) -> anyhow::Result<Bot> {
+    load_bot_or_report(path).map_err(|error| match error {
+        LoadError::Unreadable(error) => error,
+        LoadError::Invalid(report) => anyhow::anyhow!("{}", report.summary()),
+    })
+}
+
+/// [`load_bot`], keeping the report of a file with errors for the caller.
+fn load_bot_or_report(path: &Path) -> Result<Bot, LoadError> {
     let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read bot file {}", path.display()))?;
+        .with_context(|| format!("cannot read bot file {}", path.display()))
+        .map_err(LoadError::Unreadable)?;
     let style = if std::io::stderr().is_terminal() {
         RenderStyle::Color
     } else {
@@ -466,7 +507,7 @@ fn load_bot(path: &Path) -> anyhow::Result<Bot> {
         }
         Err(report) => {
             let _ = write!(std::io::stderr(), "{}", report.render(style));
-            anyhow::bail!("{}", report.summary())
+            Err(LoadError::Invalid(report))
         }
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use patchbay_engine::rules::find_interaction;
-use patchbay_engine::{ConversationState, Engine, EngineOptions, Env, Start, Turn};
+use patchbay_engine::{ConversationState, Engine, EngineError, EngineOptions, Env, Start, Turn};
 use patchbay_script::{Persistence, RuntimeOptions, ScriptRuntime};
 use patchbay_transport::ProxyConfig;
 
@@ -14,6 +14,7 @@ use anyhow::Context;
 use patchbay_testing::{Answer, Recorder, Recordings, Redactor, StubUpstream, stub_options};
 
 use crate::bot_env::BotEnv;
+use crate::run_error::RunError;
 use crate::token_store::FileTokenStore;
 
 pub(crate) struct RunOptions<'a> {
@@ -32,16 +33,17 @@ pub(crate) struct RunOptions<'a> {
 /// messages, its error) passes through the bot's [`Redactor`]: an upstream
 /// may echo a secret (a Basic header, an API key in a URL), in any
 /// encoding, and `run` output is pasted into tickets.
-pub(crate) async fn run(options: RunOptions<'_>) -> anyhow::Result<ExitCode> {
-    let bot = crate::load_bot(options.bot)?;
+pub(crate) async fn run(options: RunOptions<'_>) -> Result<ExitCode, RunError> {
+    let bot = crate::load_bot_or_report(options.bot).map_err(|error| match error {
+        crate::LoadError::Unreadable(error) => RunError::bot_unreadable(format!("{error:#}")),
+        crate::LoadError::Invalid(report) => RunError::invalid_bot(&report),
+    })?;
     if find_interaction(&bot, options.interaction).is_none() {
-        let _ = writeln!(
-            std::io::stderr(),
-            "error: {} has no interaction `{}`",
+        return Err(RunError::unknown_interaction(format!(
+            "{} has no interaction `{}`",
             options.bot.display(),
             options.interaction
-        );
-        return Ok(ExitCode::from(2));
+        )));
     }
     let env = BotEnv::with_overrides(&bot, options.env.iter().cloned().collect());
     let env: Env = Arc::new(move |name: &str| env.get(name));
@@ -52,7 +54,21 @@ pub(crate) async fn run(options: RunOptions<'_>) -> anyhow::Result<ExitCode> {
     let redactor = Redactor::new(&bot, env.as_ref());
     run_redacted(options, bot, env, scripts, redactor.clone())
         .await
-        .map_err(|error| anyhow::anyhow!(redactor.text(&format!("{error:#}"))))
+        .map_err(|error| error.map_message(|text| redactor.text(text)))
+}
+
+/// A failure that is not the engine's, with its cause chain.
+fn failed(error: impl Into<anyhow::Error>) -> RunError {
+    RunError::failed(format!("{:#}", error.into()))
+}
+
+/// Recordings that could not be read or written.
+fn recordings_failed(error: impl Into<anyhow::Error>) -> RunError {
+    RunError::recordings(format!("{:#}", error.into()))
+}
+
+fn engine_failed(error: &EngineError) -> RunError {
+    RunError::engine(error, format!("{error:#}"))
 }
 
 async fn run_redacted(
@@ -61,25 +77,31 @@ async fn run_redacted(
     env: Env,
     scripts: ScriptRuntime,
     redactor: Redactor,
-) -> anyhow::Result<ExitCode> {
+) -> Result<ExitCode, RunError> {
     let shown = redactor.clone();
     // Recording and replaying both put a local upstream between the engine
     // and the world: a recorder that calls out, or the recordings.
     let (stub, recorder) = match (options.record, options.replay) {
         (Some(_), _) => {
-            let recorder = Arc::new(Recorder::new(&bot, redactor)?);
-            let stub = StubUpstream::start(Arc::clone(&recorder) as Arc<dyn Answer>).await?;
+            let recorder = Arc::new(Recorder::new(&bot, redactor).map_err(failed)?);
+            let stub = StubUpstream::start(Arc::clone(&recorder) as Arc<dyn Answer>)
+                .await
+                .map_err(failed)?;
             (Some(stub), Some(recorder))
         }
         (None, Some(dir)) => {
-            let files = crate::test::read_recordings(dir)?;
-            anyhow::ensure!(
-                !files.is_empty(),
-                "no recordings (*.json) in {}",
-                dir.display()
-            );
-            let recordings = Recordings::parse(files, redactor)?;
-            (Some(StubUpstream::start(Arc::new(recordings)).await?), None)
+            let files = crate::test::read_recordings(dir).map_err(recordings_failed)?;
+            if files.is_empty() {
+                return Err(RunError::recordings(format!(
+                    "no recordings (*.json) in {}",
+                    dir.display()
+                )));
+            }
+            let recordings = Recordings::parse(files, redactor).map_err(recordings_failed)?;
+            let stub = StubUpstream::start(Arc::new(recordings))
+                .await
+                .map_err(failed)?;
+            (Some(stub), None)
         }
         (None, None) => (None, None),
     };
@@ -101,9 +123,12 @@ async fn run_redacted(
     // A replay's tokens are recorded (redacted) ones: they must not replace
     // the real ones kept on disk.
     if options.replay.is_none() {
-        engine_options.token_cache = Arc::new(FileTokenStore::open(options.token_store)?);
+        engine_options.token_cache =
+            Arc::new(FileTokenStore::open(options.token_store).map_err(failed)?);
     }
-    let engine = Engine::new(bot, engine_options).await?;
+    let engine = Engine::new(bot, engine_options)
+        .await
+        .map_err(|error| engine_failed(&error))?;
     let mut state = ConversationState {
         conversation_id: "cli".to_owned(),
         user_id: "cli-user".to_owned(),
@@ -118,21 +143,41 @@ async fn run_redacted(
             Start::Interaction(options.interaction.to_owned()),
             options.message,
         )
-        .await?;
-    let mut stdout = std::io::stdout().lock();
-    if options.json {
-        let json = serde_json::to_string_pretty(&turn.to_json())?;
-        writeln!(stdout, "{}", shown.text(&json))?;
+        .await
+        .map_err(|error| engine_failed(&error))?;
+    // Calls the local upstream could not answer fail the run; with --json
+    // the turn then comes inside the error object, so stdout stays one
+    // object.
+    let unanswered: Vec<String> = stub
+        .as_ref()
+        .map(|stub| stub.take_unanswered())
+        .unwrap_or_default()
+        .iter()
+        .map(|call| shown.text(call))
+        .collect();
+    let shown_json = if options.json {
+        let json = serde_json::to_string_pretty(&turn.to_json()).map_err(failed)?;
+        Some(shown.text(&json))
     } else {
-        write!(stdout, "{}", shown.text(&trace(&turn)))?;
+        None
+    };
+    let mut stdout = std::io::stdout().lock();
+    match &shown_json {
+        Some(_) if !unanswered.is_empty() => {}
+        Some(json) => writeln!(stdout, "{json}").map_err(failed)?,
+        None => write!(stdout, "{}", shown.text(&trace(&turn))).map_err(failed)?,
     }
     if let (Some(recorder), Some(dir)) = (&recorder, options.record) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))
+            .map_err(recordings_failed)?;
         let exchanges = recorder.take();
         for (name, exchange) in &exchanges {
             let path = dir.join(name);
-            std::fs::write(&path, serde_json::to_string_pretty(exchange)? + "\n")
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            let text = serde_json::to_string_pretty(exchange).map_err(recordings_failed)? + "\n";
+            std::fs::write(&path, text)
+                .with_context(|| format!("cannot write {}", path.display()))
+                .map_err(recordings_failed)?;
         }
         let _ = writeln!(
             std::io::stderr(),
@@ -141,18 +186,12 @@ async fn run_redacted(
             dir.display()
         );
     }
-    if let Some(stub) = &stub {
-        let unanswered = stub.take_unanswered();
-        if !unanswered.is_empty() {
-            for call in &unanswered {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "error: no answer for {}",
-                    shown.text(call)
-                );
-            }
-            return Ok(ExitCode::FAILURE);
-        }
+    if !unanswered.is_empty() {
+        let turn = shown_json
+            .as_deref()
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_default();
+        return Err(RunError::replay_miss(unanswered, turn));
     }
     Ok(ExitCode::SUCCESS)
 }

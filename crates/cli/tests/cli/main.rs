@@ -5,6 +5,7 @@ mod commands;
 mod load;
 mod playground;
 mod reload;
+mod run_json;
 mod secrets;
 mod serve;
 mod slow_clients;
