@@ -26,7 +26,9 @@ mod template;
 mod validate;
 
 pub use diagnostic::{Code, Diagnostic, Position, RenderStyle, Report, ScriptSite, Severity};
-pub use field_path::{CompiledPath, FieldPath, FieldPathError, compile_json_path};
+pub use field_path::{
+    CompiledPath, FieldPath, FieldPathError, compile_json_path, splice_path_values,
+};
 pub use load::{Format, Loaded, MAX_FILE_BYTES, load};
 pub use model::*;
 pub use template::{

@@ -499,6 +499,7 @@ impl Engine {
         message: &str,
     ) -> Result<Turn, EngineError> {
         let bot = &*self.bot;
+        state.start_from_bot_variables(bot);
         let mut position = match &start {
             Start::Interaction(name) => find_interaction(bot, name)
                 .ok_or_else(|| EngineError::UnknownInteraction(name.clone()))?,
@@ -640,6 +641,7 @@ impl Engine {
             .iter()
             .find(|candidate| candidate.name == integration)
             .ok_or_else(|| EngineError::UnknownIntegration(integration.to_owned()))?;
+        state.start_from_bot_variables(&self.bot);
         let mut trace = StepTrace::default();
         Ok(self.call(integration, state, "", &mut trace).await)
     }
@@ -662,7 +664,8 @@ impl Engine {
         let variables = self.variables(state);
         let slots = HashMap::new();
         let env = |name: &str| (self.env)(name);
-        let system = |system: SystemVariable| Some(system_value(state, message, system));
+        let system =
+            |system: SystemVariable| Some(system_value(&self.bot, state, message, system));
         f(&Values {
             variables: &variables,
             slots: &slots,
@@ -1163,14 +1166,21 @@ fn apply(state: &mut ConversationState, output: &ScriptOutput, trace: &mut StepT
     trace.messages.extend(output.messages.iter().cloned());
 }
 
-fn system_value(state: &ConversationState, message: &str, system: SystemVariable) -> String {
+fn system_value(
+    bot: &Bot,
+    state: &ConversationState,
+    message: &str,
+    system: SystemVariable,
+) -> String {
     match system {
+        // The bot's id is its name, as `getChatBotId()` gives it.
+        SystemVariable::ChatBotId => bot.name.clone(),
         SystemVariable::UserMessage => message.to_owned(),
         SystemVariable::ConversationId => state.conversation_id.clone(),
         SystemVariable::ChatBotUserId => state.user_id.clone(),
         SystemVariable::ChatBotUserPlatformId => state.platform_user_id.clone(),
         SystemVariable::FirstName => state.first_name.clone(),
-        SystemVariable::ChatBotId | SystemVariable::QuickReplyPayload => String::new(),
+        SystemVariable::QuickReplyPayload => String::new(),
     }
 }
 

@@ -45,6 +45,18 @@ impl ConversationState {
         );
     }
 
+    /// Gives each of the bot's `variables` its initial value, as a session
+    /// variable, where the state holds no variable of that name: a new
+    /// conversation starts from them, and a value the state (or the user's
+    /// "forever" variables) already holds wins.
+    pub fn start_from_bot_variables(&mut self, bot: &Bot) {
+        for (name, value) in &bot.variables {
+            if !self.variables.contains_key(name) {
+                self.set(name, value.as_str(), Persistence::Session);
+            }
+        }
+    }
+
     /// The variables as plain strings.
     pub fn values(&self) -> HashMap<String, String> {
         self.variables

@@ -5,10 +5,12 @@ use std::collections::HashMap;
 use indexmap::IndexMap;
 use jsonpath_rust::parser::model::JpQuery;
 use jsonpath_rust::query::js_path_process;
-use patchbay_config::{CompiledPath, FieldRef, FieldSelector, Integration, compile_json_path};
+use patchbay_config::{
+    CompiledPath, FieldRef, FieldSelector, Integration, compile_json_path, splice_path_values,
+};
 use serde_json::Value;
 
-use crate::render::{Place, Values, render};
+use crate::render::Values;
 
 /// One field's values: one match gives one value, any other number a list.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -162,14 +164,16 @@ pub fn extract_fields(
         .map(|(key, path)| {
             let matches = match path.compiled() {
                 CompiledPath::Static(query) => query_strings(query, document),
-                CompiledPath::Dynamic(template) => render(template, values, Place::Text)
-                    .ok()
-                    .and_then(|rendered| {
-                        cache
-                            .get(&rendered)
-                            .map(|query| query_strings(query, document))
-                    })
-                    .unwrap_or_default(),
+                // Each value is one member name, never path syntax.
+                CompiledPath::Dynamic(template) => {
+                    splice_path_values(template, |reference| values.lookup(reference))
+                        .and_then(|spliced| {
+                            cache
+                                .get(&spliced)
+                                .map(|query| query_strings(query, document))
+                        })
+                        .unwrap_or_default()
+                }
             };
             let value = match <[String; 1]>::try_from(matches) {
                 Ok([one]) => FieldValue::One(one),

@@ -71,7 +71,10 @@ pub enum Place {
     Param,
     /// A header value; line breaks are refused.
     Header,
-    /// Inside a JSON body: JSON string escaping.
+    /// A JSON body: inside a JSON string of the template a value is
+    /// string-escaped; outside one, a value that is itself JSON goes in as
+    /// that JSON and anything else as a JSON string (docs/engine.md,
+    /// "Values in a JSON body").
     JsonBody,
     /// Plain text (messages, other bodies, condition operands).
     Text,
@@ -168,8 +171,10 @@ pub fn render(
     values: &Values<'_>,
     place: Place,
 ) -> Result<String, RenderError> {
-    if place == Place::Url {
-        return render_url(template, values).map(|url| url.text);
+    match place {
+        Place::Url => return render_url(template, values).map(|url| url.text),
+        Place::JsonBody => return Ok(render_json_body(template, values)),
+        Place::Param | Place::Header | Place::Text => {}
     }
     let mut out = String::new();
     for segment in template.segments() {
@@ -185,12 +190,7 @@ pub fn render(
                 if let Some(place) = refused {
                     refuse_line_breaks(reference, &value, place)?;
                 }
-                match place {
-                    Place::JsonBody => out.push_str(&json_escape(&value)),
-                    Place::Url | Place::Param | Place::Header | Place::Text => {
-                        out.push_str(&value);
-                    }
-                }
+                out.push_str(&value);
             }
         }
     }
@@ -343,6 +343,72 @@ fn is_dot_segment(segment: &str) -> bool {
     dots == "." || dots == ".."
 }
 
+/// Renders a JSON body template. Where a value lands is judged from the
+/// template's own text: inside one of its strings the value is
+/// string-escaped; elsewhere it is a whole JSON value, its own text when it
+/// is valid JSON (`5`, `true`, `[1,"x"]`), else a JSON string. A JSON value
+/// is self-delimiting, so no value can close a string, add members or end
+/// the document.
+fn render_json_body(template: &Template, values: &Values<'_>) -> String {
+    let mut out = String::new();
+    let mut scan = JsonScan::default();
+    for segment in template.segments() {
+        match segment {
+            Segment::Literal(text) => {
+                scan.read(text);
+                out.push_str(text);
+            }
+            Segment::Reference(reference) => {
+                let value = values.lookup(reference);
+                if scan.in_string {
+                    // A `\` the template left open would escape the value's
+                    // first character; close it as an escaped backslash.
+                    if std::mem::take(&mut scan.escaped) {
+                        out.push('\\');
+                    }
+                    out.push_str(&json_escape(&value));
+                } else {
+                    out.push_str(&json_value(&value));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Where a JSON text's scan stands: inside a string, after a `\` in one.
+#[derive(Default)]
+struct JsonScan {
+    in_string: bool,
+    escaped: bool,
+}
+
+impl JsonScan {
+    fn read(&mut self, text: &str) {
+        for c in text.chars() {
+            if !self.in_string {
+                self.in_string = c == '"';
+            } else if self.escaped {
+                self.escaped = false;
+            } else if c == '\\' {
+                self.escaped = true;
+            } else if c == '"' {
+                self.in_string = false;
+            }
+        }
+    }
+}
+
+/// A value as one whole JSON value: its own text when it is valid JSON,
+/// else a JSON string holding it.
+fn json_value(value: &str) -> String {
+    if serde_json::from_str::<serde::de::IgnoredAny>(value).is_ok() {
+        value.trim().to_owned()
+    } else {
+        serde_json::Value::String(value.to_owned()).to_string()
+    }
+}
+
 /// The value as the inside of a JSON string.
 fn json_escape(value: &str) -> String {
     let quoted = serde_json::Value::String(value.to_owned()).to_string();
@@ -402,6 +468,87 @@ mod tests {
             render(&based, &values, Place::Url).expect("url"),
             "http://h:8/api/search"
         );
+    }
+
+    /// `template` rendered as a JSON body with the bot variable `v` set to
+    /// `value`.
+    fn json_body_with(template: &str, value: &str) -> String {
+        let variables = HashMap::from([("v".to_owned(), value.to_owned())]);
+        let fields = Fields::default();
+        render(
+            &Template::parse(template),
+            &values(&variables, &fields),
+            Place::JsonBody,
+        )
+        .expect("a body")
+    }
+
+    #[test]
+    fn outside_a_json_string_a_value_is_one_whole_json_value() {
+        let template = r#"{"v": {$botContext.v}, "n": 1}"#;
+        for (value, expected) in [
+            (r#"[1,2,"x"]"#, r#"{"v": [1,2,"x"], "n": 1}"#),
+            ("5", r#"{"v": 5, "n": 1}"#),
+            (" -2.5e3 ", r#"{"v": -2.5e3, "n": 1}"#),
+            ("true", r#"{"v": true, "n": 1}"#),
+            ("null", r#"{"v": null, "n": 1}"#),
+            (r#""quoted""#, r#"{"v": "quoted", "n": 1}"#),
+            (r#"{"a": {"b": []}}"#, r#"{"v": {"a": {"b": []}}, "n": 1}"#),
+            ("", r#"{"v": "", "n": 1}"#),
+            ("Ann", r#"{"v": "Ann", "n": 1}"#),
+            (
+                r#"1, "admin": true"#,
+                r#"{"v": "1, \"admin\": true", "n": 1}"#,
+            ),
+            (r#"1}, {"x": 2"#, r#"{"v": "1}, {\"x\": 2", "n": 1}"#),
+            ("[1,", r#"{"v": "[1,", "n": 1}"#),
+            (r#""a"}"#, r#"{"v": "\"a\"}", "n": 1}"#),
+            ("NaN", r#"{"v": "NaN", "n": 1}"#),
+            ("line\nbreak", r#"{"v": "line\nbreak", "n": 1}"#),
+        ] {
+            let body = json_body_with(template, value);
+            assert_eq!(body, expected, "{value:?}");
+            let parsed: serde_json::Value = serde_json::from_str(&body).expect("valid JSON");
+            let members = parsed.as_object().map(serde_json::Map::len);
+            assert_eq!(members, Some(2), "{value:?} added members: {body}");
+        }
+    }
+
+    #[test]
+    fn inside_a_json_string_a_value_is_string_escaped() {
+        for (template, value, expected) in [
+            (
+                r#"{"t": "{$botContext.v}"}"#,
+                r#"say "hi"\"#,
+                r#"{"t": "say \"hi\"\\"}"#,
+            ),
+            (
+                r#"{"t": "x {$botContext.v} y"}"#,
+                "[1]",
+                r#"{"t": "x [1] y"}"#,
+            ),
+            // An escaped quote in the template does not end its string.
+            (r#"{"t": "a\" {$botContext.v}"}"#, "5", r#"{"t": "a\" 5"}"#),
+            // The template's `{` inside a string is text.
+            (r#"{"t": "{ {$botContext.v}"}"#, "5", r#"{"t": "{ 5"}"#),
+            // A backslash the template leaves open escapes no value.
+            (
+                r#"{"t": "a\{$botContext.v}"}"#,
+                r#"", "x": ""#,
+                r#"{"t": "a\\\", \"x\": \""}"#,
+            ),
+        ] {
+            let body = json_body_with(template, value);
+            assert_eq!(body, expected, "{template} {value:?}");
+            let parsed: serde_json::Value = serde_json::from_str(&body).expect("valid JSON");
+            assert_eq!(parsed.as_object().map(serde_json::Map::len), Some(1));
+        }
+    }
+
+    #[test]
+    fn a_value_after_a_json_string_is_outside_it() {
+        let body = json_body_with(r#"["a\\", {$botContext.v}]"#, "7");
+        assert_eq!(body, r#"["a\\", 7]"#);
     }
 
     #[test]
