@@ -156,7 +156,7 @@ async fn run_redacted(
         .map(|call| shown.text(call))
         .collect();
     let shown_json = if options.json {
-        let json = serde_json::to_string_pretty(&turn.to_json()).map_err(failed)?;
+        let json = serde_json::to_string_pretty(&turn.answer_json()).map_err(failed)?;
         Some(shown.text(&json))
     } else {
         None
@@ -221,6 +221,15 @@ pub(crate) fn trace(turn: &Turn) -> String {
         }
         for error in &step.script_errors {
             out.push_str(&format!("  script error: {error}\n"));
+        }
+        for message in &step.debug {
+            out.push_str(&format!("  debug: {message}\n"));
+        }
+        for event in &step.events {
+            out.push_str(&format!(
+                "  event: {} ({}) detail: {}\n",
+                event.name, event.user_message, event.detail
+            ));
         }
         if let Some(rule) = &step.rule {
             out.push_str(&format!("  rule: {rule}\n"));

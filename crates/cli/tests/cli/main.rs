@@ -6,6 +6,7 @@ mod load;
 mod playground;
 mod reload;
 mod run_json;
+mod script_output;
 mod secrets;
 mod serve;
 mod slow_clients;

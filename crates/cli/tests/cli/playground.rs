@@ -86,6 +86,9 @@ dialogs:
       - name: look-up
         type: integration
         integration: item
+        postProcess: |
+          botContext.printDebugMessage("status was '" + botContext.getApiStatusCode() + "'");
+          botContext.logCustomEvent(botContext.getCurrentUserMessage(), "item lookup", "down");
         rules:
           - match:
               apiResult: success
@@ -170,6 +173,12 @@ async fn the_playground_runs_a_turn_in_a_real_browser() {
         "{trace}"
     );
     assert!(trace.contains("failed: connect"), "{trace}");
+    // What the scripts printed and logged is part of the step.
+    assert!(trace.contains("debug: status was ''"), "{trace}");
+    assert!(
+        trace.contains("event: item lookup (where is my mug?) down"),
+        "{trace}"
+    );
     let conversation = browser
         .find(Locator::Id("messages"))
         .await
