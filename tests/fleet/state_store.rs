@@ -563,3 +563,58 @@ async fn a_corrupted_conversation_is_reported_and_a_reset_starts_it_over() {
         assert!(after.starts_with("turn 2, "), "{what}: {after}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_forever_variables_expire_after_their_lifetime() {
+    let redis = RedisServer::start();
+    let upstream = upstream(0).await;
+    let engine = engine(&upstream, "", None).await;
+    // A zero lifetime keeps nothing past its turn: each conversation of
+    // the user starts her visits over, in memory and in Redis alike.
+    let mut stores: Vec<(&str, Arc<dyn StateStore>)> = vec![(
+        "memory",
+        Arc::new(MemoryStateStore::default().with_user_variables_ttl(Duration::ZERO)),
+    )];
+    if let Some(redis) = &redis {
+        let connection = Redis::connect(&redis.url(), "forgotten:")
+            .await
+            .expect("connect");
+        let store = connection
+            .state_store()
+            .with_user_variables_ttl(Duration::ZERO);
+        stores.push(("redis", Arc::new(store)));
+    }
+    for (name, store) in stores {
+        for conversation in ["c1", "c2"] {
+            assert_eq!(
+                message(&engine, store.as_ref(), &key(conversation, "ada"), TTL)
+                    .await
+                    .expect(name)
+                    .0,
+                "turn 1, visit 1",
+                "{name}: the user's record outlived its lifetime"
+            );
+        }
+    }
+    // By default Redis keeps the user's record the product's 180 days
+    // after the turn that set it (the TTL Redis reports, not a wait).
+    let Some(redis) = redis else { return };
+    let connection = Redis::connect(&redis.url(), "kept:")
+        .await
+        .expect("connect");
+    let store = connection.state_store();
+    message(&engine, &store, &key("c1", "grace"), TTL)
+        .await
+        .expect("turn");
+    let ttl_ms: u64 = redis
+        .command(&["PTTL", "kept:user:7:counter:5:grace"])
+        .trim_start_matches(':')
+        .parse()
+        .expect("a TTL");
+    let default_ms = patchbay_engine::DEFAULT_USER_VARIABLES_TTL.as_millis() as u64;
+    assert_eq!(default_ms, 180 * 24 * 3600 * 1000);
+    assert!(
+        ttl_ms <= default_ms && ttl_ms > default_ms - 60_000,
+        "the user's record expires in {ttl_ms} ms"
+    );
+}

@@ -125,6 +125,11 @@ See docs/http-api.md for the API.")]
         /// evicted (`patchbay_conversations_evicted_total`).
         #[arg(long, value_name = "N", default_value_t = patchbay_engine::DEFAULT_MAX_CONVERSATIONS)]
         max_conversations: usize,
+        /// How long a user's "forever" variables (`setBotVariable(name,
+        /// value, session, true)`) are kept after the last turn that set one
+        /// of them, in seconds (180 days, as in the product).
+        #[arg(long, value_name = "SECONDS", default_value_t = patchbay_engine::DEFAULT_USER_VARIABLES_TTL.as_secs())]
+        user_variables_ttl_secs: u64,
         /// Serve the playground at `/`: pick a bot and an interaction, run
         /// turns by hand, see each step's trace and the state.
         #[arg(long)]
@@ -405,6 +410,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             session_ttl_secs,
             max_conversation_bytes,
             max_conversations,
+            user_variables_ttl_secs,
             playground,
             clients,
         } => {
@@ -430,6 +436,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     max_conversation_bytes,
                     max_conversations,
                 },
+                user_variables_ttl: Duration::from_secs(user_variables_ttl_secs.max(1)),
                 playground,
                 clients,
             }))?;

@@ -33,6 +33,9 @@ pub(crate) struct ServeOptions {
     /// What one stored conversation may hold, and how many the memory
     /// store keeps.
     pub(crate) conversation_limits: MemoryStoreLimits,
+    /// How long a user's "forever" variables are kept after the last turn
+    /// that set one of them, in memory and in Redis.
+    pub(crate) user_variables_ttl: Duration,
     pub(crate) playground: bool,
     pub(crate) clients: ClientLimits,
 }
@@ -165,8 +168,15 @@ impl Shared {
 
 pub(crate) async fn run(options: ServeOptions) -> anyhow::Result<()> {
     let stores = match &options.store {
-        Some(url) => shared_stores(url, &options.conversation_limits).await?,
-        None => Stores::in_memory(options.conversation_limits),
+        Some(url) => {
+            shared_stores(
+                url,
+                &options.conversation_limits,
+                options.user_variables_ttl,
+            )
+            .await?
+        }
+        None => Stores::in_memory(options.conversation_limits, options.user_variables_ttl),
     };
     let token_cache: Arc<dyn TokenCache> = match (stores.token_cache, &options.token_store) {
         (Some(shared), _) => shared,
@@ -242,21 +252,28 @@ struct Stores {
 }
 
 impl Stores {
-    fn in_memory(limits: MemoryStoreLimits) -> Self {
+    fn in_memory(limits: MemoryStoreLimits, user_variables_ttl: Duration) -> Self {
         Self {
             token_cache: None,
-            conversations: Arc::new(MemoryStateStore::new(limits)),
+            conversations: Arc::new(
+                MemoryStateStore::new(limits).with_user_variables_ttl(user_variables_ttl),
+            ),
             rate_limiter: Arc::new(MemoryRateLimiter::default()),
         }
     }
 }
 
 #[cfg(feature = "redis")]
-async fn shared_stores(url: &str, limits: &MemoryStoreLimits) -> anyhow::Result<Stores> {
+async fn shared_stores(
+    url: &str,
+    limits: &MemoryStoreLimits,
+    user_variables_ttl: Duration,
+) -> anyhow::Result<Stores> {
     let redis = patchbay_redis::Redis::connect(url, "patchbay:").await?;
     let conversations = redis
         .state_store()
-        .with_max_conversation_bytes(limits.max_conversation_bytes);
+        .with_max_conversation_bytes(limits.max_conversation_bytes)
+        .with_user_variables_ttl(user_variables_ttl);
     Ok(Stores {
         token_cache: Some(Arc::new(redis.token_cache())),
         conversations: Arc::new(conversations),
@@ -265,7 +282,11 @@ async fn shared_stores(url: &str, limits: &MemoryStoreLimits) -> anyhow::Result<
 }
 
 #[cfg(not(feature = "redis"))]
-async fn shared_stores(_url: &str, _limits: &MemoryStoreLimits) -> anyhow::Result<Stores> {
+async fn shared_stores(
+    _url: &str,
+    _limits: &MemoryStoreLimits,
+    _user_variables_ttl: Duration,
+) -> anyhow::Result<Stores> {
     anyhow::bail!(
         "--store needs Redis support: this patchbay was built without the `redis` feature"
     )

@@ -31,7 +31,7 @@ pub use engine::{
 };
 pub use state::{ConversationState, Variable};
 pub use store::{
-    ConversationKey, DEFAULT_MAX_CONVERSATION_BYTES, DEFAULT_MAX_CONVERSATIONS, MemoryStateStore,
-    MemoryStoreLimits, SaveConversation, StateStore, StoreError, StoredConversation, StoredTurn,
-    StoredTurnRequest,
+    ConversationKey, DEFAULT_MAX_CONVERSATION_BYTES, DEFAULT_MAX_CONVERSATIONS,
+    DEFAULT_USER_VARIABLES_TTL, MemoryStateStore, MemoryStoreLimits, SaveConversation, StateStore,
+    StoreError, StoredConversation, StoredTurn, StoredTurnRequest,
 };

@@ -5,7 +5,9 @@
 //! A conversation's session (its session variables and fields) lives under
 //! its id and expires after a time without turns; "persist forever"
 //! variables live under the user's id, across conversations, and only when
-//! the turn names a user (a conversation id never stands in for one, so a
+//! the turn names a user; the user's record expires
+//! ([`DEFAULT_USER_VARIABLES_TTL`], the product's 180 days) after the last
+//! turn that set one of them (a conversation id never stands in for one, so a
 //! conversation cannot reach a user's record by taking their id). A turn
 //! writes both in one atomic step, and only if no other turn of the
 //! conversation saved since this one loaded (optimistic versioning): two
@@ -135,6 +137,11 @@ pub const DEFAULT_MAX_CONVERSATION_BYTES: usize = 64 * 1024;
 /// keeps by default before evicting the least recently used.
 pub const DEFAULT_MAX_CONVERSATIONS: usize = 10_000;
 
+/// How long a user's "forever" variables (`setBotVariable(name, value,
+/// session, true)`) are kept after the last turn that set one of them: the
+/// product keeps them 180 days.
+pub const DEFAULT_USER_VARIABLES_TTL: Duration = Duration::from_secs(180 * 24 * 60 * 60);
+
 /// Where conversations live between turns.
 pub trait StateStore: Send + Sync + std::fmt::Debug + 'static {
     /// The conversation's session (if it has not expired) and its user's
@@ -188,6 +195,7 @@ impl Default for MemoryStoreLimits {
 pub struct MemoryStateStore {
     inner: Mutex<Memory>,
     max_conversation_bytes: usize,
+    user_variables_ttl: Duration,
 }
 
 impl Default for MemoryStateStore {
@@ -199,8 +207,16 @@ impl Default for MemoryStateStore {
 #[derive(Debug)]
 struct Memory {
     sessions: Lru<SessionRecord>,
-    users: Lru<HashMap<String, String>>,
+    users: Lru<UserRecord>,
     saves_since_sweep: usize,
+}
+
+/// A user's "forever" variables, kept until `expires` (pushed back by each
+/// turn that sets one of them).
+#[derive(Debug)]
+struct UserRecord {
+    variables: HashMap<String, String>,
+    expires: Instant,
 }
 
 #[derive(Debug)]
@@ -210,7 +226,7 @@ struct SessionRecord {
     expires: Instant,
 }
 
-/// Expired sessions are swept after this many saves, so that memory follows
+/// Expired sessions and users' records are swept after this many saves, so that memory follows
 /// the live conversations, not every conversation ever had.
 const SWEEP_EVERY: usize = 1024;
 
@@ -296,7 +312,16 @@ impl MemoryStateStore {
                 saves_since_sweep: 0,
             }),
             max_conversation_bytes: limits.max_conversation_bytes,
+            user_variables_ttl: DEFAULT_USER_VARIABLES_TTL,
         }
+    }
+
+    /// How long a user's "forever" variables are kept after the last turn
+    /// that set one of them; [`DEFAULT_USER_VARIABLES_TTL`] unless set here.
+    #[must_use]
+    pub fn with_user_variables_ttl(mut self, ttl: Duration) -> Self {
+        self.user_variables_ttl = ttl;
+        self
     }
 
     fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
@@ -322,7 +347,8 @@ impl StateStore for MemoryStateStore {
             Some(user) => memory
                 .users
                 .touch(&(key.bot.clone(), user.clone()))
-                .map(|variables| variables.clone())
+                .filter(|record| record.expires > now)
+                .map(|record| record.variables.clone())
                 .unwrap_or_default(),
             None => HashMap::new(),
         };
@@ -364,15 +390,26 @@ impl StateStore for MemoryStateStore {
                 .user_variables
                 .iter()
                 .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()));
+            let expires = now + self.user_variables_ttl;
             match memory.users.touch(&id) {
-                Some(variables) => variables.extend(written),
-                None => memory.users.insert(id, written.collect()),
+                Some(record) if record.expires > now => {
+                    record.variables.extend(written);
+                    record.expires = expires;
+                }
+                _ => memory.users.insert(
+                    id,
+                    UserRecord {
+                        variables: written.collect(),
+                        expires,
+                    },
+                ),
             }
         }
         memory.saves_since_sweep += 1;
         if memory.saves_since_sweep >= SWEEP_EVERY {
             memory.saves_since_sweep = 0;
             memory.sessions.retain(|session| session.expires > now);
+            memory.users.retain(|record| record.expires > now);
         }
         Box::pin(std::future::ready(Ok(current + 1)))
     }
@@ -788,6 +825,25 @@ mod tests {
             .await
             .expect("load");
         assert!(alice.user_variables.is_empty(), "{alice:?}");
+    }
+
+    #[tokio::test]
+    async fn users_records_expire() {
+        let kept = MemoryStateStore::default();
+        let expired = MemoryStateStore::default().with_user_variables_ttl(Duration::ZERO);
+        for (store, expected) in [(&kept, 1), (&expired, 0)] {
+            let ada = key("c1", Some("ada"));
+            store.save(save(&ada, 0)).await.expect("save");
+            let loaded = store.load(&key("c2", Some("ada"))).await.expect("load");
+            assert_eq!(loaded.user_variables.len(), expected, "{loaded:?}");
+        }
+        // A live record is extended by a later turn of the user.
+        let ada = key("c3", Some("ada"));
+        let mut later = save(&ada, 0);
+        later.user_variables = vec![("name", "Ada")];
+        kept.save(later).await.expect("save");
+        let loaded = kept.load(&ada).await.expect("load");
+        assert_eq!(loaded.user_variables.len(), 2, "{loaded:?}");
     }
 
     #[test]

@@ -1,15 +1,17 @@
 //! Conversations in Redis: a hash per conversation (`v`, the version, and
 //! `state`, the session's JSON) that expires with the session, and a hash
-//! per user of their "forever" variables. The two kinds of key have their
+//! per user of their "forever" variables that expires after the last turn
+//! that set one of them (180 days by default, as in the product). The two kinds of key have their
 //! own prefixes (`conversation`, `user`), and a conversation without a user
 //! has no user key at all.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use patchbay_credentials::BoxFuture;
 use patchbay_engine::{
-    ConversationKey, DEFAULT_MAX_CONVERSATION_BYTES, SaveConversation, StateStore, StoreError,
-    StoredConversation,
+    ConversationKey, DEFAULT_MAX_CONVERSATION_BYTES, DEFAULT_USER_VARIABLES_TTL, SaveConversation,
+    StateStore, StoreError, StoredConversation,
 };
 use redis::{ErrorKind, RedisError};
 
@@ -18,9 +20,10 @@ use crate::Redis;
 /// Writes a turn if the conversation is still at the version it loaded, or
 /// over whatever it holds for a reset: KEYS[1] the conversation, KEYS[2]
 /// the user (absent without one); ARGV[1] the expected version, ARGV[2]
-/// `1` for a reset, ARGV[3] the session, ARGV[4] its lifetime in ms, then
-/// the user's variables as name, value pairs. Returns the new version, or
-/// -1 on a conflict.
+/// `1` for a reset, ARGV[3] the session, ARGV[4] its lifetime in ms,
+/// ARGV[5] the user's record's lifetime in ms, then the user's variables as
+/// name, value pairs (the record's expiry restarts when there are any).
+/// Returns the new version, or -1 on a conflict.
 ///
 /// Every check comes before the first write, and Redis refuses a script
 /// over `maxmemory` only at its first write: an error answer means nothing
@@ -40,7 +43,10 @@ local version = current + 1
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'v', version, 'state', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
-for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+if #ARGV >= 6 then
+  for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+  redis.call('PEXPIRE', KEYS[2], ARGV[5])
+end
 return version";
 
 /// Conversations shared by every replica that uses the same Redis and
@@ -54,6 +60,7 @@ pub struct RedisStateStore {
     redis: Redis,
     save: redis::Script,
     max_conversation_bytes: usize,
+    user_variables_ttl: Duration,
 }
 
 impl std::fmt::Debug for RedisStateStore {
@@ -61,6 +68,7 @@ impl std::fmt::Debug for RedisStateStore {
         f.debug_struct("RedisStateStore")
             .field("redis", &self.redis)
             .field("max_conversation_bytes", &self.max_conversation_bytes)
+            .field("user_variables_ttl", &self.user_variables_ttl)
             .finish_non_exhaustive()
     }
 }
@@ -71,7 +79,17 @@ impl RedisStateStore {
             redis,
             save: redis::Script::new(SAVE),
             max_conversation_bytes: DEFAULT_MAX_CONVERSATION_BYTES,
+            user_variables_ttl: DEFAULT_USER_VARIABLES_TTL,
         }
+    }
+
+    /// How long a user's "forever" variables are kept after the last turn
+    /// that set one of them; [`DEFAULT_USER_VARIABLES_TTL`] (180 days)
+    /// unless set here. A zero lifetime keeps none past its turn.
+    #[must_use]
+    pub fn with_user_variables_ttl(mut self, ttl: Duration) -> Self {
+        self.user_variables_ttl = ttl;
+        self
     }
 
     /// The most one conversation may hold (session and user variables),
@@ -181,7 +199,8 @@ impl StateStore for RedisStateStore {
                     u64::try_from(save.session_ttl.as_millis())
                         .unwrap_or(u64::MAX)
                         .max(1),
-                );
+                )
+                .arg(u64::try_from(self.user_variables_ttl.as_millis()).unwrap_or(u64::MAX));
             if user.is_some() {
                 for (name, value) in &save.user_variables {
                     invocation.arg(*name).arg(*value);

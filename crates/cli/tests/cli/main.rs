@@ -12,6 +12,7 @@ mod serve;
 mod slow_clients;
 mod store;
 mod toolkit;
+mod user_expiry;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
