@@ -754,6 +754,7 @@ impl Engine {
         for integration in &self.bot.integrations {
             if integration.name == integration.response_data_variable {
                 continue;
+            }
             for (key, _) in &integration.custom_data_fields {
                 let Some(value) = state.fields.get(&integration.name, key) else {
                     continue;
@@ -805,7 +806,6 @@ impl Engine {
                 output.events_dropped,
                 patchbay_script::EVENTS_PER_RUN
             ));
-            }
         }
     }
 
