@@ -390,6 +390,9 @@ impl Worker {
         Ok(())
     }
 
+    /// The run's output, or its error with what took effect before it (a
+    /// script that threw keeps the `botContext` calls it made; a limit
+    /// keeps nothing).
     fn run(
         &mut self,
         script: &ScriptSource,
@@ -413,9 +416,6 @@ impl Worker {
         // Everything that may run script code (the function, its
         // microtasks, jsonData's getters and toJSON) runs inside the limit.
         let (outcome, clean) = {
-    /// The run's output, or its error with what took effect before it (a
-    /// script that threw keeps the `botContext` calls it made; a limit
-    /// keeps nothing).
             v8::scope!(let scope, &mut *isolate);
             let context = v8::Local::new(scope, &sandbox.context);
             let scope = &mut v8::ContextScope::new(scope, context);
