@@ -4,6 +4,7 @@
 mod commands;
 mod load;
 mod playground;
+mod product_values;
 mod reload;
 mod run_json;
 mod script_output;
