@@ -422,3 +422,46 @@ async fn no_promise_job_runs_in_another_bots_run() {
         .expect("runs");
     assert_eq!(output.messages, vec!["balance"]);
 }
+
+/// Memory a run can keep past its reset: private fields, which the language
+/// lets a class add even to frozen objects (through a base constructor that
+/// returns the target). One bot filling the heap that way, run after run,
+/// must not make another bot's run meet the heap limit.
+#[tokio::test]
+async fn memory_kept_by_one_bot_does_not_fail_another() {
+    let runtime = runtime();
+    let hoarder = runtime
+        .compile(
+            &runtime.realm("hoarder"),
+            "hoarder",
+            r#"
+            class Base { constructor(target) { return target; } }
+            class Stash extends Base { #kept = new Array(256 * 1024).fill(1.5); }
+            new Stash(Object.prototype);
+            botContext.sendMessage("stashed");
+            "#,
+        )
+        .await
+        .expect("compiles");
+    let victim = runtime
+        .compile(
+            &runtime.realm("victim"),
+            "victim",
+            "var keep = []; for (var i = 0; i < 6; i++) { keep.push(new Array(256 * 1024).fill(2.5)); } botContext.sendMessage('fits');",
+        )
+        .await
+        .expect("compiles");
+    let fits = runtime
+        .run(&victim, ScriptInput::default())
+        .await
+        .expect("the victim's run fits the heap alone");
+    assert_eq!(fits.messages, vec!["fits"]);
+    for _ in 0..12 {
+        let _ = runtime.run(&hoarder, ScriptInput::default()).await;
+    }
+    let output = runtime
+        .run(&victim, ScriptInput::default())
+        .await
+        .expect("the victim's run still fits");
+    assert_eq!(output.messages, vec!["fits"]);
+}

@@ -386,6 +386,9 @@ async fn nothing_runs_after_an_immediate_reply() {
     for code in [
         "Promise.resolve().then(function () { api_X.jsonData = '{\"api_X\":\"late\"}'; }); botContext.sendImmediateReply('hi');",
         "Promise.resolve().then(function () { for (;;) {} }); botContext.sendImmediateReply('hi');",
+        // A reply from a promise job or from jsonData's getter is a reply.
+        "Promise.resolve().then(function () { botContext.sendImmediateReply('hi'); for (;;) {} });",
+        "Object.defineProperty(api_X, 'jsonData', { get: function () { botContext.sendImmediateReply('hi'); for (;;) {} } });",
     ] {
         let output = run(&runtime, code, transform_input(r#"{"api_X":{}}"#))
             .await

@@ -1,9 +1,15 @@
 //! Logs and traces on stderr: `tracing` spans per turn, interaction,
 //! integration call, attempt, token fetch and script, each closing with its
-//! duration. Nothing logged carries a secret (credentials and tokens are
-//! never put into fields), so no filter needs to scrub.
+//! duration. Credentials and tokens are never put into fields; and since a
+//! bot file may still place a secret where a field shows it (an
+//! `{$env...}` in a URL's host names the host), every line is masked with
+//! the loaded bots' secrets before it is written.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::sync::{PoisonError, RwLock};
+
+use patchbay_credentials::KnownSecrets;
+use tracing_subscriber::fmt::MakeWriter;
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
@@ -26,7 +32,7 @@ pub(crate) fn init(filter: Option<&str>, default: &str, format: Format) -> anyho
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(MaskedStderr)
         .with_span_events(FmtSpan::CLOSE);
     let installed = match format {
         Format::Text => builder
@@ -35,4 +41,51 @@ pub(crate) fn init(filter: Option<&str>, default: &str, format: Format) -> anyho
         Format::Json => builder.json().try_init(),
     };
     installed.map_err(|error| anyhow::anyhow!("{error}"))
+}
+
+/// The secrets of the bots this process has loaded.
+static SECRETS: RwLock<Option<KnownSecrets>> = RwLock::new(None);
+
+/// Masks `secrets` in every log line from now on.
+pub(crate) fn mask(secrets: &KnownSecrets) {
+    let mut known = SECRETS.write().unwrap_or_else(PoisonError::into_inner);
+    known.get_or_insert_with(KnownSecrets::new).merge(secrets);
+}
+
+/// Stderr, one event at a time, masked.
+struct MaskedStderr;
+
+impl<'a> MakeWriter<'a> for MaskedStderr {
+    type Writer = MaskedEvent;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        MaskedEvent(Vec::new())
+    }
+}
+
+/// One event's text, written (masked) when the formatter is done with it.
+struct MaskedEvent(Vec<u8>);
+
+impl Write for MaskedEvent {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for MaskedEvent {
+    fn drop(&mut self) {
+        let text = String::from_utf8_lossy(&self.0);
+        let known = SECRETS.read().unwrap_or_else(PoisonError::into_inner);
+        let masked = match known.as_ref() {
+            Some(secrets) if !secrets.is_empty() => secrets.mask(&text),
+            _ => text.into_owned(),
+        };
+        // Nowhere to report a failed write to stderr.
+        let _ = std::io::stderr().write_all(masked.as_bytes());
+    }
 }

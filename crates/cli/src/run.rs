@@ -11,6 +11,7 @@ use patchbay_script::{Persistence, RuntimeOptions, ScriptRuntime};
 use patchbay_transport::ProxyConfig;
 
 use anyhow::Context;
+use patchbay_engine::credentials::KnownSecrets;
 use patchbay_testing::{Answer, Recorder, Recordings, Redactor, StubUpstream, stub_options};
 
 use crate::bot_env::BotEnv;
@@ -52,6 +53,7 @@ pub(crate) async fn run(options: RunOptions<'_>) -> Result<ExitCode, RunError> {
         ..RuntimeOptions::default()
     });
     let redactor = Redactor::new(&bot, env.as_ref());
+    crate::logging::mask(&KnownSecrets::of_bot(&bot, env.as_ref()));
     run_redacted(options, bot, env, scripts, redactor.clone())
         .await
         .map_err(|error| error.map_message(|text| redactor.text(text)))

@@ -160,9 +160,11 @@ impl Shared {
         options.token_cache = Arc::clone(&self.token_cache);
         options.rate_limiter = Arc::clone(&self.rate_limiter);
         options.proxy = self.proxy.clone();
-        Engine::new(bot, options)
+        let engine = Engine::new(bot, options)
             .await
-            .with_context(|| format!("cannot start {}", path.display()))
+            .with_context(|| format!("cannot start {}", path.display()))?;
+        crate::logging::mask(engine.secrets());
+        Ok(engine)
     }
 }
 

@@ -75,12 +75,33 @@ impl fmt::Debug for KnownSecrets {
     }
 }
 
+/// Whether an environment variable's name says it holds a secret: one of
+/// the words people use for them (`API_KEY`, `DB_PASSWD`, `AUTH_TOKEN`,
+/// `SESSION_COOKIE`, ...), or `PW` as a whole word (`SHOP_PW`).
+fn names_a_secret(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    const WORDS: [&str; 10] = [
+        "KEY",
+        "SECRET",
+        "TOKEN",
+        "PASS",
+        "PWD",
+        "AUTH",
+        "CREDENTIAL",
+        "PRIVATE",
+        "COOKIE",
+        "SESSION",
+    ];
+    WORDS.iter().any(|word| upper.contains(word))
+        || upper.split(['_', '-', '.']).any(|part| part == "PW")
+}
+
 impl KnownSecrets {
     /// The secrets of `bot`, whose environment `env` resolves: the values
     /// its credentials' secret fields name (or hold, when written in the
-    /// file), and the values of the variables it leaves to run time
-    /// (`null`) whose names say secret (`KEY`, `SECRET`, `TOKEN`,
-    /// `PASSWORD`).
+    /// file), of the variables its integrations' headers name, and of the
+    /// variables it leaves to run time (`null`) whose names say secret
+    /// (`KEY`, `SECRET`, `TOKEN`, `PASS`, `PWD`, `PW`, `AUTH`, ...).
     pub fn of_bot(bot: &Bot, env: &dyn Fn(&str) -> Option<String>) -> Self {
         let mut secrets = Self::new();
         let templates = bot
@@ -102,12 +123,19 @@ impl KnownSecrets {
                     }),
             );
         }
-        names.extend(bot.env.iter().filter_map(|(name, default)| {
-            let upper = name.to_ascii_uppercase();
-            let secret = ["KEY", "SECRET", "TOKEN", "PASSWORD"]
+        // What an integration sends in a header is as good as a credential.
+        names.extend(
+            bot.integrations
                 .iter()
-                .any(|word| upper.contains(word));
-            (default.is_none() && secret).then_some(name.as_str())
+                .flat_map(|integration| integration.headers.values())
+                .flat_map(|template| template.references())
+                .filter_map(|reference| match reference {
+                    Reference::Env(name) => Some(name.as_str()),
+                    _ => None,
+                }),
+        );
+        names.extend(bot.env.iter().filter_map(|(name, default)| {
+            (default.is_none() && names_a_secret(name)).then_some(name.as_str())
         }));
         for name in names {
             if let Some(value) = env(name) {
@@ -132,6 +160,12 @@ impl KnownSecrets {
     pub fn insert(&mut self, secret: &str) {
         if secret.len() < MIN_SECRET_LEN {
             return;
+        }
+        // A URL's host is lower-cased on parsing, so a secret placed there
+        // is shown lower-cased (in a call's trace, in a DNS error).
+        let lower = secret.to_lowercase();
+        if lower != secret {
+            self.push(lower, false);
         }
         for spelling in text_spellings(secret) {
             for run in base64_runs(spelling.as_bytes()) {

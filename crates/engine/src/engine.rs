@@ -464,12 +464,11 @@ impl Engine {
         &self.bot
     }
 
-    /// `text` with the bot's secrets masked in every spelling patchbay
-    /// produces (raw, JSON-escaped, percent-encoded, base64, Basic): for
-    /// what a host shows of a turn, since an upstream may echo a
+    /// The bot's secrets ([`KnownSecrets::of_bot`]), to mask in what a host
+    /// shows of a turn (its answer, its logs): an upstream may echo a
     /// credential into a field or a message.
-    pub fn mask_secrets(&self, text: &str) -> String {
-        self.secrets.mask(text)
+    pub fn secrets(&self) -> &KnownSecrets {
+        &self.secrets
     }
 
     /// Whether a script worker is there to run this bot's scripts (false

@@ -328,6 +328,29 @@ impl Worker {
         self.isolate = None;
     }
 
+    /// Drops the isolate when, after a run and a full collection, more
+    /// than half its heap is still held. Frozen objects can still take
+    /// memory that no reset sees (private fields added to them, the
+    /// `Symbol.for` registry), so one bot could otherwise fill the heap run
+    /// after run until another bot's run meets the limit. A full
+    /// collection costs milliseconds; it only happens past half the heap,
+    /// which the scripts bots run never reach.
+    fn start_afresh_if_heap_is_held(&mut self) {
+        let half = self.pool.limits.heap_bytes / 2;
+        let Some(guarded) = self.isolate.as_mut() else {
+            return;
+        };
+        let isolate = guarded.isolate();
+        if isolate.get_heap_statistics().used_heap_size() <= half {
+            return;
+        }
+        isolate.low_memory_notification();
+        if isolate.get_heap_statistics().used_heap_size() > half {
+            tracing::debug!("a script worker's heap stays over half full; it starts afresh");
+            self.discard_isolate();
+        }
+    }
+
     /// Makes the realm's sandbox when there is none, evicting the least
     /// recently used one when the worker holds too many.
     fn ensure_sandbox(&mut self, realm: u64) -> Result<(), ScriptError> {
@@ -393,6 +416,7 @@ impl Worker {
     /// The run's output, or its error with what took effect before it (a
     /// script that threw keeps the `botContext` calls it made; a limit
     /// keeps nothing).
+    #[allow(clippy::result_large_err)] // the error carries the run's output, moved once a run
     fn run(
         &mut self,
         script: &ScriptSource,
@@ -464,6 +488,7 @@ impl Worker {
             // run left; the realm's next run gets a new one.
             self.sandboxes.remove(&script.realm);
         }
+        self.start_afresh_if_heap_is_held();
         let Some(mut state) = state else {
             return Err(ScriptError::Unavailable.into());
         };
@@ -607,32 +632,37 @@ fn run_in_context(
     // `this` is the global, as at the top level of a script.
     let receiver = try_catch.get_current_context().global(try_catch).into();
     let finished = function.call(try_catch, receiver, &[]).is_some();
-    let replied = host::replied(try_catch);
-    if stopped() || (try_catch.has_terminated() && !replied) {
-        return RunOutcome::Stopped;
-    }
-    // The exception's text may come from its own `toString`.
-    let failure = (!finished && !replied).then(|| exception(try_catch, &script.owner));
-    // After `sendImmediateReply` no job the script queued runs: V8 drops
-    // the queue as the termination unwinds (`nothing_runs_after_an_
-    // immediate_reply` holds it to that).
-    if !replied {
-        try_catch.perform_microtask_checkpoint();
-    }
     if stopped() {
         return RunOutcome::Stopped;
     }
+    // The only other termination is `sendImmediateReply`'s.
+    if try_catch.has_terminated() && !host::replied(try_catch) {
+        return RunOutcome::Stopped;
+    }
+    // The exception's text may come from its own `toString`.
+    let failure =
+        (!finished && !host::replied(try_catch)).then(|| exception(try_catch, &script.owner));
+    if !host::replied(try_catch) {
+        try_catch.perform_microtask_checkpoint();
+        if stopped() {
+            return RunOutcome::Stopped;
+        }
+    }
+    // A reply from the body or from a promise job.
+    let replied = settle_reply(try_catch);
     if let Some(error) = failure {
         return RunOutcome::Failed(error);
     }
     let json_data = api_name.and_then(|name| host::read_json_data(try_catch, name));
-    // A `jsonData` getter or `toJSON` that threw is the script's error.
-    let failure = try_catch
-        .has_caught()
-        .then(|| exception(try_catch, &script.owner));
+    // A `jsonData` getter or `toJSON` that threw is the script's error; one
+    // that replied ended the script there.
+    let replied = settle_reply(try_catch) || replied;
+    let failure = (try_catch.has_caught() && !replied).then(|| exception(try_catch, &script.owner));
     // Reading jsonData may call the script's getters or `toJSON`, which may
     // queue promise jobs of their own.
-    try_catch.perform_microtask_checkpoint();
+    if !replied {
+        try_catch.perform_microtask_checkpoint();
+    }
     if stopped() {
         return RunOutcome::Stopped;
     }
@@ -644,6 +674,23 @@ fn run_in_context(
     } else {
         RunOutcome::Completed { json_data }
     }
+}
+
+/// Whether `sendImmediateReply` ended the script. If so, the promise jobs
+/// it left are dropped (running the queue while a termination is requested
+/// makes V8 delete it whole: a job left there would run in the next run on
+/// the worker, maybe another bot's), and the termination is taken back, so
+/// that V8 may be entered again (to read `jsonData`, to reset the global)
+/// without running anything of the script's.
+fn settle_reply(try_catch: &mut TryCatchScope<'_, '_, '_, '_>) -> bool {
+    let replied = host::replied(try_catch);
+    if replied {
+        try_catch.terminate_execution();
+        try_catch.perform_microtask_checkpoint();
+        try_catch.cancel_terminate_execution();
+        try_catch.reset();
+    }
+    replied
 }
 
 /// The script as a function of the current context, compiled the first

@@ -708,7 +708,7 @@ fn normalize_host(host: &str) -> String {
 /// upstream may echo a credential (a Basic header, a key in its URL) into
 /// a field, a message or the call's trace.
 fn answer(engine: &Engine, json: &Value) -> Response<Full<Bytes>> {
-    text_response(StatusCode::OK, engine.mask_secrets(&json.to_string()))
+    text_response(StatusCode::OK, engine.secrets().mask(&json.to_string()))
 }
 
 fn json_response(status: StatusCode, json: &Value) -> Response<Full<Bytes>> {

@@ -543,6 +543,14 @@ impl Client {
                 url.scheme()
             )));
         }
+        // A user name or password in a URL would never be sent (hyper
+        // drops it) but would be kept in the connection pool's key, which
+        // its debug log prints.
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(Error::InvalidRequest(format!(
+                "the URL to `{host}` holds a user name or password; a credential of type `basic` sends them"
+            )));
+        }
         let idempotent = matches!(
             *method,
             Method::GET

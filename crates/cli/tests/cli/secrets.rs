@@ -14,11 +14,22 @@ use patchbay_tests::servers::{self, reply};
 const API_KEY: &str = "canary-k3y/+&= z";
 const PASSWORD: &str = "canary-pa55/w0rd+";
 
+/// Mixed case: a URL's host shows it lower-cased.
+const HOST_TOKEN: &str = "Canary-HostTok";
+/// Named like no secret: only its use in a header says it is one.
+const ACCESS: &str = "canary-access-hdr";
+/// `PW`, a name people give passwords.
+const SHOP_PW: &str = "canary-shop-pw";
+
 const BOT: &str = r#"name: echoed
 env:
   BASE: null
+  HOST_BASE: null
   SHOP_KEY: null
   SHOP_PASSWORD: null
+  HOST_TOKEN: null
+  X_ACCESS: null
+  SHOP_PW: null
 network:
   allow: ["127.0.0.1"]
 credentials:
@@ -53,6 +64,27 @@ integrations:
     type: api
     method: GET
     url: "{$env.BASE}/keys/{$env.SHOP_KEY}/item"
+  - name: by-host
+    responseDataVariable: HOSTED
+    type: api
+    method: GET
+    url: "http://{$env.HOST_TOKEN}.{$env.HOST_BASE}/item"
+  - name: with-userinfo
+    responseDataVariable: USERINFO
+    type: api
+    method: GET
+    url: "http://bot:{$env.SHOP_PASSWORD}@{$env.HOST_BASE}/item"
+  - name: echo-back
+    responseDataVariable: ECHO
+    type: api
+    method: POST
+    url: "{$env.BASE}/echo"
+    headers:
+      X-Access: "{$env.X_ACCESS}"
+    body: '{"pw": "{$env.SHOP_PW}"}'
+    customDataFields:
+      access: "{$.api_ECHO.access}"
+      body: "{$.api_ECHO.body}"
 dialogs:
   - name: main
     interactions:
@@ -113,7 +145,7 @@ impl Leaks {
     /// place is checked before the test fails, so that it names them all.
     fn check(&mut self, what: &str, text: &str) {
         captured::keep("cli", &format!("secrets-{what}"), text);
-        for secret in [API_KEY, PASSWORD, "canary-"] {
+        for secret in [API_KEY, PASSWORD, HOST_TOKEN, ACCESS, SHOP_PW, "canary-"] {
             if shows(text, secret) {
                 self.0.push(format!("`{secret}` shows in {what}:\n{text}"));
                 return;
@@ -132,8 +164,20 @@ async fn no_secret_in_recordings_replay_errors_or_test_failures_in_any_encoding(
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        let body = match request.uri().path() {
+        let access = request
+            .headers()
+            .get("x-access")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let path = request.uri().path().to_owned();
+        let sent = http_body_util::BodyExt::collect(request.into_body())
+            .await
+            .map(|body| String::from_utf8_lossy(&body.to_bytes()).into_owned())
+            .unwrap_or_default();
+        let body = match path.as_str() {
             "/account" => serde_json::json!({ "authorization": authorization }),
+            "/echo" => serde_json::json!({ "access": access, "body": sent }),
             _ => serde_json::json!({ "name": "Blue mug", "query": query }),
         };
         let mut answer = reply(200, body.to_string());
@@ -195,8 +239,7 @@ async fn no_secret_in_recordings_replay_errors_or_test_failures_in_any_encoding(
     let said = text_of(&missing);
     assert_eq!(missing.status.code(), Some(1), "{said}");
     assert!(
-        said.contains("no answer for GET http://127.0.0.1:")
-            && said.contains("/items/lamp?api_key="),
+        said.contains("GET http://127.0.0.1:") && said.contains("/items/lamp?api_key="),
         "the call is named: {said}"
     );
     leaks.check("replay-missing", &said);
@@ -253,7 +296,24 @@ cases:
 
     // `patchbay serve`: the turn's answer (fields, messages, the calls'
     // trace, the state) and its debug log.
-    let server = crate::serve::Process::serve(&bot, &[&base, &key, &password], &["--log", "debug"]);
+    // Port 9 on loopback: nothing listens, the call fails naming its host.
+    let host_base = "HOST_BASE=localhost:9".to_owned();
+    let host_token = format!("HOST_TOKEN={HOST_TOKEN}");
+    let access = format!("X_ACCESS={ACCESS}");
+    let shop_pw = format!("SHOP_PW={SHOP_PW}");
+    let server = crate::serve::Process::serve(
+        &bot,
+        &[
+            &base,
+            &key,
+            &password,
+            &host_base,
+            &host_token,
+            &access,
+            &shop_pw,
+        ],
+        &["--log", "debug"],
+    );
     let (status, answer) = patchbay_tests::client::post_json(
         server.addr,
         "/v1/bots/echoed/turns",
@@ -280,6 +340,34 @@ cases:
     .await;
     assert_eq!(status, 200, "{invoked}");
     leaks.check("serve-invoke", &invoked.to_string());
+    // A secret in a URL's host (shown lower-cased), a password in a URL's
+    // user info (refused, never in the pool's log), values an upstream
+    // echoes from a header and a body.
+    for integration in ["by-host", "with-userinfo", "echo-back"] {
+        let (status, invoked) = patchbay_tests::client::post_json(
+            server.addr,
+            &format!("/v1/bots/echoed/integrations/{integration}/invoke"),
+            &serde_json::json!({}),
+        )
+        .await;
+        assert_eq!(status, 200, "{invoked}");
+        if integration == "with-userinfo" {
+            // Refused before anything is sent: hyper would drop the user
+            // info anyway, silently.
+            let message = invoked["failure"]["message"].as_str().unwrap_or_default();
+            assert!(
+                message.contains("user name or password"),
+                "refused: {invoked}"
+            );
+        }
+        if integration == "echo-back" {
+            assert!(
+                invoked.to_string().contains("\"access\""),
+                "the echo came back: {invoked}"
+            );
+        }
+        leaks.check(&format!("serve-{integration}"), &invoked.to_string());
+    }
     let log = server.stderr();
     assert!(log.contains("DEBUG"), "a debug log: {log}");
     leaks.check("serve-log", &log);
