@@ -1,5 +1,6 @@
 //! Integration tests of `patchbay-script` on real V8.
 
+mod bot_context;
 mod host_api;
 mod isolation;
 mod limits;

@@ -74,6 +74,12 @@ pub enum Code {
     UnknownReference,
     /// An interaction that no dialog, rule or next action leads to.
     UnreachableInteraction,
+    /// A script calling a `botContext` function that patchbay's
+    /// `botContext` does not have (a TypeError when the script runs).
+    UnknownFunction,
+    /// A `{$botContext.slot.NAME}` reference: nothing in patchbay fills
+    /// slots, so it always renders empty.
+    UnfilledSlot,
 }
 
 impl Code {
@@ -106,6 +112,8 @@ impl Code {
             Self::PersistForever => "persist-forever",
             Self::UnknownReference => "unknown-reference",
             Self::UnreachableInteraction => "unreachable-interaction",
+            Self::UnknownFunction => "unknown-function",
+            Self::UnfilledSlot => "unfilled-slot",
         }
     }
 }
@@ -337,7 +345,7 @@ pub struct ScriptSite {
 /// inside a block scalar (`|` or `>`), lines count from the first content
 /// line and columns start after the block's indentation; in a flow scalar,
 /// line 1 starts at the value (after its quote).
-fn script_offset(text: &str, value: Range<usize>, line: usize, column: usize) -> usize {
+pub(crate) fn script_offset(text: &str, value: Range<usize>, line: usize, column: usize) -> usize {
     let Some(value_text) = text.get(value.clone()) else {
         return value.start.min(text.len());
     };

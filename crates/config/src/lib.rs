@@ -30,6 +30,7 @@ pub use field_path::{
     CompiledPath, FieldPath, FieldPathError, compile_json_path, splice_path_values,
 };
 pub use load::{Format, Loaded, MAX_FILE_BYTES, load};
+pub use validate::BOT_CONTEXT_FUNCTIONS;
 pub use model::*;
 pub use template::{
     FieldName, FieldRef, FieldSelector, Reference, Segment, SystemVariable, Template, UrlPart,

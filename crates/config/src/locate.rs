@@ -147,6 +147,11 @@ impl Locator {
         locator
     }
 
+    /// The text indexed.
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
     /// The 1-based line of a byte offset.
     pub(crate) fn line(&self, offset: usize) -> usize {
         self.line_starts

@@ -905,6 +905,17 @@ impl Checker<'_> {
                 Reference::Field(field) => {
                     self.field_reference(field, path);
                 }
+                Reference::Slot(name) => {
+                    self.warn(
+                        Code::UnfilledSlot,
+                        path,
+                        At::Value,
+                        format!("`{{$botContext.slot.{name}}}` always renders as empty text: nothing in patchbay fills slots"),
+                    )
+                    .help = Some(format!(
+                        "slots are filled by the product's question interactions (entities); here, set a bot variable in a script (`botContext.setBotVariable(\"{name}\", ...)`) and write `{{$botContext.{name}}}`"
+                    ));
+                }
                 _ => {}
             }
             let written = reference.to_string();
@@ -913,6 +924,54 @@ impl Checker<'_> {
                     diagnostic.span = span.clone();
                 }
             }
+        }
+    }
+
+    /// Calls to `botContext` functions that patchbay's `botContext` does
+    /// not have: the script would stop there with a TypeError.
+    fn bot_context_calls(&mut self, script: &str, path: &[Step]) {
+        let value = self.span(path, At::Value);
+        for (offset, name) in bot_context_calls(script) {
+            if BOT_CONTEXT_FUNCTIONS.contains(&name) {
+                continue;
+            }
+            let before = &script[..offset];
+            let line = before.matches('\n').count() + 1;
+            let column = offset - before.rfind('\n').map_or(0, |newline| newline + 1) + 1;
+            let text = self.locator.text();
+            let start = crate::diagnostic::script_offset(text, value.clone(), line, column);
+            // The mapping is exact in block scalars (`|`) and on a flow
+            // scalar's first line; elsewhere (escapes, folding) the first
+            // place the name is written in the value stands in.
+            let span = if text.get(start..).is_some_and(|rest| rest.starts_with(name)) {
+                start..start + name.len()
+            } else {
+                self.locator
+                    .within_value(path, name)
+                    .unwrap_or_else(|| value.clone())
+            };
+            // A typo is a letter or two away; a product function patchbay
+            // has not built (`getSentiment`) is not a typo of another.
+            let typo_of = BOT_CONTEXT_FUNCTIONS
+                .iter()
+                .map(|known| (strsim::damerau_levenshtein(name, known), known))
+                .filter(|(distance, _)| *distance <= 2)
+                .min();
+            let help = Some(match typo_of {
+                Some((_, known)) => format!("did you mean `{known}`?"),
+                None => "docs/botcontext.md lists the functions patchbay's botContext has (not all of the product's)".to_owned(),
+            });
+            let mut diagnostic = Diagnostic::new(
+                Severity::Warning,
+                Code::UnknownFunction,
+                format!(
+                    "`botContext.{name}` is not a function here: the script stops with a TypeError when it reaches this call"
+                ),
+                span,
+            )
+            .with_label(format!("script line {line}, column {column}"));
+            diagnostic.help = help;
+            self.found.push(diagnostic);
         }
     }
 
@@ -939,6 +998,7 @@ impl Checker<'_> {
             }
         }
         for (path, script) in scripts {
+            self.bot_context_calls(script, &path);
             if let Some(variable) = persisted_forever(script) {
                 self.warn(
                     Code::PersistForever,
@@ -1082,6 +1142,87 @@ fn to_env_name(credential: &str, field: &str) -> String {
     name
 }
 
+/// The functions of the `botContext` a script sees, as
+/// `crates/script/src/host.rs` defines them (`tests/script/bot_context.rs`
+/// holds the two together). `patchbay check` warns about calls to others.
+pub const BOT_CONTEXT_FUNCTIONS: &[&str] = &[
+    "getBotVariable",
+    "setBotVariable",
+    "getEnvVariable",
+    "setTriggerNextMessage",
+    "getApiStatusCode",
+    "isApiExecutionSuccessful",
+    "getCurrentUserMessage",
+    "getConversationId",
+    "getChatBotId",
+    "getUserPlatformId",
+    "getQuickReplyPayload",
+    "sendMessage",
+    "sendMessages",
+    "sendImmediateReply",
+    "printDebugMessage",
+    "logCustomEvent",
+];
+
+/// The `botContext` functions a script calls, with the byte offset of each
+/// name: `botContext.name(` and `botContext["name"](` (any spacing). A
+/// scan of the text, not a parse: it also sees calls written inside
+/// strings and comments, and misses calls through another name
+/// (`var b = botContext; b.name()`) or a computed one
+/// (`botContext[name]()`).
+fn bot_context_calls(script: &str) -> Vec<(usize, &str)> {
+    const GLOBAL: &str = "botContext";
+    let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$';
+    let skip_space = |at: usize| {
+        script[at..]
+            .find(|c: char| !c.is_whitespace())
+            .map_or(script.len(), |skipped| at + skipped)
+    };
+    let mut found = Vec::new();
+    for (at, _) in script.match_indices(GLOBAL) {
+        if script[..at].ends_with(is_name_char) {
+            continue;
+        }
+        let after = skip_space(at + GLOBAL.len());
+        let rest = &script[after..];
+        let (name_at, name, end) = if rest.starts_with('.') {
+            let name_at = skip_space(after + 1);
+            let length = script[name_at..]
+                .find(|c: char| !is_name_char(c))
+                .unwrap_or(script.len() - name_at);
+            (
+                name_at,
+                &script[name_at..name_at + length],
+                name_at + length,
+            )
+        } else if rest.starts_with('[') {
+            let quote_at = skip_space(after + 1);
+            let Some(quote) = script[quote_at..]
+                .chars()
+                .next()
+                .filter(|c| ['"', '\''].contains(c))
+            else {
+                continue;
+            };
+            let name_at = quote_at + 1;
+            let Some(length) = script[name_at..].find(quote) else {
+                continue;
+            };
+            let close = skip_space(name_at + length + 1);
+            if !script[close..].starts_with(']') {
+                continue;
+            }
+            (name_at, &script[name_at..name_at + length], close + 1)
+        } else {
+            continue;
+        };
+        if !name.is_empty() && script[skip_space(end)..].starts_with('(') {
+            found.push((name_at, name));
+        }
+    }
+    found
+}
+
 /// The calls `fn_name(...)` in a script, as their top-level arguments.
 fn calls<'a>(script: &'a str, fn_name: &str) -> Vec<Vec<&'a str>> {
     let mut found = Vec::new();
@@ -1165,6 +1306,21 @@ mod tests {
             persisted_forever("setBotVariable('a', 'b', true, false)"),
             None
         );
+    }
+
+    #[test]
+    fn finds_bot_context_calls_by_member_and_by_quoted_name() {
+        let script = "botContext.sendMesage('a');\n  botContext . getBotVariable ('x');\nbotContext['setTrigger'](1); botContext[\"x y\"]();\nnotbotContext.f(); botContext.noCall; botContext[name]();";
+        let names: Vec<&str> = bot_context_calls(script)
+            .into_iter()
+            .map(|(_, name)| name)
+            .collect();
+        assert_eq!(
+            names,
+            vec!["sendMesage", "getBotVariable", "setTrigger", "x y"]
+        );
+        let (offset, _) = bot_context_calls(script)[0];
+        assert_eq!(&script[offset..offset + 10], "sendMesage");
     }
 
     #[test]

@@ -403,3 +403,64 @@ fn every_command_has_help_with_examples_and_completions_exist() {
     // Piped output carries no colour codes.
     assert!(!help.contains('\u{1b}'), "{help}");
 }
+
+#[test]
+fn check_warns_about_unknown_bot_context_functions_and_unfilled_slots() {
+    let output = patchbay(&[
+        "check",
+        "--json",
+        "tests/fixtures/config/lint-unknown-function.yaml",
+        "tests/fixtures/config/lint-unfilled-slot.yaml",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "warnings only");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let found = |file: usize| -> Vec<(String, u64, u64, String)> {
+        report["files"][file]["diagnostics"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|d| {
+                (
+                    d["code"].as_str().unwrap_or_default().to_owned(),
+                    d["line"].as_u64().unwrap_or_default(),
+                    d["column"].as_u64().unwrap_or_default(),
+                    d["help"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let functions = found(0);
+    let at: Vec<_> = functions
+        .iter()
+        .map(|(code, line, column, _)| (code.as_str(), *line, *column))
+        .collect();
+    assert_eq!(
+        at,
+        vec![
+            ("unknown-function", 8, 34),
+            ("unknown-function", 18, 24),
+            ("unknown-function", 22, 33),
+            ("unknown-function", 23, 23),
+        ]
+    );
+    assert_eq!(functions[0].3, "did you mean `sendMessage`?");
+    assert_eq!(functions[1].3, "did you mean `setBotVariable`?");
+    assert_eq!(functions[3].3, "did you mean `printDebugMessage`?");
+    let slots = found(1);
+    assert_eq!(slots.len(), 2, "{slots:?}");
+    assert!(
+        slots.iter().all(|(code, ..)| code == "unfilled-slot"),
+        "{slots:?}"
+    );
+    assert_eq!((slots[0].1, slots[0].2), (9, 14));
+    assert_eq!(
+        patchbay(&[
+            "check",
+            "--deny-warnings",
+            "tests/fixtures/config/lint-unfilled-slot.yaml"
+        ])
+        .status
+        .code(),
+        Some(1)
+    );
+}
