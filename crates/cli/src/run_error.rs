@@ -23,9 +23,9 @@ pub(crate) struct RunError {
     exit: u8,
     /// More members of the error object (a bot's diagnostics, the calls a
     /// replay had no answer for).
-    details: Map<String, Value>,
+    details: Box<Map<String, Value>>,
     /// The turn, when one ran before the failure (a replay miss).
-    turn: Option<Value>,
+    turn: Option<Box<Value>>,
     /// Lines already meant for stderr in the human form (a replay miss
     /// names each call on its own line).
     human_lines: Vec<String>,
@@ -37,7 +37,7 @@ impl RunError {
             code,
             message: message.into(),
             exit,
-            details: Map::new(),
+            details: Box::default(),
             turn: None,
             human_lines: Vec::new(),
         }
@@ -89,7 +89,7 @@ impl RunError {
             "calls".to_owned(),
             Value::Array(calls.into_iter().map(Value::String).collect()),
         );
-        error.turn = Some(turn);
+        error.turn = Some(Box::new(turn));
         error
     }
 
@@ -138,10 +138,10 @@ impl RunError {
         let mut error = Map::new();
         error.insert("code".to_owned(), Value::from(self.code));
         error.insert("message".to_owned(), Value::from(self.message.clone()));
-        error.extend(self.details.clone());
+        error.extend(self.details.as_ref().clone());
         let mut json = json!({ "error": error });
         if let Some(turn) = &self.turn {
-            json["turn"] = turn.clone();
+            json["turn"] = turn.as_ref().clone();
         }
         json
     }
