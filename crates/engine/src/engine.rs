@@ -663,8 +663,7 @@ impl Engine {
         let variables = self.variables(state);
         let slots = HashMap::new();
         let env = |name: &str| (self.env)(name);
-        let system =
-            |system: SystemVariable| Some(system_value(&self.bot, state, message, system));
+        let system = |system: SystemVariable| Some(system_value(&self.bot, state, message, system));
         f(&Values {
             variables: &variables,
             slots: &slots,
