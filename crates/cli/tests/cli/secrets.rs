@@ -14,7 +14,8 @@ use patchbay_tests::servers::{self, reply};
 const API_KEY: &str = "canary-k3y/+&= z";
 const PASSWORD: &str = "canary-pa55/w0rd+";
 
-/// Mixed case: a URL's host shows it lower-cased.
+/// Mixed case: a URL's host shows it lower-cased. Also the password in a
+/// URL's user info (which refuses `/`, so not [`PASSWORD`]).
 const HOST_TOKEN: &str = "Canary-HostTok";
 /// Named like no secret: only its use in a header says it is one.
 const ACCESS: &str = "canary-access-hdr";
@@ -73,7 +74,7 @@ integrations:
     responseDataVariable: USERINFO
     type: api
     method: GET
-    url: "http://bot:{$env.SHOP_PASSWORD}@{$env.HOST_BASE}/item"
+    url: "http://bot:{$env.HOST_TOKEN}@{$env.HOST_BASE}/item"
   - name: echo-back
     responseDataVariable: ECHO
     type: api
