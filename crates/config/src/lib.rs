@@ -30,12 +30,12 @@ pub use field_path::{
     CompiledPath, FieldPath, FieldPathError, compile_json_path, splice_path_values,
 };
 pub use load::{Format, Loaded, MAX_FILE_BYTES, load};
-pub use validate::BOT_CONTEXT_FUNCTIONS;
 pub use model::*;
 pub use template::{
     FieldName, FieldRef, FieldSelector, Reference, Segment, SystemVariable, Template, UrlPart,
     fixes_domain_after_value, is_dns_label, is_host_name, url_part,
 };
+pub use validate::BOT_CONTEXT_FUNCTIONS;
 
 /// The JSON Schema of the bot file, for editors and other tools.
 pub fn json_schema() -> serde_json::Value {
