@@ -220,11 +220,14 @@ async fn a_recording_replays_with_the_server_gone() {
 
     // A call that was never recorded fails the run, and says which.
     let missing = run(&["--replay", recorded_dir], "lamp");
-    let said = stderr(&missing);
+    let said = String::from_utf8_lossy(&missing.stdout).into_owned();
     assert_eq!(missing.status.code(), Some(1), "{said}");
+    let error: serde_json::Value = serde_json::from_str(&said).expect("one JSON object");
+    assert_eq!(error["error"]["code"], "replay_miss", "{said}");
+    let call = error["error"]["calls"][0].as_str().unwrap_or_default();
     assert!(
-        said.contains("no answer for GET http://127.0.0.1:")
-            && said.contains("/items/lamp: no recording of this call"),
+        call.starts_with("GET http://127.0.0.1:")
+            && call.ends_with("/items/lamp: no recording of this call"),
         "{said}"
     );
 
