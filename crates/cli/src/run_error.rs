@@ -9,7 +9,6 @@ use std::process::ExitCode;
 
 use patchbay_config::Report;
 use patchbay_engine::EngineError;
-use patchbay_script::ScriptError;
 use serde_json::{Map, Value, json};
 
 /// A `run` that did not end in a turn shown as success.
@@ -101,22 +100,7 @@ impl RunError {
     /// Why the engine could not build or run the turn, with `serve`'s code
     /// where `serve` has one for the same failure.
     pub(crate) fn engine(error: &EngineError, message: impl Into<String>) -> Self {
-        let code = match error {
-            EngineError::UnknownInteraction(_) => "unknown_interaction",
-            EngineError::UnknownIntegration(_) => "unknown_integration",
-            EngineError::NoDialog => "no_dialog",
-            EngineError::ChainLimit(_) => "chain_limit",
-            EngineError::Credential(patchbay_credentials::CredentialError::MissingEnv {
-                ..
-            }) => "missing_env",
-            EngineError::Credential(_) => "invalid_credential",
-            EngineError::Script(ScriptError::Syntax { .. }) => "script_syntax",
-            EngineError::Script(_) => "script_runtime",
-            EngineError::Network(_) => "invalid_network",
-            EngineError::Transport(_) => "transport",
-            EngineError::Store(_) => "store",
-            _ => "failed",
-        };
+        let code = error.code();
         Self::new(code, 1, message)
     }
 

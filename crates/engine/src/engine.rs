@@ -114,6 +114,33 @@ pub enum EngineError {
     Store(#[from] crate::store::StoreError),
 }
 
+impl EngineError {
+    /// A stable name of the error's kind, for API answers and `run --json`
+    /// (one list, so that the two never name one failure two ways).
+    pub fn code(&self) -> &'static str {
+        use crate::store::StoreError;
+        match self {
+            Self::UnknownInteraction(_) => "unknown_interaction",
+            Self::UnknownIntegration(_) => "unknown_integration",
+            Self::NoDialog => "no_dialog",
+            Self::ChainLimit(_) => "chain_limit",
+            Self::Credential(patchbay_credentials::CredentialError::MissingEnv { .. }) => {
+                "missing_env"
+            }
+            Self::Credential(_) => "invalid_credential",
+            Self::Script(patchbay_script::ScriptError::Syntax { .. }) => "script_syntax",
+            Self::Script(_) => "script_runtime",
+            Self::Network(_) => "invalid_network",
+            Self::Transport(_) => "transport",
+            Self::Store(StoreError::Conflict { .. }) => "conversation_conflict",
+            Self::Store(StoreError::OutcomeUnknown(_)) => "store_outcome_unknown",
+            Self::Store(StoreError::Unreadable { .. }) => "conversation_corrupt",
+            Self::Store(StoreError::TooLarge { .. }) => "conversation_too_large",
+            Self::Store(_) => "store_unavailable",
+        }
+    }
+}
+
 /// Where a turn starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Start {

@@ -51,26 +51,25 @@ impl From<EngineError> for ApiError {
             }
             _ => "",
         };
-        let (status, code) = match &error {
-            EngineError::UnknownInteraction(_) => (StatusCode::NOT_FOUND, "unknown_interaction"),
-            EngineError::UnknownIntegration(_) => (StatusCode::NOT_FOUND, "unknown_integration"),
-            EngineError::NoDialog => (StatusCode::UNPROCESSABLE_ENTITY, "no_dialog"),
-            EngineError::ChainLimit(_) => (StatusCode::UNPROCESSABLE_ENTITY, "chain_limit"),
-            EngineError::Script(_) => (StatusCode::SERVICE_UNAVAILABLE, "script_runtime"),
-            EngineError::Store(StoreError::Conflict { .. }) => {
-                (StatusCode::CONFLICT, "conversation_conflict")
+        let code = error.code();
+        let status = match code {
+            "unknown_interaction" | "unknown_integration" => StatusCode::NOT_FOUND,
+            "no_dialog" | "chain_limit" | "conversation_too_large" => {
+                StatusCode::UNPROCESSABLE_ENTITY
             }
-            EngineError::Store(StoreError::OutcomeUnknown(_)) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "store_outcome_unknown")
+            "conversation_conflict" | "conversation_corrupt" => StatusCode::CONFLICT,
+            "script_runtime" | "store_outcome_unknown" | "store_unavailable" => {
+                StatusCode::SERVICE_UNAVAILABLE
             }
-            EngineError::Store(StoreError::Unreadable { .. }) => {
-                (StatusCode::CONFLICT, "conversation_corrupt")
-            }
-            EngineError::Store(StoreError::TooLarge { .. }) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "conversation_too_large")
-            }
-            EngineError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
-            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        // Failures of building a bot (its credentials, network list, client,
+        // a script that does not compile) do not happen per turn: to a
+        // caller they are the server's own.
+        let code = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            "internal"
+        } else {
+            code
         };
         Self::new(status, code, format!("{error}.{advice}"))
     }
