@@ -113,7 +113,7 @@ See docs/http-api.md for the API.")]
         store: Option<String>,
         /// How long a stored conversation's session lives without a turn,
         /// in seconds.
-        #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
+        #[arg(long, value_name = "SECONDS", default_value_t = 1800, value_parser = ttl_secs())]
         session_ttl_secs: u64,
         /// The most one stored conversation may hold (its session and its
         /// user's variables), in bytes; a turn that would keep more is
@@ -126,9 +126,9 @@ See docs/http-api.md for the API.")]
         #[arg(long, value_name = "N", default_value_t = patchbay_engine::DEFAULT_MAX_CONVERSATIONS)]
         max_conversations: usize,
         /// How long a user's "forever" variables (`setBotVariable(name,
-        /// value, session, true)`) are kept after the last turn that set one
-        /// of them, in seconds (180 days, as in the product).
-        #[arg(long, value_name = "SECONDS", default_value_t = patchbay_engine::DEFAULT_USER_VARIABLES_TTL.as_secs())]
+        /// value, session, true)`) are kept after the last turn that changed
+        /// one of them, in seconds (180 days, as in the product).
+        #[arg(long, value_name = "SECONDS", default_value_t = patchbay_engine::DEFAULT_USER_VARIABLES_TTL.as_secs(), value_parser = ttl_secs())]
         user_variables_ttl_secs: u64,
         /// Serve the playground at `/`: pick a bot and an interaction, run
         /// turns by hand, see each step's trace and the state.
@@ -531,6 +531,12 @@ fn check(path: &Path, scripts: &mut ScriptChecker) -> anyhow::Result<Report> {
         }
         Err(report) => report,
     })
+}
+
+/// A lifetime in seconds: at least one, at most ten years (a clock plus a
+/// larger one overflows, and Redis takes expiries in milliseconds).
+fn ttl_secs() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(1..=10 * 365 * 24 * 60 * 60)
 }
 
 /// Compiles a bot's scripts on V8, started only when a bot has scripts.

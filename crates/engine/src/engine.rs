@@ -114,6 +114,20 @@ pub enum EngineError {
     Store(#[from] crate::store::StoreError),
 }
 
+/// `text` cut to at most `bytes` (at a character boundary), ending with
+/// `…` when cut.
+fn clip(mut text: String, bytes: usize) -> String {
+    if text.len() > bytes {
+        let mut end = bytes;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
 impl EngineError {
     /// A stable name of the error's kind, for API answers and `run --json`
     /// (one list, so that the two never name one failure two ways).
@@ -799,9 +813,12 @@ impl Engine {
     /// step's trace and to the log (debug level), with the bot's secrets
     /// masked: a script may print a token it was given.
     fn trace_debug_output(&self, output: &ScriptOutput, trace: &mut StepTrace) {
+        // Masked, then cut to size: cut first, a secret split by the cut
+        // would no longer be recognised.
+        let shown = |text: &str| clip(self.secrets.mask(text), patchbay_script::DEBUG_TEXT_BYTES);
         for message in &output.debug {
-            let message = self.secrets.mask(message);
-            tracing::debug!(message = %message, "printDebugMessage");
+            let message = shown(message);
+            tracing::debug!(text = %message, "printDebugMessage");
             trace.debug.push(message);
         }
         if output.debug_dropped > 0 {
@@ -813,9 +830,9 @@ impl Engine {
         }
         for event in &output.events {
             let event = CustomEvent {
-                user_message: self.secrets.mask(&event.user_message),
-                name: self.secrets.mask(&event.name),
-                detail: self.secrets.mask(&event.detail),
+                user_message: shown(&event.user_message),
+                name: shown(&event.name),
+                detail: shown(&event.detail),
             };
             tracing::debug!(
                 event_name = %event.name,

@@ -45,14 +45,15 @@ impl ConversationState {
         );
     }
 
-    /// Gives each of the bot's `variables` its initial value, as a session
-    /// variable, where the state holds no variable of that name: a new
-    /// conversation starts from them, and a value the state (or the user's
-    /// "forever" variables) already holds wins.
-    pub fn start_from_bot_variables(&mut self, bot: &Bot) {
+    /// Gives each of the bot's `variables` its initial value where the
+    /// state holds no variable of that name: a value the conversation (or
+    /// the user's "forever" variables) holds wins. The value lives for the
+    /// turn only and is given again each turn, so it is never saved: a
+    /// saved copy would hide a "forever" value the user gets later.
+    pub(crate) fn start_from_bot_variables(&mut self, bot: &Bot) {
         for (name, value) in &bot.variables {
             if !self.variables.contains_key(name) {
-                self.set(name, value.as_str(), Persistence::Session);
+                self.set(name, value.as_str(), Persistence::Request);
             }
         }
     }

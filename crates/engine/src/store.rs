@@ -711,6 +711,11 @@ impl Engine {
                 let mut answer = turn.answer_json();
                 if let Some(answer) = answer.as_object_mut() {
                     answer.remove("state");
+                    // What each step did (its call, debug output, events)
+                    // describes the first run; a retry gets the outcome.
+                    // Kept, it could push the conversation past its size
+                    // limit, and the turn would fail for its own trace.
+                    answer.remove("steps");
                 }
                 let last = LastTurn {
                     id: id.to_owned(),

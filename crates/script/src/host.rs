@@ -83,13 +83,19 @@ fn room(scope: &mut Scope<'_, '_>) -> usize {
     state(scope).map_or(0, |run| run.output_limit.saturating_sub(run.output_bytes))
 }
 
-/// `String(value)` cut to [`DEBUG_TEXT_BYTES`] (ending with `…` when cut),
-/// copied out of V8 no further than that: debug output and events are
-/// bounded per call, so a large value never fails the run.
+/// How far past [`DEBUG_TEXT_BYTES`] a debug text is copied out of V8:
+/// the host masks secrets before it cuts the text to size, and a secret
+/// that the first cut split would no longer be recognised.
+const DEBUG_TEXT_SLACK: usize = 1024;
+
+/// `String(value)` cut to [`DEBUG_TEXT_BYTES`] and [`DEBUG_TEXT_SLACK`]
+/// (ending with `…` when cut), copied out of V8 no further than that: debug
+/// output and events are bounded per call, so a large value never fails
+/// the run. The host cuts it to [`DEBUG_TEXT_BYTES`] once it has masked it.
 fn capped_text(scope: &mut Scope<'_, '_>, value: v8::Local<'_, v8::Value>) -> Option<String> {
     let string = value.to_string(scope)?;
     let length = string.utf8_length(scope);
-    let mut buffer = vec![0_u8; length.min(DEBUG_TEXT_BYTES)];
+    let mut buffer = vec![0_u8; length.min(DEBUG_TEXT_BYTES + DEBUG_TEXT_SLACK)];
     // V8 writes whole characters only; what fits is kept.
     let written = string.write_utf8_v2(
         scope,
@@ -158,6 +164,17 @@ fn return_string(scope: &mut Scope<'_, '_>, rv: &mut v8::ReturnValue<'_>, value:
 /// Records output, or throws once the run's output limit is passed. After
 /// `sendImmediateReply` nothing more is recorded: the script has ended, even
 /// while V8 is still unwinding it.
+/// Records debug output or an event: bounded by count and size on their
+/// own ([`DEBUG_MESSAGES_PER_RUN`], [`EVENTS_PER_RUN`], each text
+/// [`DEBUG_TEXT_BYTES`]), so not charged to the run's output limit: a
+/// script's debugging must never be why it fails (or keeps nothing).
+fn record_trace(scope: &mut Scope<'_, '_>, write: impl FnOnce(&mut ScriptOutput)) {
+    let Some(state) = state(scope) else { return };
+    if !state.output.immediate_reply {
+        write(&mut state.output);
+    }
+}
+
 fn record(scope: &mut Scope<'_, '_>, bytes: usize, write: impl FnOnce(&mut ScriptOutput)) {
     let Some(state) = state(scope) else { return };
     if state.output.immediate_reply {
@@ -417,7 +434,7 @@ fn print_debug_message(
     let Some(message) = capped_text(scope, args.get(0)) else {
         return;
     };
-    record(scope, message.len(), |output| output.debug.push(message));
+    record_trace(scope, |output| output.debug.push(message));
 }
 
 fn log_custom_event(
@@ -449,8 +466,7 @@ fn log_custom_event(
         };
         detail
     };
-    let bytes = user_message.len() + name.len() + detail.len();
-    record(scope, bytes, |output| {
+    record_trace(scope, |output| {
         output.events.push(CustomEvent {
             user_message,
             name,

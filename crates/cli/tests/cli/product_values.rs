@@ -47,6 +47,12 @@ dialogs:
             messages:
               - "{$chatBotId}/{$botContext.scriptBotId}: limit {$botContext.limit} (script saw {$botContext.limitSeen}), waits {T.wait.count}"
             next: end
+      - name: prefer-high
+        type: integration
+        integration: create
+        preProcess: |
+          botContext.setBotVariable("priority", "high", true, true);
+        next: end
 "#;
 
 /// A ticket API on 127.0.0.1 that keeps each request body it gets.
@@ -208,7 +214,12 @@ async fn serve_starts_every_new_conversation_from_the_bots_variables() {
     .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["variables"]["limit"], "5", "{answer}");
-    assert_eq!(answer["state"]["variables"]["limit"], "5", "{answer}");
+    // Given again each turn, never kept: a kept copy would hide a
+    // "forever" value the user gets later.
+    assert!(
+        answer["state"]["variables"].get("limit").is_none(),
+        "{answer}"
+    );
     assert_eq!(api.last_body()["limit"], 5);
     assert_eq!(api.last_body()["bot"], "values-bot");
 
@@ -239,6 +250,25 @@ async fn serve_starts_every_new_conversation_from_the_bots_variables() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["variables"]["priority"], "normal", "{answer}");
     assert_eq!(api.last_body()["limit"], 5);
+
+    // A user's "forever" value, set later in another conversation, wins
+    // over the bot's starting value in a conversation that began before.
+    let stored = |conversation: &str, interaction: &str| {
+        json!({
+            "conversationId": conversation,
+            "userId": "u-values",
+            "interaction": interaction,
+            "message": "help"
+        })
+    };
+    for (conversation, interaction) in [("c-a", "create"), ("c-b", "prefer-high")] {
+        let (status, answer) =
+            post_json(server.addr, turns, &stored(conversation, interaction)).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let (status, answer) = post_json(server.addr, turns, &stored("c-a", "create")).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(api.last_body()["priority"], "high", "{answer}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -69,6 +69,16 @@ dialogs:
             "First: " + botContext.getBotVariable("faqIntegration.title[0]")
           ]);
         next: end
+      - name: chatty
+        type: integration
+        integration: faqIntegration
+        preProcess: |
+          var big = new Array(4000).join("x");
+          for (var i = 0; i < 20; i++) { botContext.printDebugMessage(big); }
+          botContext.printDebugMessage(new Array(4080).join("y") + botContext.getEnvVariable("API_TOKEN"));
+          for (var j = 0; j < 100; j++) { botContext.logCustomEvent(big, big, big); }
+          botContext.setBotVariable("kept", "yes", true, false);
+        next: end
 "#;
 
 struct Scratch(PathBuf);
@@ -205,4 +215,50 @@ async fn serve_steps_show_what_scripts_did() {
     patchbay_tests::captured::keep("cli", "script-output-serve", &turn.to_string());
     assert_turn(&turn);
     assert!(!turn.to_string().contains(CANARY));
+}
+
+/// Debug output and events at their bounds: they never fail the run nor
+/// make it keep nothing (100 events of three 4 KiB texts are more than the
+/// output limit), a secret the 4 KiB cut would split is still masked, and a
+/// stored turn with a `turnId` keeps its answer for retries without them
+/// (kept, they passed the conversation's size limit: 422).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_output_at_its_bounds_fails_nothing_and_shows_no_secret() {
+    let server = upstream().await;
+    let (_scratch, bot) = Scratch::with_bot();
+    let base = format!("BASE=http://{}", server.addr);
+    let token = format!("API_TOKEN={CANARY}");
+    let serve = Process::serve(bot.as_ref(), &[&base, &token], &[]);
+    let (status, turn) = post_json(
+        serve.addr,
+        "/v1/bots/faq/turns",
+        &json!({
+            "interaction": "chatty",
+            "conversationId": "chatty-1",
+            "turnId": "t1",
+        }),
+    )
+    .await;
+    assert_eq!(
+        status,
+        200,
+        "{}",
+        turn.to_string().chars().take(400).collect::<String>()
+    );
+    assert_eq!(turn["variables"]["kept"], "yes", "the run kept what it did");
+    let shown = turn.to_string();
+    patchbay_tests::captured::keep("cli", "script-output-chatty", &shown);
+    assert!(!shown.contains(&CANARY[..8]), "a piece of the secret shows");
+    let (status, retried) = post_json(
+        serve.addr,
+        "/v1/bots/faq/turns",
+        &json!({
+            "interaction": "chatty",
+            "conversationId": "chatty-1",
+            "turnId": "t1",
+        }),
+    )
+    .await;
+    assert_eq!(status, 200, "{retried}");
+    assert_eq!(retried["variables"]["kept"], "yes");
 }
