@@ -135,7 +135,12 @@ async fn transcript(dir: &Path, scripts: &ScriptRuntime) -> Value {
             );
         }
     }
-    let start = Start::Interaction(run["interaction"].as_str().expect("interaction").to_owned());
+    // Without `interaction`, the turn starts from the message: the dialog
+    // whose starter matches it, or the fallback dialog.
+    let start = match run["interaction"].as_str() {
+        Some(name) => Start::Interaction(name.to_owned()),
+        None => Start::Message,
+    };
     let message = run["message"].as_str().unwrap_or_default();
     let mut out = match engine.run_turn(state, start, message).await {
         Ok(turn) => turn.to_json(),

@@ -36,6 +36,8 @@ pub enum Code {
     InvalidJsonPath,
     /// A condition's regular expression does not compile.
     InvalidRegex,
+    /// A dialog starter's pattern does not compile.
+    InvalidPattern,
     /// Two things share a name that must be unique.
     DuplicateName,
     /// A response data variable name that is not an identifier.
@@ -93,6 +95,7 @@ impl Code {
             Self::InvalidValue => "invalid-value",
             Self::InvalidJsonPath => "invalid-json-path",
             Self::InvalidRegex => "invalid-regex",
+            Self::InvalidPattern => "invalid-pattern",
             Self::DuplicateName => "duplicate-name",
             Self::InvalidRdvn => "invalid-rdvn",
             Self::ReservedName => "reserved-name",

@@ -20,6 +20,7 @@ mod field_path;
 mod load;
 mod locate;
 mod model;
+mod pattern;
 mod raw;
 mod suggest;
 mod template;
@@ -31,6 +32,7 @@ pub use field_path::{
 };
 pub use load::{Format, Loaded, MAX_FILE_BYTES, load};
 pub use model::*;
+pub use pattern::{CompiledPattern, PatternError};
 pub use template::{
     FieldName, FieldRef, FieldSelector, Reference, Segment, SystemVariable, Template, UrlPart,
     fixes_domain_after_value, is_dns_label, is_host_name, url_part,

@@ -377,6 +377,8 @@ fn from_yaml_error(
                 Code::InvalidJsonPath
             } else if message.starts_with("invalid regular expression") {
                 Code::InvalidRegex
+            } else if message.starts_with("invalid pattern") {
+                Code::InvalidPattern
             } else {
                 repair = None;
                 Code::Syntax

@@ -549,8 +549,34 @@ pub struct Dialog {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub starters: Vec<StarterPattern>,
+    /// The dialog's type: `regular` (the default) or `fallback`, the dialog
+    /// that runs when no starter matches a user's message.
+    #[serde(
+        rename = "type",
+        default,
+        skip_serializing_if = "DialogType::is_regular"
+    )]
+    pub dialog_type: DialogType,
     /// The dialog's interactions, in order.
     pub interactions: Vec<Interaction>,
+}
+
+/// The product's dialog types that patchbay has.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DialogType {
+    /// Entered by its starters (or a next action, or a trigger).
+    #[default]
+    Regular,
+    /// Runs when no dialog starter matches the user's message; one a bot.
+    Fallback,
+}
+
+impl DialogType {
+    /// Whether this is the default, `regular`.
+    pub fn is_regular(&self) -> bool {
+        *self == Self::Regular
+    }
 }
 
 /// One step of a dialog.
@@ -767,66 +793,46 @@ impl JsonSchema for Pattern {
     }
 }
 
-/// A dialog starter: exact text, case-insensitive, `*` matching anything.
+/// A dialog starter: a pattern (crate::pattern: the whole message must fit,
+/// `*` matches any text, `(a|b|)` are alternates, case and surrounding
+/// punctuation ignored), compiled when the bot loads.
 #[derive(Clone, Debug)]
-pub struct StarterPattern {
-    source: String,
-    /// `None` when the starter is too large to compile; it then matches
-    /// its exact text only, ignoring case.
-    regex: Option<regex::Regex>,
-}
+pub struct StarterPattern(crate::CompiledPattern);
 
 impl StarterPattern {
-    /// Compiles a starter; every text is a valid starter.
-    pub fn new(source: &str) -> Self {
-        let body = source
-            .trim()
-            .split('*')
-            .map(regex::escape)
-            .collect::<Vec<_>>()
-            .join(".*");
-        crate::count_compilation("regex");
-        let regex = regex::RegexBuilder::new(&format!("^{body}$"))
-            .case_insensitive(true)
-            .dot_matches_new_line(true)
-            .size_limit(PATTERN_SIZE_LIMIT)
-            .build()
-            .ok();
-        Self {
-            source: source.to_owned(),
-            regex,
-        }
+    /// Compiles a starter.
+    pub fn new(source: &str) -> Result<Self, crate::PatternError> {
+        crate::CompiledPattern::new(source).map(Self)
     }
 
     /// Whether a user message matches this starter.
     pub fn matches(&self, message: &str) -> bool {
-        match &self.regex {
-            Some(regex) => regex.is_match(message.trim()),
-            None => self.source.trim().eq_ignore_ascii_case(message.trim()),
-        }
+        self.0.matches(message)
     }
 
     /// The starter as written.
     pub fn as_str(&self) -> &str {
-        &self.source
+        self.0.as_str()
     }
 }
 
 impl PartialEq for StarterPattern {
     fn eq(&self, other: &Self) -> bool {
-        self.source == other.source
+        self.as_str() == other.as_str()
     }
 }
 
 impl Serialize for StarterPattern {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.source)
+        serializer.serialize_str(self.as_str())
     }
 }
 
 impl<'de> Deserialize<'de> for StarterPattern {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(Self::new(&String::deserialize(deserializer)?))
+        let source = String::deserialize(deserializer)?;
+        Self::new(&source)
+            .map_err(|error| de::Error::custom(format_args!("invalid pattern: {error}")))
     }
 }
 

@@ -6,8 +6,8 @@ use std::ops::Range;
 use crate::diagnostic::{Code, Diagnostic, Severity};
 use crate::locate::{Locator, Path, Step, doc_path};
 use crate::model::{
-    Bot, ConditionOp, CredentialKind, Integration, InteractionKind, NextAction, OAuth2Grant,
-    RateLimit,
+    Bot, ConditionOp, CredentialKind, DialogType, Integration, InteractionKind, NextAction,
+    OAuth2Grant, RateLimit,
 };
 use crate::suggest::did_you_mean;
 use crate::template::{
@@ -624,7 +624,25 @@ impl Checker<'_> {
             .iter()
             .map(|i| i.name.as_str())
             .collect();
+        let mut fallback: Option<&str> = None;
         for (d, dialog) in self.bot.dialogs.iter().enumerate() {
+            if dialog.dialog_type == DialogType::Fallback {
+                match fallback {
+                    Some(first) => {
+                        self.error(
+                            Code::InvalidValue,
+                            &doc_path!["dialogs", d, "type"],
+                            At::Value,
+                            format!(
+                                "dialog `{}` is a second fallback dialog; `{first}` is one already",
+                                dialog.name
+                            ),
+                        )
+                        .help = Some("a bot has one fallback dialog".to_owned());
+                    }
+                    None => fallback = Some(&dialog.name),
+                }
+            }
             if dialog.interactions.is_empty() {
                 self.error(
                     Code::EmptyDialog,

@@ -89,8 +89,9 @@ pub enum EngineError {
     /// No integration of that name.
     #[error("the bot has no integration `{0}`")]
     UnknownIntegration(String),
-    /// No dialog starter matches the message.
-    #[error("no dialog starter matches the message")]
+    /// No dialog starter matches the message, and the bot has no fallback
+    /// dialog.
+    #[error("no dialog starter matches the message and the bot has no fallback dialog")]
     NoDialog,
     /// More than [`CHAIN_LIMIT`] interactions ran without user input.
     #[error(
@@ -160,7 +161,8 @@ impl EngineError {
 pub enum Start {
     /// At the interaction of that name.
     Interaction(String),
-    /// At the dialog whose starter matches the user's message.
+    /// At the dialog whose starter matches the user's message, or else at
+    /// the bot's fallback dialog.
     Message,
 }
 
@@ -543,7 +545,9 @@ impl Engine {
         let mut position = match &start {
             Start::Interaction(name) => find_interaction(bot, name)
                 .ok_or_else(|| EngineError::UnknownInteraction(name.clone()))?,
-            Start::Message => trigger_target(bot, message).ok_or(EngineError::NoDialog)?,
+            Start::Message => trigger_target(bot, message)
+                .or_else(|| patchbay_rules::fallback_start(bot))
+                .ok_or(EngineError::NoDialog)?,
         };
         let mut messages = Vec::new();
         let mut steps = Vec::new();

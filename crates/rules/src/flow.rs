@@ -1,6 +1,6 @@
 //! Where the conversation goes next.
 
-use patchbay_config::{Bot, NextAction};
+use patchbay_config::{Bot, DialogType, NextAction};
 
 /// An interaction's place in the bot: dialog index, interaction index.
 pub type Position = (usize, usize);
@@ -59,6 +59,17 @@ pub fn trigger_target(bot: &Bot, text: &str) -> Option<Position> {
             })
             .map(|dialog| (dialog, 0))
     })
+}
+
+/// The first interaction of the bot's fallback dialog (`type: fallback`),
+/// where a user's message that no starter matches goes.
+pub fn fallback_start(bot: &Bot) -> Option<Position> {
+    bot.dialogs
+        .iter()
+        .position(|dialog| {
+            dialog.dialog_type == DialogType::Fallback && !dialog.interactions.is_empty()
+        })
+        .map(|dialog| (dialog, 0))
 }
 
 /// The position of the interaction named `name`.

@@ -21,7 +21,7 @@ mod select;
 mod xml;
 
 pub use fields::{FieldValue, Fields, PathCache, extract_fields};
-pub use flow::{Position, Step, find_interaction, next_step, trigger_target};
+pub use flow::{Position, Step, fallback_start, find_interaction, next_step, trigger_target};
 pub use render::{Place, RenderError, RenderedUrl, Values, render, render_url};
 pub use select::{condition_holds, select_rule};
 pub use xml::xml_to_json;
