@@ -156,11 +156,15 @@ Examples:
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Run one turn of a bot from an interaction and show what happened.
+    /// Run one turn of a bot and show what happened: from an interaction,
+    /// or from a message (where the state waits, or the dialog the
+    /// starters pick).
     #[command(after_help = "\
 Examples:
   patchbay run examples/order-status.yaml --interaction look-up-order --message 1234 \\
       --env ORDERS_BASE_URL=http://127.0.0.1:9000 --env ORDERS_API_TOKEN=secret
+  patchbay run bot.yaml --message 'where is my order' --save-state s.json   # turn 1
+  patchbay run bot.yaml --state s.json --message 1234 --save-state s.json   # turn 2, the answer
   patchbay run examples/support-ticket.yaml --interaction create --var subject=Crash --json
   patchbay run examples/faq-bot.yaml --interaction search --message password --record recordings/faq
   patchbay run examples/faq-bot.yaml --interaction search --message password --replay recordings/faq")]
@@ -168,12 +172,15 @@ Examples:
         /// The bot file.
         #[arg(value_name = "BOT")]
         bot: PathBuf,
-        /// The interaction the turn starts at (required).
+        /// The interaction the turn starts at. Without it the turn starts
+        /// from --message: where the state waits, or else the dialog whose
+        /// starter matches it.
         #[arg(long, value_name = "NAME")]
         interaction: Option<String>,
-        /// The user's message.
-        #[arg(long, value_name = "TEXT", default_value = "")]
-        message: String,
+        /// The user's message (empty when not given; required without
+        /// --interaction).
+        #[arg(long, value_name = "TEXT")]
+        message: Option<String>,
         /// A bot variable, NAME=VALUE (repeatable).
         #[arg(long = "var", value_name = "NAME=VALUE")]
         vars: Vec<String>,
@@ -194,6 +201,14 @@ Examples:
         /// a call with no recording fails the run.
         #[arg(long, value_name = "DIR")]
         replay: Option<PathBuf>,
+        /// Start from this state: the JSON `serve` answers as `state` (or
+        /// a file --save-state wrote); --var values are set over it.
+        #[arg(long = "state", value_name = "FILE")]
+        state: Option<PathBuf>,
+        /// Write the state the turn leaves to FILE (it may be --state's),
+        /// for the next turn's --state.
+        #[arg(long, value_name = "FILE")]
+        save_state: Option<PathBuf>,
     },
     /// Run bot test files (`*.test.yaml`): each case one turn against a
     /// local upstream that answers its calls; exit 1 on any failure.
@@ -342,13 +357,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             token_store,
             record,
             replay,
+            state,
+            save_state,
         } => {
             // Usage mistakes get one line and exit 2, as `check` documents;
             // with --json every failure is one JSON object on stdout.
             let outcome = (|| {
-                let interaction = interaction.ok_or_else(|| {
-                    run_error::RunError::usage("`patchbay run` needs --interaction NAME")
-                })?;
+                if interaction.is_none() && message.is_none() {
+                    return Err(run_error::RunError::usage(
+                        "`patchbay run` needs --interaction NAME or --message TEXT",
+                    ));
+                }
                 let pairs = |flag: &str, items: &[String]| {
                     items
                         .iter()
@@ -368,14 +387,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 })?;
                 runtime.block_on(run::run(run::RunOptions {
                     bot: &bot,
-                    interaction: &interaction,
-                    message: &message,
+                    interaction: interaction.as_deref(),
+                    message: message.as_deref().unwrap_or_default(),
                     vars: &vars,
                     env: &env,
                     json,
                     token_store: &token_store,
                     record: record.as_deref(),
                     replay: replay.as_deref(),
+                    state: state.as_deref(),
+                    save_state: save_state.as_deref(),
                 }))
             })();
             Ok(outcome.unwrap_or_else(|error| error.report(json)))

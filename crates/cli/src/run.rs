@@ -20,7 +20,8 @@ use crate::token_store::FileTokenStore;
 
 pub(crate) struct RunOptions<'a> {
     pub(crate) bot: &'a Path,
-    pub(crate) interaction: &'a str,
+    /// Where the turn starts; without one, from the message.
+    pub(crate) interaction: Option<&'a str>,
     pub(crate) message: &'a str,
     pub(crate) vars: &'a [(String, String)],
     pub(crate) env: &'a [(String, String)],
@@ -28,6 +29,10 @@ pub(crate) struct RunOptions<'a> {
     pub(crate) token_store: &'a Path,
     pub(crate) record: Option<&'a Path>,
     pub(crate) replay: Option<&'a Path>,
+    /// The state to start from (`serve`'s `state` JSON).
+    pub(crate) state: Option<&'a Path>,
+    /// Where to write the state the turn leaves.
+    pub(crate) save_state: Option<&'a Path>,
 }
 
 /// Runs the turn. What it prints (the trace or JSON, replay and recording
@@ -39,13 +44,24 @@ pub(crate) async fn run(options: RunOptions<'_>) -> Result<ExitCode, RunError> {
         crate::LoadError::Unreadable(error) => RunError::bot_unreadable(format!("{error:#}")),
         crate::LoadError::Invalid(report) => RunError::invalid_bot(&report),
     })?;
-    if find_interaction(&bot, options.interaction).is_none() {
+    if let Some(interaction) = options.interaction
+        && find_interaction(&bot, interaction).is_none()
+    {
         return Err(RunError::unknown_interaction(format!(
             "{} has no interaction `{}`",
             options.bot.display(),
-            options.interaction
+            interaction
         )));
     }
+    // A bad state is found before anything runs or calls out.
+    let state = match options.state {
+        Some(path) => read_state(path, &bot)?,
+        None => ConversationState {
+            conversation_id: "cli".to_owned(),
+            user_id: "cli-user".to_owned(),
+            ..ConversationState::default()
+        },
+    };
     let env = BotEnv::with_overrides(&bot, options.env.iter().cloned().collect());
     let env: Env = Arc::new(move |name: &str| env.get(name));
     let scripts = ScriptRuntime::new(RuntimeOptions {
@@ -54,7 +70,7 @@ pub(crate) async fn run(options: RunOptions<'_>) -> Result<ExitCode, RunError> {
     });
     let redactor = Redactor::new(&bot, env.as_ref());
     crate::logging::mask(&KnownSecrets::of_bot(&bot, env.as_ref()));
-    run_redacted(options, bot, env, scripts, redactor.clone())
+    run_redacted(options, bot, state, env, scripts, redactor.clone())
         .await
         .map_err(|error| error.map_message(|text| redactor.text(text)))
 }
@@ -73,9 +89,45 @@ fn engine_failed(error: &EngineError) -> RunError {
     RunError::engine(error, format!("{error:#}"))
 }
 
+/// Reads `--state`: the JSON `serve` answers as `state`.
+fn read_state(
+    path: &Path,
+    bot: &patchbay_engine::config::Bot,
+) -> Result<ConversationState, RunError> {
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        RunError::invalid_state(format!("cannot read {}: {error}", path.display()))
+    })?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|error| {
+        RunError::invalid_state(format!("{} is not JSON: {error}", path.display()))
+    })?;
+    ConversationState::from_json(json, bot)
+        .map_err(|error| RunError::invalid_state(format!("{}: state: {error}", path.display())))
+}
+
+/// Writes `--save-state`: the state as `serve` answers it, the bot's
+/// secrets masked as in everything `run` shows. It goes to a file beside
+/// the target first, then takes its place, so a failed write never leaves
+/// half a state (and `--state` and `--save-state` may name one file).
+fn save_state(path: &Path, state: &ConversationState, shown: &Redactor) -> Result<(), RunError> {
+    let unwritable = |error: &dyn std::fmt::Display| {
+        RunError::state_unwritable(format!("cannot write {}: {error}", path.display()))
+    };
+    let json =
+        serde_json::to_string_pretty(&state.to_json()).map_err(|error| unwritable(&error))?;
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = std::path::PathBuf::from(temporary);
+    std::fs::write(&temporary, shown.text(&json) + "\n").map_err(|error| unwritable(&error))?;
+    std::fs::rename(&temporary, path).map_err(|error| {
+        let _ = std::fs::remove_file(&temporary);
+        unwritable(&error)
+    })
+}
+
 async fn run_redacted(
     options: RunOptions<'_>,
     bot: patchbay_engine::config::Bot,
+    mut state: ConversationState,
     env: Env,
     scripts: ScriptRuntime,
     redactor: Redactor,
@@ -131,20 +183,14 @@ async fn run_redacted(
     let engine = Engine::new(bot, engine_options)
         .await
         .map_err(|error| engine_failed(&error))?;
-    let mut state = ConversationState {
-        conversation_id: "cli".to_owned(),
-        user_id: "cli-user".to_owned(),
-        ..ConversationState::default()
-    };
     for (name, value) in options.vars {
         state.set(name, value.clone(), Persistence::Session);
     }
+    let start = options
+        .interaction
+        .map_or(Start::Message, |name| Start::Interaction(name.to_owned()));
     let turn = engine
-        .run_turn(
-            state,
-            Start::Interaction(options.interaction.to_owned()),
-            options.message,
-        )
+        .run_turn(state, start, options.message)
         .await
         .map_err(|error| engine_failed(&error))?;
     // Calls the local upstream could not answer fail the run; with --json
@@ -194,6 +240,9 @@ async fn run_redacted(
             .and_then(|json| serde_json::from_str(json).ok())
             .unwrap_or_default();
         return Err(RunError::replay_miss(unanswered, turn));
+    }
+    if let Some(path) = options.save_state {
+        save_state(path, &turn.state, &shown)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -52,6 +52,17 @@ impl RunError {
         Self::new("unknown_interaction", 2, message)
     }
 
+    /// The `--state` file could not be read, or is not a state (`serve`'s
+    /// code for a bad `state`).
+    pub(crate) fn invalid_state(message: impl Into<String>) -> Self {
+        Self::new("invalid_state", 1, message)
+    }
+
+    /// The `--save-state` file could not be written.
+    pub(crate) fn state_unwritable(message: impl Into<String>) -> Self {
+        Self::new("state_unwritable", 1, message)
+    }
+
     /// The bot file could not be read.
     pub(crate) fn bot_unreadable(message: impl Into<String>) -> Self {
         Self::new("bot_unreadable", 1, message)

@@ -161,9 +161,23 @@ impl EngineError {
 pub enum Start {
     /// At the interaction of that name.
     Interaction(String),
-    /// At the dialog whose starter matches the user's message, or else at
+    /// Where the conversation waits ([`ConversationState::waiting_at`]), or
+    /// else at the dialog whose starter matches the user's message, or else at
     /// the bot's fallback dialog.
     Message,
+}
+
+/// Where a turn starts: a message to a conversation that waits
+/// ([`ConversationState::waiting_at`]) goes to the interaction it answers,
+/// not to the dialog starters. A name the bot no longer has (it was
+/// reloaded since) is dropped: the starters pick, as for a new message.
+fn resume_where_waiting(bot: &Bot, start: Start, waiting_at: Option<String>) -> Start {
+    match (start, waiting_at) {
+        (Start::Message, Some(at)) if find_interaction(bot, &at).is_some() => {
+            Start::Interaction(at)
+        }
+        (start, _) => start,
+    }
 }
 
 /// What one interaction did, for the readable trace.
@@ -542,6 +556,7 @@ impl Engine {
     ) -> Result<Turn, EngineError> {
         let bot = &*self.bot;
         state.start_from_bot_variables(bot);
+        let start = resume_where_waiting(bot, start, state.waiting_at.take());
         let mut position = match &start {
             Start::Interaction(name) => find_interaction(bot, name)
                 .ok_or_else(|| EngineError::UnknownInteraction(name.clone()))?,
@@ -660,6 +675,9 @@ impl Engine {
                 Step::CloseConversation => break "close-conversation".to_owned(),
             }
         };
+        // A turn ends waiting only after a question: `next` then names
+        // the interaction its answer goes to.
+        state.waiting_at = find_interaction(bot, &next).map(|_| next.clone());
         let variables = state.values();
         state.end_turn();
         Ok(Turn {

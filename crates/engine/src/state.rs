@@ -31,6 +31,12 @@ pub struct ConversationState {
     pub variables: HashMap<String, Variable>,
     /// Custom data fields of the integrations that ran.
     pub fields: Fields,
+    /// Where the conversation waits: the interaction a question's answer
+    /// goes to (its next action), set by the turn that asked. A turn from
+    /// [`crate::Start::Message`] goes on there instead of picking a dialog
+    /// by its starters; every turn replaces it (`None` when the turn did
+    /// not end waiting).
+    pub waiting_at: Option<String>,
 }
 
 impl ConversationState {
@@ -93,6 +99,9 @@ struct StateJson {
     user_variables: BTreeMap<String, String>,
     #[serde(default)]
     fields: IndexMap<String, FieldJson>,
+    /// Where the conversation waits (absent when it does not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    waiting_at: Option<String>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -105,8 +114,9 @@ enum FieldJson {
 impl ConversationState {
     /// The state as JSON: `conversationId`, `userId`, `platformUserId`,
     /// `firstName`, `variables` (session), `userVariables` (kept per user),
-    /// `fields` (`"RDVN.key"` to a string or an array). Request variables
-    /// are not part of it: they end with the turn.
+    /// `fields` (`"RDVN.key"` to a string or an array), `waitingAt` (the
+    /// interaction the next message goes to, when the conversation waits).
+    /// Request variables are not part of it: they end with the turn.
     pub fn to_json(&self) -> serde_json::Value {
         let mut json = StateJson {
             conversation_id: self.conversation_id.clone(),
@@ -126,6 +136,7 @@ impl ConversationState {
                     (key.to_owned(), value)
                 })
                 .collect(),
+            waiting_at: self.waiting_at.clone(),
         };
         for (name, variable) in &self.variables {
             let map = match variable.persistence {
@@ -159,6 +170,7 @@ impl ConversationState {
                 }),
                 &bot.integrations,
             ),
+            waiting_at: json.waiting_at,
         };
         for (name, value) in json.variables {
             state.set(&name, value, Persistence::Session);

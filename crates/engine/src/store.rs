@@ -24,7 +24,6 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use patchbay_credentials::BoxFuture;
-use patchbay_rules::find_interaction;
 use patchbay_script::Persistence;
 use serde_json::Value;
 
@@ -51,9 +50,9 @@ pub struct StoredConversation {
     /// session expired), then one more per saved turn.
     pub version: u64,
     /// The session as [`ConversationState::to_json`] text (without
-    /// `userVariables` when the conversation has a user), plus `waitingAt`
-    /// (the interaction the conversation waits at, if any) and `lastTurn`
-    /// (the last saved turn's id and answer, if it had an id).
+    /// `userVariables` when the conversation has a user; its `waitingAt`
+    /// says where the conversation waits), plus `lastTurn` (the last saved
+    /// turn's id and answer, if it had an id).
     pub session: Option<String>,
     /// The user's "forever" variables (none without a user).
     pub user_variables: HashMap<String, String>,
@@ -419,9 +418,6 @@ impl StateStore for MemoryStateStore {
     }
 }
 
-/// The member of a stored session naming where the conversation waits.
-const WAITING_AT: &str = "waitingAt";
-
 /// The member of a stored session holding the last saved turn's id and
 /// answer ([`LastTurn`]).
 const LAST_TURN: &str = "lastTurn";
@@ -441,7 +437,7 @@ pub struct StoredTurnRequest<'a> {
     /// Whose conversation.
     pub key: &'a ConversationKey,
     /// Where the turn starts ([`Start::Message`] goes on where the
-    /// conversation waits, if it waits).
+    /// conversation waits, if it waits: the session's `waitingAt`).
     pub start: Start,
     /// The user's message.
     pub message: &'a str,
@@ -512,7 +508,6 @@ impl Turn {
 /// A stored session, read.
 struct Session {
     state: ConversationState,
-    waiting_at: Option<String>,
     last_turn: Option<LastTurn>,
 }
 
@@ -522,20 +517,13 @@ impl Session {
         let members = json
             .as_object_mut()
             .ok_or_else(|| "the session is not a JSON object".to_owned())?;
-        let waiting_at = members
-            .remove(WAITING_AT)
-            .and_then(|at| at.as_str().map(str::to_owned));
         let last_turn = members
             .remove(LAST_TURN)
             .map(serde_json::from_value::<LastTurn>)
             .transpose()
             .map_err(|e| format!("{LAST_TURN}: {e}"))?;
         let state = ConversationState::from_json(json, engine.bot()).map_err(|e| e.to_string())?;
-        Ok(Self {
-            state,
-            waiting_at,
-            last_turn,
-        })
+        Ok(Self { state, last_turn })
     }
 }
 
@@ -548,10 +536,11 @@ impl Engine {
     /// conversation would outgrow [`StateStore::max_conversation_bytes`]
     /// ([`StoreError::TooLarge`]).
     ///
-    /// The store remembers where the conversation waits (the interaction
-    /// after a question), so [`Start::Message`] goes on there with the
-    /// user's answer; with nothing waiting, it starts the dialog whose
-    /// starter matches the message, as in [`Engine::run_turn`].
+    /// The session keeps where the conversation waits (the state's
+    /// `waiting_at`: the interaction after a question), so
+    /// [`Start::Message`] goes on there with the user's answer; with
+    /// nothing waiting, it starts the dialog whose starter matches the
+    /// message, as [`Engine::run_turn`] does for any state.
     ///
     /// With a [`StoredTurnRequest::turn_id`], a turn whose id is the last
     /// saved turn's is not run again: its answer comes back
@@ -592,18 +581,12 @@ impl Engine {
                 version: loaded.version,
             });
         }
-        let (state, waiting_at) = match session {
-            Some(Ok(session)) if !reset => (session.state, session.waiting_at),
+        let state = match session {
+            Some(Ok(session)) if !reset => session.state,
             Some(Err(error)) if !reset => return Err(error.into()),
-            _ => (ConversationState::default(), None),
+            _ => ConversationState::default(),
         };
         let state = with_user(state, key, &loaded.user_variables);
-        let start = match (start, waiting_at) {
-            (Start::Message, Some(at)) if find_interaction(self.bot(), &at).is_some() => {
-                Start::Interaction(at)
-            }
-            (start, _) => start,
-        };
         let turn = self.run_turn(state, start, message).await?;
         let session_text = self.session_text(&turn, key, turn_id);
         let user_variables: Vec<(&str, &str)> = match key.user_id {
@@ -696,16 +679,13 @@ impl Engine {
     }
 
     /// The session a turn leaves: its state (without the user's variables
-    /// when a user record keeps them), where it waits, and with an id, the
-    /// turn's answer for its retries.
+    /// when a user record keeps them; with where it waits), and with an id,
+    /// the turn's answer for its retries.
     fn session_text(&self, turn: &Turn, key: &ConversationKey, turn_id: Option<&str>) -> String {
         let mut session = turn.state.to_json();
         if let Some(members) = session.as_object_mut() {
             if key.user_id.is_some() {
                 members.remove("userVariables");
-            }
-            if find_interaction(self.bot(), &turn.next).is_some() {
-                members.insert(WAITING_AT.to_owned(), Value::String(turn.next.clone()));
             }
             if let Some(id) = turn_id {
                 let mut answer = turn.answer_json();
