@@ -11,6 +11,7 @@ mod script_output;
 mod secrets;
 mod serve;
 mod slow_clients;
+mod starters;
 mod store;
 mod toolkit;
 mod user_expiry;
