@@ -203,6 +203,12 @@ async fn run_redacted(
         .iter()
         .map(|call| shown.text(call))
         .collect();
+    // The state is written before anything is printed, so a failure to
+    // write it is the run's one outcome (with --json, its one object). A
+    // turn whose calls went unanswered failed: its state is not kept.
+    if let (Some(path), true) = (options.save_state, unanswered.is_empty()) {
+        save_state(path, &turn.state, &shown)?;
+    }
     let shown_json = if options.json {
         let json = serde_json::to_string_pretty(&turn.answer_json()).map_err(failed)?;
         Some(shown.text(&json))
@@ -240,9 +246,6 @@ async fn run_redacted(
             .and_then(|json| serde_json::from_str(json).ok())
             .unwrap_or_default();
         return Err(RunError::replay_miss(unanswered, turn));
-    }
-    if let Some(path) = options.save_state {
-        save_state(path, &turn.state, &shown)?;
     }
     Ok(ExitCode::SUCCESS)
 }

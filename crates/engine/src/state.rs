@@ -181,3 +181,63 @@ impl ConversationState {
         Ok(state)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use patchbay_script::{RuntimeOptions, ScriptRuntime};
+
+    use crate::{Engine, EngineOptions, Start};
+
+    use super::*;
+
+    const ASKER: &str = r#"name: asker
+dialogs:
+  - name: orders
+    starters: ["track my order"]
+    interactions:
+      - name: ask
+        type: question
+        text: What is your order number?
+        next: answer
+      - name: answer
+        type: text
+        text: "Looking up order {$userMessage}."
+        next: end
+"#;
+
+    #[tokio::test]
+    async fn a_state_sent_back_goes_on_where_it_waits() {
+        let bot = patchbay_config::load("asker.yaml", ASKER)
+            .map(|loaded| loaded.bot)
+            .expect("bot");
+        let scripts = ScriptRuntime::new(RuntimeOptions {
+            workers: 1,
+            ..RuntimeOptions::default()
+        });
+        let engine = Engine::new(bot, EngineOptions::new(Arc::new(|_: &str| None), scripts))
+            .await
+            .expect("engine");
+        let asked = engine
+            .run_turn(
+                ConversationState::default(),
+                Start::Message,
+                "track my order",
+            )
+            .await
+            .expect("turn 1");
+        assert_eq!(asked.state.waiting_at.as_deref(), Some("answer"));
+        // Through its JSON form, as a client holds it.
+        let json = asked.state.to_json();
+        assert_eq!(json["waitingAt"], "answer");
+        let state = ConversationState::from_json(json, engine.bot()).expect("state");
+        let answered = engine
+            .run_turn(state, Start::Message, "1234")
+            .await
+            .expect("turn 2");
+        assert_eq!(answered.messages, ["Looking up order 1234."]);
+        assert_eq!(answered.state.waiting_at, None);
+        assert!(answered.state.to_json().get("waitingAt").is_none());
+    }
+}

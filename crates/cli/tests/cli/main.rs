@@ -2,6 +2,7 @@
 //! module per area.
 
 mod commands;
+mod conversation;
 mod load;
 mod playground;
 mod product_values;
