@@ -391,7 +391,7 @@ impl Server {
                 let deadline = self.shared.options.deadline;
                 let conversation = match key {
                     Some(key) => Conversation::Stored(key),
-                    None => Conversation::Sent(state(sent, &engine)?),
+                    None => Conversation::Sent(Box::new(state(sent, &engine)?)),
                 };
                 let run = async {
                     match conversation {
@@ -415,7 +415,7 @@ impl Server {
                             })
                         }
                         Conversation::Sent(state) => {
-                            let turn = engine.run_turn(state, start, &message).await;
+                            let turn = engine.run_turn(*state, start, &message).await;
                             turn.map(|turn| (turn.answer_json(), None, turn_outcome(&turn)))
                         }
                     }
@@ -552,7 +552,7 @@ impl Server {
 /// Where a turn's conversation comes from.
 enum Conversation {
     /// The request's `state` (a new conversation without one).
-    Sent(ConversationState),
+    Sent(Box<ConversationState>),
     /// The store, by the request's `conversationId`.
     Stored(ConversationKey),
 }
