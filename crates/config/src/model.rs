@@ -844,7 +844,7 @@ impl JsonSchema for StarterPattern {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "description": "Exact text, case-insensitive; * matches anything."
+            "description": "A pattern the whole message must fit: * matches any text, (a|b|) are alternates; case and surrounding punctuation are ignored."
         })
     }
 }
