@@ -75,3 +75,30 @@ async fn serve_picks_dialogs_by_pattern_and_falls_back() {
         "{body}"
     );
 }
+
+#[test]
+fn run_json_from_a_message_runs_the_fallback_or_says_no_dialog() {
+    let output = crate::patchbay(&[
+        "run",
+        "tests/scenarios/38-fallback-dialog/bot.yaml",
+        "--message",
+        "what?",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", crate::stdout(&output));
+    let answer: serde_json::Value =
+        serde_json::from_str(&crate::stdout(&output)).expect("one JSON object");
+    assert_eq!(answer["messages"][0], "I'm not sure what 'what?' means.");
+
+    let output = crate::patchbay(&[
+        "run",
+        "tests/scenarios/37-starter-with-alternates/bot.yaml",
+        "--message",
+        "no thanks",
+        "--json",
+    ]);
+    assert!(!output.status.success());
+    let answer: serde_json::Value =
+        serde_json::from_str(&crate::stdout(&output)).expect("one JSON object");
+    assert_eq!(answer["error"]["code"], "no_dialog", "{answer}");
+}
