@@ -388,7 +388,11 @@ fn from_yaml_error(
                 (Code::Syntax, Format::Json) => format!("invalid JSON: {message}"),
                 _ => message,
             };
-            Diagnostic::new(Severity::Error, code, message, token).with_label("here")
+            let span = match code {
+                Code::InvalidPattern => pattern_fault(text, token.clone(), &message),
+                _ => token,
+            };
+            Diagnostic::new(Severity::Error, code, message, span).with_label("here")
         }
     };
     match at {
@@ -400,6 +404,33 @@ fn from_yaml_error(
             },
             None,
         ),
+    }
+}
+
+/// The character a pattern error names (`... (at character N)`) within the
+/// pattern's token, when the token writes the pattern's text as it is
+/// (plain, or quoted with no escape before it); else the whole token.
+fn pattern_fault(text: &str, token: Range<usize>, message: &str) -> Range<usize> {
+    let nth = message
+        .rsplit_once("(at character ")
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .and_then(|n| n.parse::<usize>().ok())
+        .and_then(|n| n.checked_sub(1));
+    let Some((nth, raw)) = nth.zip(text.get(token.clone())) else {
+        return token;
+    };
+    let (skip, escape) = match raw.chars().next() {
+        Some('"') => (1, Some("\\")),
+        Some('\'') => (1, Some("''")),
+        _ => (0, None),
+    };
+    let content = &raw[skip..];
+    match content.char_indices().nth(nth) {
+        Some((at, c)) if escape.is_none_or(|escape| !content[..at].contains(escape)) => {
+            let start = token.start + skip + at;
+            start..start + c.len_utf8()
+        }
+        _ => token,
     }
 }
 
