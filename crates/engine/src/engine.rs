@@ -820,12 +820,7 @@ impl Engine {
                 let Some(value) = state.fields.get(&integration.name, key) else {
                     continue;
                 };
-                let name = format!("{}.{key}", integration.name);
-                values.insert(format!("{name}.count"), value.values().len().to_string());
-                for (index, item) in value.values().iter().enumerate() {
-                    values.insert(format!("{name}[{index}]"), item.clone());
-                }
-                values.insert(name, value.text());
+                values.extend(value.as_variables(&format!("{}.{key}", integration.name)));
             }
         }
         values

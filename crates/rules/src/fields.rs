@@ -34,6 +34,19 @@ impl FieldValue {
     pub fn text(&self) -> String {
         self.values().join(", ")
     }
+
+    /// The field as the bot variables scripts see under `name`: `name`,
+    /// `name.count` and `name[N]`.
+    pub fn as_variables(&self, name: &str) -> Vec<(String, String)> {
+        let mut variables = vec![
+            (name.to_owned(), self.text()),
+            (format!("{name}.count"), self.values().len().to_string()),
+        ];
+        for (index, item) in self.values().iter().enumerate() {
+            variables.push((format!("{name}[{index}]"), item.clone()));
+        }
+        variables
+    }
 }
 
 /// The custom data fields of the integrations that ran, as `RDVN.key`.
@@ -116,15 +129,10 @@ impl Fields {
     /// The fields as bot variables, as scripts see them: `RDVN.key`,
     /// `RDVN.key.count` and `RDVN.key[N]`.
     pub fn as_variables(&self) -> Vec<(String, String)> {
-        let mut variables = Vec::new();
-        for (key, value) in &self.values {
-            variables.push((key.clone(), value.text()));
-            variables.push((format!("{key}.count"), value.values().len().to_string()));
-            for (index, item) in value.values().iter().enumerate() {
-                variables.push((format!("{key}[{index}]"), item.clone()));
-            }
-        }
-        variables
+        self.values
+            .iter()
+            .flat_map(|(key, value)| value.as_variables(key))
+            .collect()
     }
 }
 
