@@ -198,13 +198,19 @@ async fn run_json_shows_what_scripts_did() {
     assert!(!stdout.contains(CANARY) && !stderr.contains(CANARY));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_steps_show_what_scripts_did() {
+/// `patchbay serve` with the bot, its upstream and its secret token.
+async fn serve_faq() -> (servers::Server, Scratch, Process) {
     let server = upstream().await;
-    let (_scratch, bot) = Scratch::with_bot();
+    let (scratch, bot) = Scratch::with_bot();
     let base = format!("BASE=http://{}", server.addr);
     let token = format!("API_TOKEN={CANARY}");
     let serve = Process::serve(bot.as_ref(), &[&base, &token], &[]);
+    (server, scratch, serve)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_steps_show_what_scripts_did() {
+    let (_upstream, _scratch, serve) = serve_faq().await;
     let (status, turn) = post_json(
         serve.addr,
         "/v1/bots/faq/turns",
@@ -224,21 +230,13 @@ async fn serve_steps_show_what_scripts_did() {
 /// (kept, they passed the conversation's size limit: 422).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn debug_output_at_its_bounds_fails_nothing_and_shows_no_secret() {
-    let server = upstream().await;
-    let (_scratch, bot) = Scratch::with_bot();
-    let base = format!("BASE=http://{}", server.addr);
-    let token = format!("API_TOKEN={CANARY}");
-    let serve = Process::serve(bot.as_ref(), &[&base, &token], &[]);
-    let (status, turn) = post_json(
-        serve.addr,
-        "/v1/bots/faq/turns",
-        &json!({
-            "interaction": "chatty",
-            "conversationId": "chatty-1",
-            "turnId": "t1",
-        }),
-    )
-    .await;
+    let (_upstream, _scratch, serve) = serve_faq().await;
+    let chatty = json!({
+        "interaction": "chatty",
+        "conversationId": "chatty-1",
+        "turnId": "t1",
+    });
+    let (status, turn) = post_json(serve.addr, "/v1/bots/faq/turns", &chatty).await;
     assert_eq!(
         status,
         200,
@@ -249,16 +247,8 @@ async fn debug_output_at_its_bounds_fails_nothing_and_shows_no_secret() {
     let shown = turn.to_string();
     patchbay_tests::captured::keep("cli", "script-output-chatty", &shown);
     assert!(!shown.contains(&CANARY[..8]), "a piece of the secret shows");
-    let (status, retried) = post_json(
-        serve.addr,
-        "/v1/bots/faq/turns",
-        &json!({
-            "interaction": "chatty",
-            "conversationId": "chatty-1",
-            "turnId": "t1",
-        }),
-    )
-    .await;
+    // The same turn again: answered from what the store kept.
+    let (status, retried) = post_json(serve.addr, "/v1/bots/faq/turns", &chatty).await;
     assert_eq!(status, 200, "{retried}");
     assert_eq!(retried["variables"]["kept"], "yes");
 }
