@@ -42,7 +42,7 @@ async fn turn(engine: &Engine) -> (String, Option<&'static str>) {
         .and_then(|step| step.call.as_ref())
         .and_then(|call| call.failure.as_ref())
         .map(|failure| failure.kind);
-    (turn.messages.join(" / "), kind)
+    (turn.texts().join(" / "), kind)
 }
 
 /// Ten calls at once from two replicas: the first goes, the others follow

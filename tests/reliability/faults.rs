@@ -297,7 +297,7 @@ async fn run_case(engine: &Engine, mode: &str, expect: Expect) -> Row {
                 .as_ref()
                 .and_then(|call| call.failure.as_ref())
                 .map(|failure| failure.kind);
-            let message = turn.messages.join(" / ");
+            let message = turn.texts().join(" / ");
             let observed = match (&call, kind) {
                 (Some(call), Some(kind)) => format!(
                     "failure `{kind}`: {}; bot: {message}",

@@ -46,7 +46,7 @@ async fn turn(engine: &Engine, interaction: &str, conversation: &str) -> (Vec<St
                 .flat_map(|step| step.script_errors.iter().cloned())
                 .collect::<Vec<_>>()
                 .join("; ");
-            (turn.messages, errors)
+            (turn.texts().into_iter().map(String::from).collect(), errors)
         }
         Err(error) => (Vec::new(), format!("turn error: {error}")),
     }

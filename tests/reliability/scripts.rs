@@ -157,7 +157,7 @@ async fn run_case(engine: &Engine, index: usize, name: &str, expect: Expect) -> 
                         errors.is_empty() && turn.messages.first().is_some_and(|m| m == text)
                     }
                 };
-            let said = turn.messages.join(" / ");
+            let said = turn.texts().join(" / ");
             let said: String = said.chars().take(120).collect();
             (format!("errors: [{errors}]; bot: {said}"), pass)
         }

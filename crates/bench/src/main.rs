@@ -401,7 +401,7 @@ async fn turn_row(engine: &Engine, budget: Budget) -> anyhow::Result<Samples> {
         anyhow::ensure!(
             turn.messages
                 .first()
-                .is_some_and(|m| m.starts_with(EXPECTED_REPLY)),
+                .is_some_and(|m| m.text().starts_with(EXPECTED_REPLY)),
             "unexpected turn: {:?}",
             turn.messages
         );

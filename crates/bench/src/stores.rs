@@ -74,11 +74,11 @@ pub(crate) async fn measure(upstream: SocketAddr, budget: Budget) -> anyhow::Res
     })
 }
 
-fn expect_reply(messages: &[String]) -> anyhow::Result<()> {
+fn expect_reply(messages: &[patchbay_engine::Message]) -> anyhow::Result<()> {
     anyhow::ensure!(
         messages
             .first()
-            .is_some_and(|m| m.starts_with(EXPECTED_REPLY)),
+            .is_some_and(|m| m.text().starts_with(EXPECTED_REPLY)),
         "unexpected turn: {messages:?}"
     );
     Ok(())

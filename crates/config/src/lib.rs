@@ -15,6 +15,7 @@
 //! suggestion), or turns them into JSON.
 #![deny(missing_docs)]
 
+mod conversation;
 mod diagnostic;
 mod field_path;
 mod load;
@@ -26,6 +27,11 @@ mod suggest;
 mod template;
 mod validate;
 
+pub use conversation::{
+    AnswerMatch, AnswerRule, Ask, Button, Capture, CaptureSource, CaptureTarget, Card,
+    ChoiceDisplay, ChoiceRef, ListStyle, MultipleChoice, NoMatch, Question, Scope, letter,
+    same_text,
+};
 pub use diagnostic::{Code, Diagnostic, Position, RenderStyle, Report, ScriptSite, Severity};
 pub use field_path::{
     CompiledPath, FieldPath, FieldPathError, compile_json_path, splice_path_values,

@@ -71,6 +71,11 @@ pub struct Bot {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub dialogs: Vec<Dialog>,
+    /// Whether an answer to a question that fits another dialog's starter
+    /// (and none of the question's rules) switches to that dialog; on
+    /// unless set to `false` here or on the dialog.
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub context_switching: bool,
 }
 
 impl Bot {
@@ -559,6 +564,25 @@ pub struct Dialog {
     pub dialog_type: DialogType,
     /// The dialog's interactions, in order.
     pub interactions: Vec<Interaction>,
+    /// The dialog's slots: values its questions' rules capture, kept while
+    /// the dialog runs and cleared when it ends.
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub slots: Vec<String>,
+    /// Whether answers to this dialog's questions may switch to another
+    /// dialog; the bot's `contextSwitching` unless given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_switching: Option<bool>,
+}
+
+impl Dialog {
+    /// Whether answers to this dialog's questions may switch dialogs.
+    pub fn switches_context(&self, bot: &Bot) -> bool {
+        self.context_switching.unwrap_or(bot.context_switching)
+    }
 }
 
 /// The product's dialog types that patchbay has.
@@ -599,17 +623,25 @@ pub struct Interaction {
 pub enum InteractionKind {
     /// Sends its text.
     Text(TextInteraction),
-    /// Sends its text and waits for the user.
-    Question(TextInteraction),
+    /// Sends a question (text, multiple choice, buttons, quick replies or
+    /// cards) and waits for the answer, which its rules handle.
+    Question(crate::Question),
     /// Runs an integration between pre- and post-process code, then rules.
     Integration(IntegrationInteraction),
 }
 
-/// Fields of `text` and `question` interactions.
+/// Fields of a `text` interaction.
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct TextInteraction {
     /// The message template.
     pub text: Template,
+    /// JavaScript run before the text is prepared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_process: Option<String>,
+    /// JavaScript run after the text is prepared, before it is sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post_process: Option<String>,
 }
 
 /// Fields of an `integration` interaction.

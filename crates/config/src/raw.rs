@@ -9,11 +9,15 @@
 use indexmap::IndexMap;
 use serde::{Deserialize, Deserializer, de};
 
+use crate::conversation::{
+    AnswerMatch, AnswerRule, Ask, Button, Capture, CaptureSource, CaptureTarget, Card,
+    ChoiceDisplay, ChoiceRef, ListStyle, MultipleChoice, NoMatch, Question, Scope,
+};
 use crate::model::{
-    AccessTokenCredential, ApiKeyCredential, BasicCredential, ClientAuth, Credential,
-    CredentialKind, IntegrationInteraction, Interaction, InteractionKind, MutualTlsCredential,
-    NextAction, OAuth1Credential, OAuth1SignatureMethod, OAuth2Credential, OAuth2Grant, Rule,
-    TextInteraction,
+    AccessTokenCredential, ApiKeyCredential, ApiResult, BasicCredential, ClientAuth, Condition,
+    Credential, CredentialKind, IntegrationInteraction, Interaction, InteractionKind,
+    MutualTlsCredential, NextAction, OAuth1Credential, OAuth1SignatureMethod, OAuth2Credential,
+    OAuth2Grant, Pattern, Rule, RuleMatch, StarterPattern, TextInteraction,
 };
 use crate::template::Template;
 
@@ -21,6 +25,7 @@ use crate::template::Template;
 enum Misfit {
     Missing(&'static str),
     NotAllowed(&'static str, &'static [&'static str]),
+    Invalid(String),
 }
 
 impl Misfit {
@@ -28,6 +33,7 @@ impl Misfit {
         match self {
             Self::Missing(field) => E::missing_field(field),
             Self::NotAllowed(field, allowed) => E::unknown_field(field, allowed),
+            Self::Invalid(message) => E::custom(message),
         }
     }
 }
@@ -239,6 +245,10 @@ impl<'de> Deserialize<'de> for Credential {
 enum InteractionType {
     Text,
     Question,
+    MultipleChoice,
+    Buttons,
+    QuickReplies,
+    Structured,
     Integration,
 }
 
@@ -250,33 +260,257 @@ struct RawInteraction {
     kind: InteractionType,
     next: Option<NextAction>,
     text: Option<Template>,
+    choices: Option<Vec<String>>,
+    display: Option<ChoiceDisplay>,
+    list_style: Option<ListStyle>,
+    buttons: Option<Vec<Button>>,
+    quick_replies: Option<Vec<Button>>,
+    cards: Option<Vec<Card>>,
     integration: Option<String>,
     pre_process: Option<String>,
     post_process: Option<String>,
-    rules: Option<Vec<Rule>>,
+    process_user_response: Option<String>,
+    rules: Option<Vec<RawRule>>,
+    no_match: Option<NoMatch>,
 }
+
+/// A rule of either kind: an integration's (on the call's result) or a
+/// question's (on the answer).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawRule {
+    name: Option<String>,
+    #[serde(rename = "match", default)]
+    when: Option<RawMatch>,
+    set: Option<Vec<RawCapture>>,
+    messages: Option<Vec<Template>>,
+    next: Option<NextAction>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawMatch {
+    api_result: Option<ApiResult>,
+    conditions: Option<Vec<Condition>>,
+    pattern: Option<OneOrMany<StarterPattern>>,
+    regex: Option<Pattern>,
+    exact: Option<OneOrMany<String>>,
+    options: Option<Vec<ChoiceRef>>,
+    payload: Option<OneOrMany<String>>,
+    no_match: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> OneOrMany<T> {
+    fn into_vec(self) -> Vec<T> {
+        match self {
+            Self::One(one) => vec![one],
+            Self::Many(many) => many,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum CaptureFrom {
+    Answer,
+    Choice,
+    Payload,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawCapture {
+    variable: Option<String>,
+    slot: Option<String>,
+    scope: Option<Scope>,
+    value: Option<Template>,
+    group: Option<String>,
+    from: Option<CaptureFrom>,
+}
+
+const ANSWER_MATCHES: &str = "pattern, regex, exact, options, payload or noMatch";
+
+impl RawCapture {
+    fn into_typed(self) -> Result<Capture, Misfit> {
+        let target = match (self.variable, self.slot) {
+            (Some(name), None) => CaptureTarget::Variable {
+                name,
+                scope: self.scope.unwrap_or_default(),
+            },
+            (None, Some(name)) => {
+                if self.scope.is_some() {
+                    return Err(Misfit::Invalid(
+                        "a slot lives as long as its dialog: `scope` is for variables".to_owned(),
+                    ));
+                }
+                CaptureTarget::Slot(name)
+            }
+            _ => {
+                return Err(Misfit::Invalid(
+                    "a capture names one `variable` or one `slot`".to_owned(),
+                ));
+            }
+        };
+        let source = match (self.value, self.group, self.from) {
+            (None, None, None | Some(CaptureFrom::Answer)) => CaptureSource::Answer,
+            (None, None, Some(CaptureFrom::Choice)) => CaptureSource::Choice,
+            (None, None, Some(CaptureFrom::Payload)) => CaptureSource::Payload,
+            (None, Some(group), None) => CaptureSource::Group(group),
+            (Some(value), None, None) => CaptureSource::Value(value),
+            _ => {
+                return Err(Misfit::Invalid(
+                    "a capture takes one of `value`, `group` and `from`".to_owned(),
+                ));
+            }
+        };
+        Ok(Capture { target, source })
+    }
+}
+
+impl RawRule {
+    fn into_integration_rule(self) -> Result<Rule, Misfit> {
+        if self.set.is_some() {
+            return Err(Misfit::Invalid(
+                "`set` is for a question's rules; an integration's post-process code sets variables".to_owned(),
+            ));
+        }
+        let when = self.when.unwrap_or_default();
+        if let Some(field) = when.answer_match_field() {
+            return Err(Misfit::Invalid(format!(
+                "`{field}` matches a question's answer; an integration's rule matches `apiResult` and `conditions`"
+            )));
+        }
+        Ok(Rule {
+            name: self.name,
+            when: RuleMatch {
+                api_result: when.api_result,
+                conditions: when.conditions.unwrap_or_default(),
+            },
+            messages: self.messages.unwrap_or_default(),
+            next: self.next,
+        })
+    }
+
+    fn into_answer_rule(self) -> Result<AnswerRule, Misfit> {
+        let when = self.when.unwrap_or_default();
+        if when.api_result.is_some() {
+            return Err(Misfit::Invalid(format!(
+                "`apiResult` is for an integration's rules; a question's rule matches the answer ({ANSWER_MATCHES})"
+            )));
+        }
+        let mut kinds = Vec::new();
+        if let Some(patterns) = when.pattern {
+            kinds.push(AnswerMatch::Pattern(patterns.into_vec()));
+        }
+        if let Some(regex) = when.regex {
+            kinds.push(AnswerMatch::Regex(regex));
+        }
+        if let Some(values) = when.exact {
+            kinds.push(AnswerMatch::Exact(values.into_vec()));
+        }
+        if let Some(options) = when.options {
+            kinds.push(AnswerMatch::Options(options));
+        }
+        if let Some(payloads) = when.payload {
+            kinds.push(AnswerMatch::Payload(payloads.into_vec()));
+        }
+        match when.no_match {
+            Some(true) => kinds.push(AnswerMatch::NoMatch),
+            Some(false) => {
+                return Err(Misfit::Invalid(
+                    "`noMatch: false` matches nothing; leave it out".to_owned(),
+                ));
+            }
+            None => {}
+        }
+        if kinds.len() != 1 {
+            return Err(Misfit::Invalid(format!(
+                "a question's rule matches the answer by exactly one of {ANSWER_MATCHES} (`pattern: \"*\"` takes any answer)"
+            )));
+        }
+        let set = self
+            .set
+            .unwrap_or_default()
+            .into_iter()
+            .map(RawCapture::into_typed)
+            .collect::<Result<_, _>>()?;
+        Ok(AnswerRule {
+            name: self.name,
+            when: kinds.remove(0),
+            conditions: when.conditions.unwrap_or_default(),
+            set,
+            messages: self.messages.unwrap_or_default(),
+            next: self.next,
+        })
+    }
+}
+
+impl RawMatch {
+    fn answer_match_field(&self) -> Option<&'static str> {
+        [
+            ("pattern", self.pattern.is_some()),
+            ("regex", self.regex.is_some()),
+            ("exact", self.exact.is_some()),
+            ("options", self.options.is_some()),
+            ("payload", self.payload.is_some()),
+            ("noMatch", self.no_match.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(field, present)| present.then_some(field))
+    }
+}
+
+/// The fields every question kind has, then each kind's own.
+macro_rules! question_fields {
+    ($($own:literal),*) => {
+        &[
+            "name", "type", "next", "preProcess", "postProcess", "processUserResponse", "rules",
+            "noMatch", $($own),*
+        ]
+    };
+}
+
+const QUESTION_FIELDS: &[&str] = question_fields!("text");
+const MULTIPLE_CHOICE_FIELDS: &[&str] = question_fields!("text", "choices", "display", "listStyle");
+const BUTTONS_FIELDS: &[&str] = question_fields!("text", "buttons");
+const QUICK_REPLIES_FIELDS: &[&str] = question_fields!("text", "quickReplies");
+const STRUCTURED_FIELDS: &[&str] = question_fields!("cards");
 
 impl RawInteraction {
     fn into_typed(self) -> Result<Interaction, Misfit> {
-        const TEXT_FIELDS: &[&str] = &["name", "type", "next", "text"];
         let present = [
             ("text", self.text.is_some()),
+            ("choices", self.choices.is_some()),
+            ("display", self.display.is_some()),
+            ("listStyle", self.list_style.is_some()),
+            ("buttons", self.buttons.is_some()),
+            ("quickReplies", self.quick_replies.is_some()),
+            ("cards", self.cards.is_some()),
             ("integration", self.integration.is_some()),
             ("preProcess", self.pre_process.is_some()),
             ("postProcess", self.post_process.is_some()),
+            ("processUserResponse", self.process_user_response.is_some()),
             ("rules", self.rules.is_some()),
+            ("noMatch", self.no_match.is_some()),
         ];
         let kind = match self.kind {
-            InteractionType::Text | InteractionType::Question => {
-                only(&present, TEXT_FIELDS)?;
-                let text = TextInteraction {
+            InteractionType::Text => {
+                only(
+                    &present,
+                    &["name", "type", "next", "text", "preProcess", "postProcess"],
+                )?;
+                InteractionKind::Text(TextInteraction {
                     text: require(self.text, "text")?,
-                };
-                if matches!(self.kind, InteractionType::Text) {
-                    InteractionKind::Text(text)
-                } else {
-                    InteractionKind::Question(text)
-                }
+                    pre_process: self.pre_process,
+                    post_process: self.post_process,
+                })
             }
             InteractionType::Integration => {
                 only(
@@ -295,7 +529,58 @@ impl RawInteraction {
                     integration: require(self.integration, "integration")?,
                     pre_process: self.pre_process,
                     post_process: self.post_process,
-                    rules: self.rules.unwrap_or_default(),
+                    rules: self
+                        .rules
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(RawRule::into_integration_rule)
+                        .collect::<Result<_, _>>()?,
+                })
+            }
+            question => {
+                let ask = match question {
+                    InteractionType::MultipleChoice => {
+                        only(&present, MULTIPLE_CHOICE_FIELDS)?;
+                        Ask::MultipleChoice(MultipleChoice {
+                            choices: require(self.choices, "choices")?,
+                            display: self.display.unwrap_or_default(),
+                            list_style: self.list_style.unwrap_or_default(),
+                        })
+                    }
+                    InteractionType::Buttons => {
+                        only(&present, BUTTONS_FIELDS)?;
+                        Ask::Buttons(require(self.buttons, "buttons")?)
+                    }
+                    InteractionType::QuickReplies => {
+                        only(&present, QUICK_REPLIES_FIELDS)?;
+                        Ask::QuickReplies(require(self.quick_replies, "quickReplies")?)
+                    }
+                    InteractionType::Structured => {
+                        only(&present, STRUCTURED_FIELDS)?;
+                        Ask::Structured(require(self.cards, "cards")?)
+                    }
+                    _ => {
+                        only(&present, QUESTION_FIELDS)?;
+                        Ask::Text
+                    }
+                };
+                let text = match ask {
+                    Ask::Structured(_) => None,
+                    _ => Some(require(self.text, "text")?),
+                };
+                InteractionKind::Question(Question {
+                    text,
+                    ask,
+                    pre_process: self.pre_process,
+                    post_process: self.post_process,
+                    process_user_response: self.process_user_response,
+                    rules: self
+                        .rules
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(RawRule::into_answer_rule)
+                        .collect::<Result<_, _>>()?,
+                    no_match: self.no_match,
                 })
             }
         };

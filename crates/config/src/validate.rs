@@ -842,8 +842,56 @@ impl Checker<'_> {
                 let base = doc_path!["dialogs", d, "interactions", k];
                 let with = |rest: Path| [base.clone(), rest].concat();
                 match &interaction.kind {
-                    InteractionKind::Text(text) | InteractionKind::Question(text) => {
+                    InteractionKind::Text(text) => {
                         templates.push((with(doc_path!["text"]), &text.text));
+                    }
+                    InteractionKind::Question(question) => {
+                        if let Some(text) = &question.text {
+                            templates.push((with(doc_path!["text"]), text));
+                        }
+                        if let crate::Ask::Structured(cards) = &question.ask {
+                            for (c, card) in cards.iter().enumerate() {
+                                templates.push((with(doc_path!["cards", c, "title"]), &card.title));
+                                if let Some(subtitle) = &card.subtitle {
+                                    templates
+                                        .push((with(doc_path!["cards", c, "subtitle"]), subtitle));
+                                }
+                            }
+                        }
+                        if let Some(message) = question
+                            .no_match
+                            .as_ref()
+                            .and_then(|no| no.message.as_ref())
+                        {
+                            templates.push((with(doc_path!["noMatch", "message"]), message));
+                        }
+                        for (r, rule) in question.rules.iter().enumerate() {
+                            for (m, message) in rule.messages.iter().enumerate() {
+                                templates
+                                    .push((with(doc_path!["rules", r, "messages", m]), message));
+                            }
+                            for (c, capture) in rule.set.iter().enumerate() {
+                                if let crate::CaptureSource::Value(value) = &capture.source {
+                                    templates.push((
+                                        with(doc_path!["rules", r, "set", c, "value"]),
+                                        value,
+                                    ));
+                                }
+                            }
+                            for (c, condition) in rule.conditions.iter().enumerate() {
+                                if let Some(value) = &condition.value {
+                                    let path = with(doc_path![
+                                        "rules",
+                                        r,
+                                        "match",
+                                        "conditions",
+                                        c,
+                                        "value"
+                                    ]);
+                                    templates.push((path, value));
+                                }
+                            }
+                        }
                     }
                     InteractionKind::Integration(call) => {
                         for (r, rule) in call.rules.iter().enumerate() {

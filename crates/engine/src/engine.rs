@@ -8,7 +8,8 @@ use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderName, HeaderValue, Method};
 use patchbay_config::{
-    Bot, HttpSettings, Integration, InteractionKind, RateLimit, SystemVariable, Template,
+    Bot, HttpSettings, Integration, Interaction, InteractionKind, RateLimit, SystemVariable,
+    Template,
 };
 use patchbay_credentials::{
     KnownSecrets, MemoryTokenCache, Provider, ProviderContext, TokenCache, send_authenticated,
@@ -28,6 +29,7 @@ use serde_json::{Value, json};
 use tracing::Instrument;
 use url::Url;
 
+use crate::message::{Message, UserMessage};
 use crate::state::ConversationState;
 
 /// The bot's environment, as the host resolves it.
@@ -167,16 +169,120 @@ pub enum Start {
     Message,
 }
 
-/// Where a turn starts: a message to a conversation that waits
-/// ([`ConversationState::waiting_at`]) goes to the interaction it answers,
-/// not to the dialog starters. A name the bot no longer has (it was
-/// reloaded since) is dropped: the starters pick, as for a new message.
-fn resume_where_waiting(bot: &Bot, start: Start, waiting_at: Option<String>) -> Start {
-    match (start, waiting_at) {
-        (Start::Message, Some(at)) if find_interaction(bot, &at).is_some() => {
-            Start::Interaction(at)
+/// Where a turn goes in: the answer to the question the conversation waits
+/// at ([`ConversationState::waiting_at`]) for a message, or else `start`.
+/// A name the bot no longer has (it was reloaded since) is dropped: the
+/// starters pick, as for a new message. A state saved before questions
+/// had rules names the interaction after the question: the turn starts
+/// there.
+fn resume_where_waiting(bot: &Bot, start: Start, waiting_at: Option<String>) -> Resume {
+    let Start::Message = start else {
+        return Resume::Start(start);
+    };
+    match waiting_at.and_then(|name| find_interaction(bot, &name)) {
+        Some(at) => match bot.dialogs[at.0].interactions[at.1].kind {
+            InteractionKind::Question(_) => Resume::Answer(at),
+            _ => Resume::Start(Start::Interaction(
+                bot.dialogs[at.0].interactions[at.1].name.clone(),
+            )),
+        },
+        None => Resume::Start(Start::Message),
+    }
+}
+
+/// An interaction's code: when it runs, its field, its source.
+fn interaction_code(kind: &InteractionKind) -> [(Code, &'static str, Option<&String>); 3] {
+    let (pre, post, response) = match kind {
+        InteractionKind::Text(text) => (&text.pre_process, &text.post_process, None),
+        InteractionKind::Question(question) => (
+            &question.pre_process,
+            &question.post_process,
+            question.process_user_response.as_ref(),
+        ),
+        InteractionKind::Integration(call) => (&call.pre_process, &call.post_process, None),
+    };
+    [
+        (Code::Pre, "preProcess", pre.as_ref()),
+        (Code::Post, "postProcess", post.as_ref()),
+        (Code::ProcessUserResponse, "processUserResponse", response),
+    ]
+}
+
+/// How a turn goes in.
+enum Resume {
+    /// The message answers the question at this position.
+    Answer(Position),
+    /// The turn starts as [`Start`] says.
+    Start(Start),
+}
+
+/// What a turn gathers as it walks.
+pub(crate) struct Walk {
+    pub(crate) messages: Vec<Message>,
+    pub(crate) steps: Vec<StepTrace>,
+    pub(crate) status: Option<u16>,
+    pub(crate) success: bool,
+    pub(crate) ran: usize,
+    /// The question that took no rule for the answer, and how many answers
+    /// in a row it has not taken.
+    pub(crate) no_match: Option<(String, u32)>,
+}
+
+impl Default for Walk {
+    fn default() -> Self {
+        Self {
+            messages: Vec::new(),
+            steps: Vec::new(),
+            status: None,
+            // No call made: success, as the spec says of a turn.
+            success: true,
+            ran: 0,
+            no_match: None,
         }
-        (start, _) => start,
+    }
+}
+
+impl Walk {
+    pub(crate) fn record(&mut self, trace: StepTrace) {
+        self.messages.extend(trace.messages.iter().cloned());
+        self.steps.push(trace);
+    }
+}
+
+/// What follows an interaction that ran.
+pub(crate) enum Ran {
+    /// It asked a question: the turn ends, waiting for the answer.
+    Waits,
+    /// The walk goes on.
+    Then(Step),
+}
+
+/// An interaction's code, by when it runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Code {
+    /// `preProcess`.
+    Pre,
+    /// `postProcess`.
+    Post,
+    /// `processUserResponse`.
+    ProcessUserResponse,
+}
+
+impl Code {
+    fn key(self) -> &'static str {
+        match self {
+            Self::Pre => "pre",
+            Self::Post => "post",
+            Self::ProcessUserResponse => "response",
+        }
+    }
+
+    fn phase(self) -> &'static str {
+        match self {
+            Self::Pre => "pre-process",
+            Self::Post => "post-process",
+            Self::ProcessUserResponse => "process-user-response",
+        }
     }
 }
 
@@ -190,7 +296,7 @@ pub struct StepTrace {
     /// The rule that matched, by name or position.
     pub rule: Option<String>,
     /// Messages it sent.
-    pub messages: Vec<String>,
+    pub messages: Vec<Message>,
     /// Script errors (the turn goes on; a script that threw keeps what it
     /// did before, one stopped by a limit did nothing).
     pub script_errors: Vec<String>,
@@ -335,7 +441,7 @@ pub struct Turn {
     /// The state to pass to the next turn.
     pub state: ConversationState,
     /// Messages the bot sent, in order.
-    pub messages: Vec<String>,
+    pub messages: Vec<Message>,
     /// Where the conversation goes: an interaction name, `end`,
     /// `close-dialog` or `close-conversation`.
     pub next: String,
@@ -351,6 +457,11 @@ pub struct Turn {
 }
 
 impl Turn {
+    /// The text of each message, in order ([`Message::text`]).
+    pub fn texts(&self) -> Vec<&str> {
+        self.messages.iter().map(Message::text).collect()
+    }
+
     /// The JSON of spec section 5: `status`, `success`, `variables`,
     /// `fields`, `messages`, `next`.
     pub fn to_json(&self) -> Value {
@@ -374,7 +485,7 @@ impl Turn {
 
 /// A bot, ready to run turns: its credentials built, its scripts compiled.
 pub struct Engine {
-    bot: Arc<Bot>,
+    pub(crate) bot: Arc<Bot>,
     client: Client,
     providers: HashMap<String, Arc<dyn Provider>>,
     scripts: ScriptRuntime,
@@ -422,8 +533,8 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-/// A script's key: `i:NAME` for transforms, `pre:NAME`/`post:NAME` for
-/// interaction code.
+/// A script's key: `i:NAME` for transforms, `pre:NAME`, `post:NAME` and
+/// `response:NAME` for interaction code.
 fn script_key(kind: &str, name: &str) -> String {
     format!("{kind}:{name}")
 }
@@ -460,16 +571,11 @@ impl Engine {
             }
         }
         for (_, interaction) in bot.interactions() {
-            if let InteractionKind::Integration(call) = &interaction.kind {
-                for (kind, field, code) in [
-                    ("pre", "preProcess", &call.pre_process),
-                    ("post", "postProcess", &call.post_process),
-                ] {
-                    if let Some(code) = code {
-                        let owner = format!("interaction {}, {field}", interaction.name);
-                        let script = options.scripts.compile(&realm, &owner, code).await?;
-                        compiled.insert(script_key(kind, &interaction.name), script);
-                    }
+            for (code, field, source) in interaction_code(&interaction.kind) {
+                if let Some(source) = source {
+                    let owner = format!("interaction {}, {field}", interaction.name);
+                    let script = options.scripts.compile(&realm, &owner, source).await?;
+                    compiled.insert(script_key(code.key(), &interaction.name), script);
                 }
             }
         }
@@ -535,15 +641,16 @@ impl Engine {
         self.scripts.is_ready()
     }
 
-    /// Runs one turn from `start`, with the user's `message`.
+    /// Runs one turn from `start`, with the user's `message` (text, or a
+    /// [`UserMessage`] with a clicked button's payload).
     pub async fn run_turn(
         &self,
         state: ConversationState,
         start: Start,
-        message: &str,
+        message: impl Into<UserMessage>,
     ) -> Result<Turn, EngineError> {
         let span = tracing::info_span!("turn", bot = %self.bot.name, conversation = %state.conversation_id);
-        self.run_turn_inner(state, start, message)
+        self.run_turn_inner(state, start, &message.into())
             .instrument(span)
             .await
     }
@@ -552,143 +659,198 @@ impl Engine {
         &self,
         mut state: ConversationState,
         start: Start,
-        message: &str,
+        input: &UserMessage,
     ) -> Result<Turn, EngineError> {
         let bot = &*self.bot;
         state.start_from_bot_variables(bot);
-        let start = resume_where_waiting(bot, start, state.waiting_at.take());
-        let mut position = match &start {
-            Start::Interaction(name) => find_interaction(bot, name)
-                .ok_or_else(|| EngineError::UnknownInteraction(name.clone()))?,
-            Start::Message => trigger_target(bot, message)
-                .or_else(|| patchbay_rules::fallback_start(bot))
-                .ok_or(EngineError::NoDialog)?,
+        let waiting = state.waiting_at.take();
+        // The dialog the conversation waits in is the one the turn is in.
+        state.dialog = waiting
+            .as_deref()
+            .and_then(|name| find_interaction(bot, name))
+            .map(|(dialog, _)| bot.dialogs[dialog].name.clone());
+        let mut walk = Walk::default();
+        let mut step = match resume_where_waiting(bot, start, waiting) {
+            Resume::Answer(question) => self.answer(question, &mut state, input, &mut walk).await,
+            Resume::Start(Start::Interaction(name)) => Step::Interaction(
+                find_interaction(bot, &name).ok_or(EngineError::UnknownInteraction(name))?,
+            ),
+            Resume::Start(Start::Message) => Step::Interaction(
+                trigger_target(bot, &input.text)
+                    .or_else(|| patchbay_rules::fallback_start(bot))
+                    .ok_or(EngineError::NoDialog)?,
+            ),
         };
-        let mut messages = Vec::new();
-        let mut steps = Vec::new();
-        let mut status = None;
-        let mut success = true;
-        let mut ran = 0;
         let next = loop {
-            let (dialog, index) = position;
-            let interaction = &bot.dialogs[dialog].interactions[index];
-            ran += 1;
-            if ran > CHAIN_LIMIT {
+            let position = match step {
+                Step::Interaction(position) => position,
+                Step::CloseConversation => {
+                    state.return_to.clear();
+                    self.leave_dialog(&mut state, None);
+                    break "close-conversation".to_owned();
+                }
+                Step::End | Step::CloseDialog => {
+                    // The dialog is done: back to a question a context
+                    // switch or the fallback dialog left, unless the bot
+                    // said not to (the product's `skipPreviousDialog`).
+                    let skip = state
+                        .variables
+                        .get("skipPreviousDialog")
+                        .is_some_and(|skip| skip.value.trim().eq_ignore_ascii_case("true"));
+                    if skip {
+                        state.return_to.clear();
+                    }
+                    if let Some(question) = state
+                        .return_to
+                        .pop()
+                        .and_then(|name| find_interaction(bot, &name))
+                    {
+                        step = Step::Interaction(question);
+                        continue;
+                    }
+                    self.leave_dialog(&mut state, None);
+                    break if step == Step::End {
+                        "end"
+                    } else {
+                        "close-dialog"
+                    }
+                    .to_owned();
+                }
+            };
+            walk.ran += 1;
+            let interaction = &bot.dialogs[position.0].interactions[position.1];
+            if walk.ran > CHAIN_LIMIT {
                 return Err(EngineError::ChainLimit(interaction.name.clone()));
             }
-            let span = tracing::debug_span!("interaction", name = %interaction.name);
-            let mut trace = StepTrace {
-                interaction: interaction.name.clone(),
-                ..StepTrace::default()
-            };
-            let mut action = interaction.next.clone();
-            let mut trigger = None;
-            let mut waits = false;
-            match &interaction.kind {
-                InteractionKind::Text(text) | InteractionKind::Question(text) => {
-                    let message_text = self.text(&text.text, &state, message);
-                    trace.messages.push(message_text);
-                    waits = matches!(interaction.kind, InteractionKind::Question(_));
-                }
-                InteractionKind::Integration(call) => {
-                    let last = LastCall { status, success };
-                    trigger = self
-                        .interaction_code(
-                            "pre",
-                            &interaction.name,
-                            &mut state,
-                            message,
-                            last,
-                            &mut trace,
-                        )
-                        .instrument(span.clone())
-                        .await;
-                    let integration = bot
-                        .integrations
-                        .iter()
-                        .find(|integration| integration.name == call.integration)
-                        .ok_or_else(|| EngineError::UnknownIntegration(call.integration.clone()))?;
-                    let invocation = self
-                        .call(integration, &mut state, message, &mut trace)
-                        .instrument(span.clone())
-                        .await;
-                    status = invocation.status;
-                    success = invocation.success;
-                    trace.call = Some(invocation);
-                    let last = LastCall { status, success };
-                    trigger = self
-                        .interaction_code(
-                            "post",
-                            &interaction.name,
-                            &mut state,
-                            message,
-                            last,
-                            &mut trace,
-                        )
-                        .instrument(span)
-                        .await
-                        .or(trigger);
-                    let rules_started = Instant::now();
-                    let chosen = self.with_values(&state, message, |values| {
-                        select_rule(&call.rules, success, values)
-                    });
-                    observe_phase("rules", rules_started);
-                    match chosen {
-                        Some(index) => {
-                            let rule = &call.rules[index];
-                            trace.rule = Some(
-                                rule.name
-                                    .clone()
-                                    .unwrap_or_else(|| format!("rule {}", index + 1)),
-                            );
-                            for text in &rule.messages {
-                                let text = self.text(text, &state, message);
-                                trace.messages.push(text);
-                            }
-                            if let Some(next) = &rule.next {
-                                action = next.clone();
-                            }
-                        }
-                        None if !success => {
-                            trace
-                                .messages
-                                .push(self.text(&self.failure_message, &state, message));
-                        }
-                        None => {}
+            self.leave_dialog(&mut state, Some(position.0));
+            match self
+                .run_interaction(position, &mut state, input, &mut walk)
+                .await?
+            {
+                Ran::Waits => break interaction.name.clone(),
+                Ran::Then(then) => step = then,
+            }
+        };
+        // A turn ends waiting only at a question: its answer is the next
+        // message.
+        state.waiting_at = find_interaction(bot, &next).map(|_| next.clone());
+        state.no_match_count = match &walk.no_match {
+            Some((question, count)) if state.waiting_at.as_ref() == Some(question) => *count,
+            _ => 0,
+        };
+        let variables = state.values();
+        state.end_turn();
+        state.dialog = None;
+        Ok(Turn {
+            state,
+            messages: walk.messages,
+            next,
+            status: walk.status,
+            success: walk.success,
+            steps: walk.steps,
+            variables,
+        })
+    }
+
+    /// Runs one interaction and says what follows it.
+    async fn run_interaction(
+        &self,
+        position: Position,
+        state: &mut ConversationState,
+        input: &UserMessage,
+        walk: &mut Walk,
+    ) -> Result<Ran, EngineError> {
+        let bot = &*self.bot;
+        let interaction = &bot.dialogs[position.0].interactions[position.1];
+        let span = tracing::debug_span!("interaction", name = %interaction.name);
+        let mut trace = StepTrace {
+            interaction: interaction.name.clone(),
+            ..StepTrace::default()
+        };
+        let mut action = interaction.next.clone();
+        let last = LastCall {
+            status: walk.status,
+            success: walk.success,
+        };
+        let pre = self
+            .interaction_code(Code::Pre, interaction, state, input, last, &mut trace)
+            .instrument(span.clone())
+            .await;
+        match &interaction.kind {
+            InteractionKind::Text(text) => {
+                let text = self.text(&text.text, state, input);
+                trace.messages.push(Message::Text(text));
+            }
+            InteractionKind::Question(question) => {
+                let message = self.question_message(question, state, input);
+                trace.messages.push(message);
+            }
+            InteractionKind::Integration(call) => {
+                let integration = bot
+                    .integrations
+                    .iter()
+                    .find(|integration| integration.name == call.integration)
+                    .ok_or_else(|| EngineError::UnknownIntegration(call.integration.clone()))?;
+                let invocation = self
+                    .call(integration, state, input, &mut trace)
+                    .instrument(span.clone())
+                    .await;
+                walk.status = invocation.status;
+                walk.success = invocation.success;
+                trace.call = Some(invocation);
+            }
+        }
+        let last = LastCall {
+            status: walk.status,
+            success: walk.success,
+        };
+        let post = self
+            .interaction_code(Code::Post, interaction, state, input, last, &mut trace)
+            .instrument(span)
+            .await;
+        if let InteractionKind::Integration(call) = &interaction.kind {
+            let rules_started = Instant::now();
+            let success = walk.success;
+            let chosen = self.with_values(state, input, |values| {
+                select_rule(&call.rules, success, values)
+            });
+            observe_phase("rules", rules_started);
+            match chosen {
+                Some(index) => {
+                    let rule = &call.rules[index];
+                    trace.rule = Some(
+                        rule.name
+                            .clone()
+                            .unwrap_or_else(|| format!("rule {}", index + 1)),
+                    );
+                    for text in &rule.messages {
+                        let text = self.text(text, state, input);
+                        trace.messages.push(Message::Text(text));
+                    }
+                    if let Some(next) = &rule.next {
+                        action = next.clone();
                     }
                 }
+                None if !success => {
+                    let text = self.text(&self.failure_message, state, input);
+                    trace.messages.push(Message::Text(text));
+                }
+                None => {}
             }
-            messages.extend(trace.messages.iter().cloned());
-            steps.push(trace);
-            let step = match trigger
+        }
+        let waits = matches!(interaction.kind, InteractionKind::Question(_));
+        let trigger = post.or(pre);
+        walk.record(trace);
+        Ok(
+            match trigger
                 .as_deref()
                 .and_then(|text| trigger_target(bot, text))
             {
-                Some(target) => Step::Interaction(target),
-                None => next_step(bot, position, &action),
-            };
-            match step {
-                Step::Interaction(target) if waits => break name_at(bot, target),
-                Step::Interaction(target) => position = target,
-                Step::End => break "end".to_owned(),
-                Step::CloseDialog => break "close-dialog".to_owned(),
-                Step::CloseConversation => break "close-conversation".to_owned(),
-            }
-        };
-        // A turn ends waiting only after a question: `next` then names
-        // the interaction its answer goes to.
-        state.waiting_at = find_interaction(bot, &next).map(|_| next.clone());
-        let variables = state.values();
-        state.end_turn();
-        Ok(Turn {
-            state,
-            messages,
-            next,
-            status,
-            success,
-            steps,
-            variables,
-        })
+                Some(target) => Ran::Then(Step::Interaction(target)),
+                None if waits => Ran::Waits,
+                None => Ran::Then(next_step(bot, position, &action)),
+            },
+        )
     }
 
     /// Invokes one integration on `state`, outside any dialog.
@@ -705,7 +867,9 @@ impl Engine {
             .ok_or_else(|| EngineError::UnknownIntegration(integration.to_owned()))?;
         state.start_from_bot_variables(&self.bot);
         let mut trace = StepTrace::default();
-        Ok(self.call(integration, state, "", &mut trace).await)
+        Ok(self
+            .call(integration, state, &UserMessage::default(), &mut trace)
+            .await)
     }
 
     /// Bot variables as templates and scripts see them: the state's, then
@@ -717,56 +881,54 @@ impl Engine {
     }
 
     /// Calls `f` with what templates and conditions read in `state`.
-    fn with_values<R>(
+    pub(crate) fn with_values<R>(
         &self,
         state: &ConversationState,
-        message: &str,
+        message: &UserMessage,
         f: impl FnOnce(&Values<'_>) -> R,
     ) -> R {
         let variables = self.variables(state);
-        let slots = HashMap::new();
+        let slots = state.current_slots();
         let env = |name: &str| (self.env)(name);
         let system = |system: SystemVariable| Some(system_value(&self.bot, state, message, system));
         f(&Values {
             variables: &variables,
-            slots: &slots,
+            slots,
             env: &env,
             system: &system,
             fields: &state.fields,
         })
     }
 
-    fn text(&self, template: &Template, state: &ConversationState, message: &str) -> String {
+    pub(crate) fn text(
+        &self,
+        template: &Template,
+        state: &ConversationState,
+        message: &UserMessage,
+    ) -> String {
         self.with_values(state, message, |values| {
             render(template, values, Place::Text).unwrap_or_default()
         })
     }
 
-    /// Runs an interaction's `pre` or `post` code, if it has any, applies
-    /// what it did, and returns the trigger it set.
-    async fn interaction_code(
+    /// Runs an interaction's code of one kind, if it has any, applies what
+    /// it did, and returns the trigger it set.
+    pub(crate) async fn interaction_code(
         &self,
-        kind: &str,
-        interaction: &str,
+        code: Code,
+        interaction: &Interaction,
         state: &mut ConversationState,
-        message: &str,
+        message: &UserMessage,
         last: LastCall,
         trace: &mut StepTrace,
     ) -> Option<String> {
-        let key = script_key(kind, interaction);
+        let key = script_key(code.key(), &interaction.name);
         if !self.compiled.contains_key(&key) {
             return None;
         }
         let started = Instant::now();
         let output = self.script(&key, state, message, None, last, trace).await;
-        observe_phase(
-            if kind == "pre" {
-                "pre-process"
-            } else {
-                "post-process"
-            },
-            started,
-        );
+        observe_phase(code.phase(), started);
         let output = output?;
         apply(state, &output, trace);
         output.trigger
@@ -779,7 +941,7 @@ impl Engine {
         &self,
         key: &str,
         state: &ConversationState,
-        message: &str,
+        message: &UserMessage,
         api: Option<ApiData>,
         last: LastCall,
         trace: &mut StepTrace,
@@ -788,14 +950,15 @@ impl Engine {
         let input = ScriptInput {
             variables: self.script_variables(state),
             env: self.script_env.clone(),
-            user_message: message.to_owned(),
+            user_message: message.text.clone(),
             conversation_id: state.conversation_id.clone(),
             chat_bot_id: self.bot.name.clone(),
             user_platform_id: state.platform_user_id.clone(),
-            quick_reply_payload: String::new(),
+            quick_reply_payload: message.payload.clone().unwrap_or_default(),
             api_status: last.status,
             api_success: last.success,
             api,
+            ..ScriptInput::default()
         };
         let run = self.scripts.run_keeping_effects(script, input).await;
         if let Some(error) = &run.error {
@@ -873,7 +1036,7 @@ impl Engine {
         &self,
         integration: &Integration,
         state: &mut ConversationState,
-        message: &str,
+        message: &UserMessage,
         trace: &mut StepTrace,
     ) -> Invocation {
         let span = tracing::info_span!("integration", bot = %self.bot.name, integration = %integration.name);
@@ -886,7 +1049,7 @@ impl Engine {
         &self,
         integration: &Integration,
         state: &mut ConversationState,
-        message: &str,
+        message: &UserMessage,
         trace: &mut StepTrace,
     ) -> Invocation {
         let started = Instant::now();
@@ -991,7 +1154,7 @@ impl Engine {
         &self,
         integration: &Integration,
         state: &ConversationState,
-        message: &str,
+        message: &UserMessage,
         invocation: &mut Invocation,
     ) -> Result<patchbay_transport::Response, CallFailure> {
         let request = self
@@ -1212,39 +1375,37 @@ fn api_json_text(api_name: &str, response: &patchbay_transport::Response) -> Str
 
 /// The last call's outcome, as scripts read it.
 #[derive(Clone, Copy)]
-struct LastCall {
-    status: Option<u16>,
-    success: bool,
+pub(crate) struct LastCall {
+    pub(crate) status: Option<u16>,
+    pub(crate) success: bool,
 }
 
 /// Applies what a script did to the state and the trace.
-fn apply(state: &mut ConversationState, output: &ScriptOutput, trace: &mut StepTrace) {
+pub(crate) fn apply(state: &mut ConversationState, output: &ScriptOutput, trace: &mut StepTrace) {
     for write in &output.variables {
         state.set(&write.name, write.value.clone(), write.persistence);
     }
-    trace.messages.extend(output.messages.iter().cloned());
+    trace
+        .messages
+        .extend(output.messages.iter().cloned().map(Message::Text));
 }
 
 fn system_value(
     bot: &Bot,
     state: &ConversationState,
-    message: &str,
+    message: &UserMessage,
     system: SystemVariable,
 ) -> String {
     match system {
         // The bot's id is its name, as `getChatBotId()` gives it.
         SystemVariable::ChatBotId => bot.name.clone(),
-        SystemVariable::UserMessage => message.to_owned(),
+        SystemVariable::UserMessage => message.text.clone(),
         SystemVariable::ConversationId => state.conversation_id.clone(),
         SystemVariable::ChatBotUserId => state.user_id.clone(),
         SystemVariable::ChatBotUserPlatformId => state.platform_user_id.clone(),
         SystemVariable::FirstName => state.first_name.clone(),
-        SystemVariable::QuickReplyPayload => String::new(),
+        SystemVariable::QuickReplyPayload => message.payload.clone().unwrap_or_default(),
     }
-}
-
-fn name_at(bot: &Bot, (dialog, index): Position) -> String {
-    bot.dialogs[dialog].interactions[index].name.clone()
 }
 
 /// The call's limits: the integration's settings over the bot's over the

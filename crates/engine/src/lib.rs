@@ -22,14 +22,18 @@ pub use patchbay_rules as rules;
 pub use patchbay_script as script;
 pub use patchbay_transport as transport;
 
+mod conversation;
 mod engine;
+mod message;
 mod state;
 mod store;
 
+pub use conversation::NOT_UNDERSTOOD;
 pub use engine::{
     CallFailure, Engine, EngineError, EngineOptions, Env, Invocation, Start, StepTrace, Turn,
 };
-pub use state::{ConversationState, Variable};
+pub use message::{ButtonMessage, CardMessage, Message, QuestionMessage, UserMessage};
+pub use state::{ConversationState, MAX_RETURN_TO, Variable};
 pub use store::{
     ConversationKey, DEFAULT_MAX_CONVERSATION_BYTES, DEFAULT_MAX_CONVERSATIONS,
     DEFAULT_USER_VARIABLES_TTL, MemoryStateStore, MemoryStoreLimits, SaveConversation, StateStore,

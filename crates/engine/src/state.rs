@@ -31,13 +31,33 @@ pub struct ConversationState {
     pub variables: HashMap<String, Variable>,
     /// Custom data fields of the integrations that ran.
     pub fields: Fields,
-    /// Where the conversation waits: the interaction a question's answer
-    /// goes to (its next action), set by the turn that asked. A turn from
-    /// [`crate::Start::Message`] goes on there instead of picking a dialog
-    /// by its starters; every turn replaces it (`None` when the turn did
-    /// not end waiting).
+    /// Where the conversation waits: the question whose answer the next
+    /// message is, set by the turn that asked. A turn from
+    /// [`crate::Start::Message`] hands the message to that question's rules
+    /// instead of picking a dialog by its starters; every turn replaces it
+    /// (`None` when the turn did not end waiting).
     pub waiting_at: Option<String>,
+    /// Slots of the dialogs the conversation is in, by dialog name; a
+    /// dialog's are dropped when it ends.
+    pub slots: HashMap<String, HashMap<String, String>>,
+    /// Variables captured with `scope: dialog`, by dialog name; dropped
+    /// when it ends.
+    pub dialog_variables: HashMap<String, Vec<String>>,
+    /// How many answers in a row the waiting question's rules did not
+    /// take.
+    pub no_match_count: u32,
+    /// Questions whose dialogs were left for another (a context switch, the
+    /// fallback dialog), latest last: when the dialog now running ends, the
+    /// latest is asked again.
+    pub return_to: Vec<String>,
+    /// The dialog the turn is in, as the engine walks (not part of the
+    /// JSON form: a turn starts from `waiting_at`).
+    pub dialog: Option<String>,
 }
+
+/// The most questions [`ConversationState::return_to`] holds; older ones
+/// are forgotten.
+pub const MAX_RETURN_TO: usize = 8;
 
 impl ConversationState {
     /// Sets a variable.
@@ -77,6 +97,33 @@ impl ConversationState {
         self.variables
             .retain(|_, variable| variable.persistence != Persistence::Request);
     }
+
+    /// Drops what lives as long as `dialog`: its slots and its dialog
+    /// variables.
+    pub(crate) fn end_dialog(&mut self, dialog: &str) {
+        self.slots.remove(dialog);
+        for name in self.dialog_variables.remove(dialog).unwrap_or_default() {
+            self.variables.remove(&name);
+        }
+    }
+
+    /// The slots of the dialog the turn is in.
+    pub(crate) fn current_slots(&self) -> &HashMap<String, String> {
+        static NONE: std::sync::LazyLock<HashMap<String, String>> =
+            std::sync::LazyLock::new(HashMap::new);
+        self.dialog
+            .as_ref()
+            .and_then(|dialog| self.slots.get(dialog))
+            .unwrap_or(&NONE)
+    }
+
+    /// Remembers a question to ask again when the dialog entered now ends.
+    pub(crate) fn push_return(&mut self, question: &str) {
+        if self.return_to.len() >= MAX_RETURN_TO {
+            self.return_to.remove(0);
+        }
+        self.return_to.push(question.to_owned());
+    }
 }
 
 /// The state's JSON form: what `serve` returns and takes back.
@@ -102,6 +149,21 @@ struct StateJson {
     /// Where the conversation waits (absent when it does not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     waiting_at: Option<String>,
+    /// Slots by dialog.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    slots: BTreeMap<String, BTreeMap<String, String>>,
+    /// Dialog-scoped variable names by dialog.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    dialog_variables: BTreeMap<String, Vec<String>>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    no_match_count: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    return_to: Vec<String>,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's signature
+fn is_zero(count: &u32) -> bool {
+    *count == 0
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -115,7 +177,9 @@ impl ConversationState {
     /// The state as JSON: `conversationId`, `userId`, `platformUserId`,
     /// `firstName`, `variables` (session), `userVariables` (kept per user),
     /// `fields` (`"RDVN.key"` to a string or an array), `waitingAt` (the
-    /// interaction the next message goes to, when the conversation waits).
+    /// question the next message answers, when the conversation waits),
+    /// `slots` (by dialog), `dialogVariables`, `noMatchCount` and
+    /// `returnTo` (when set).
     /// Request variables are not part of it: they end with the turn.
     pub fn to_json(&self) -> serde_json::Value {
         let mut json = StateJson {
@@ -137,6 +201,20 @@ impl ConversationState {
                 })
                 .collect(),
             waiting_at: self.waiting_at.clone(),
+            slots: self
+                .slots
+                .iter()
+                .filter(|(_, slots)| !slots.is_empty())
+                .map(|(dialog, slots)| (dialog.clone(), slots.clone().into_iter().collect()))
+                .collect(),
+            dialog_variables: self
+                .dialog_variables
+                .iter()
+                .filter(|(_, names)| !names.is_empty())
+                .map(|(dialog, names)| (dialog.clone(), names.clone()))
+                .collect(),
+            no_match_count: self.no_match_count,
+            return_to: self.return_to.clone(),
         };
         for (name, variable) in &self.variables {
             let map = match variable.persistence {
@@ -171,7 +249,18 @@ impl ConversationState {
                 &bot.integrations,
             ),
             waiting_at: json.waiting_at,
+            slots: json
+                .slots
+                .into_iter()
+                .map(|(dialog, slots)| (dialog, slots.into_iter().collect()))
+                .collect(),
+            dialog_variables: json.dialog_variables.into_iter().collect(),
+            no_match_count: json.no_match_count,
+            return_to: json.return_to,
+            dialog: None,
         };
+        let over = state.return_to.len().saturating_sub(MAX_RETURN_TO);
+        state.return_to.drain(..over);
         for (name, value) in json.variables {
             state.set(&name, value, Persistence::Session);
         }
@@ -227,10 +316,10 @@ dialogs:
             )
             .await
             .expect("turn 1");
-        assert_eq!(asked.state.waiting_at.as_deref(), Some("answer"));
+        assert_eq!(asked.state.waiting_at.as_deref(), Some("ask"));
         // Through its JSON form, as a client holds it.
         let json = asked.state.to_json();
-        assert_eq!(json["waitingAt"], "answer");
+        assert_eq!(json["waitingAt"], "ask");
         let state = ConversationState::from_json(json, engine.bot()).expect("state");
         let answered = engine
             .run_turn(state, Start::Message, "1234")

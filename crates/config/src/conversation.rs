@@ -1,0 +1,453 @@
+//! Questions and what an answer does: the product's question interactions
+//! ("Questions") and their rules ("Response Match & Actions", now "Custom
+//! Rules"), with captures into variables and slots (docs/config.md,
+//! "Questions").
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Condition, NextAction, Pattern, StarterPattern};
+use crate::template::Template;
+
+/// The fields of a question interaction (every kind).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Question {
+    /// What the bot asks; every kind but `structured` has it.
+    pub text: Option<Template>,
+    /// The question's kind and what it offers the user.
+    pub ask: Ask,
+    /// JavaScript run before the question is prepared.
+    pub pre_process: Option<String>,
+    /// JavaScript run after the question is prepared, before it is sent
+    /// (the product's order).
+    pub post_process: Option<String>,
+    /// JavaScript run when the answer arrives, before the rules.
+    pub process_user_response: Option<String>,
+    /// Rules tried on the answer; the first whose match holds wins.
+    pub rules: Vec<AnswerRule>,
+    /// What happens to an answer no rule takes.
+    pub no_match: Option<NoMatch>,
+}
+
+impl Question {
+    /// The choices the user picks from by number, letter or text
+    /// (multiple choice), if any.
+    pub fn choices(&self) -> &[String] {
+        match &self.ask {
+            Ask::MultipleChoice(choice) => &choice.choices,
+            _ => &[],
+        }
+    }
+}
+
+/// The product's question kinds.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Ask {
+    /// A text question.
+    Text,
+    /// A multiple choice question.
+    MultipleChoice(MultipleChoice),
+    /// A button question.
+    Buttons(Vec<Button>),
+    /// A quick reply question.
+    QuickReplies(Vec<Button>),
+    /// A structured question: one card or more.
+    Structured(Vec<Card>),
+}
+
+/// A multiple choice question's choices and how they are shown.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MultipleChoice {
+    /// The choices, in order.
+    pub choices: Vec<String>,
+    /// Shown as buttons (the default) or quick replies where the channel
+    /// can.
+    #[serde(default)]
+    pub display: ChoiceDisplay,
+    /// The numbering of the text-only list (`1.` or `a.`).
+    #[serde(default)]
+    pub list_style: ListStyle,
+}
+
+/// How a channel with rich content shows a multiple choice question.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChoiceDisplay {
+    /// Buttons.
+    #[default]
+    Buttons,
+    /// Quick reply chips.
+    QuickReplies,
+}
+
+/// The numbering of a multiple choice question sent as plain text.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ListStyle {
+    /// `1.`, `2.`, ...
+    #[default]
+    Numbers,
+    /// `a.`, `b.`, ...
+    Letters,
+}
+
+impl ListStyle {
+    /// The label of the choice at `index` (from 0): `1`, or `a`.
+    pub fn label(self, index: usize) -> String {
+        match self {
+            Self::Numbers => (index + 1).to_string(),
+            Self::Letters => letter(index).map(String::from).unwrap_or_default(),
+        }
+    }
+}
+
+/// The letter of the choice at `index`, for the first 26.
+pub fn letter(index: usize) -> Option<char> {
+    u8::try_from(index)
+        .ok()
+        .filter(|index| *index < 26)
+        .map(|index| char::from(b'a' + index))
+}
+
+/// A button (button and structured questions) or a quick reply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Button {
+    /// The label (the product's "Button Label" or quick reply "Title").
+    pub title: String,
+    /// What a click sends back instead of the label (the product's
+    /// "Callback" or quick reply "Payload").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<String>,
+    /// A web page the button opens (the product's "Web URL" action).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+impl Button {
+    /// What a click sends back: the payload, or else the label.
+    pub fn sent_back(&self) -> &str {
+        self.payload.as_deref().unwrap_or(&self.title)
+    }
+}
+
+/// A card (tile) of a structured question.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Card {
+    /// The card's title.
+    pub title: Template,
+    /// A line under the title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtitle: Option<Template>,
+    /// An image shown on the card.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_url: Option<String>,
+    /// The card's buttons.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buttons: Vec<Button>,
+}
+
+/// A rule on a question's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnswerRule {
+    /// A name for traces.
+    pub name: Option<String>,
+    /// What the answer must be.
+    pub when: AnswerMatch,
+    /// Conditions on variables and fields, all of which must hold too.
+    pub conditions: Vec<Condition>,
+    /// Values stored when the rule wins.
+    pub set: Vec<Capture>,
+    /// Messages sent when the rule wins.
+    pub messages: Vec<Template>,
+    /// Where to go when the rule wins; the question's `next` unless given.
+    pub next: Option<NextAction>,
+}
+
+/// The match types of a question's rules.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AnswerMatch {
+    /// The answer fits one of these patterns.
+    Pattern(Vec<StarterPattern>),
+    /// The regular expression finds a match in the answer.
+    Regex(Pattern),
+    /// The answer is one of these values (case and surrounding spaces
+    /// ignored).
+    Exact(Vec<String>),
+    /// The user picked one of these choices, by number, letter or text
+    /// (the product's "Evaluate Options").
+    Options(Vec<ChoiceRef>),
+    /// A button or quick reply with one of these payloads was clicked (or
+    /// the payload was typed).
+    Payload(Vec<String>),
+    /// Any answer that no other rule takes; tried last.
+    NoMatch,
+}
+
+/// A value a winning rule stores.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Capture {
+    /// Where it goes.
+    pub target: CaptureTarget,
+    /// What is stored.
+    pub source: CaptureSource,
+}
+
+/// Where a captured value goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CaptureTarget {
+    /// A bot variable, for as long as `scope` says.
+    Variable {
+        /// The variable's name.
+        name: String,
+        /// How long it lives.
+        scope: Scope,
+    },
+    /// A slot of the question's dialog.
+    Slot(String),
+}
+
+/// What a capture stores.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CaptureSource {
+    /// The user's answer as written.
+    Answer,
+    /// The picked choice's text (multiple choice).
+    Choice,
+    /// The clicked button's or quick reply's payload.
+    Payload,
+    /// A named group of the rule's regular expression.
+    Group(String),
+    /// A template (`{$userMessage}`, a variable, plain text).
+    Value(Template),
+}
+
+/// How long a captured variable lives (the product's durations).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// This turn only.
+    Request,
+    /// Until the dialog ends.
+    Dialog,
+    /// The conversation.
+    #[default]
+    Session,
+    /// The user, across conversations.
+    Forever,
+}
+
+/// What a question does with an answer no rule takes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NoMatch {
+    /// Sent before the question is asked again (the product's "Fallback
+    /// Response").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Template>,
+    /// How many times the question is asked again; without it, until an
+    /// answer fits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    /// Where to go once the retries are spent; `end` unless given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<NextAction>,
+}
+
+/// A choice named in an `options` match: its number (from 1) or its text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ChoiceRef {
+    /// The choice's number, from 1.
+    Number(usize),
+    /// The choice's text.
+    Title(String),
+}
+
+impl ChoiceRef {
+    /// The index (from 0) of the choice this names among `choices`.
+    pub fn index(&self, choices: &[String]) -> Option<usize> {
+        match self {
+            Self::Number(number) => number.checked_sub(1).filter(|index| *index < choices.len()),
+            Self::Title(title) => choices.iter().position(|choice| same_text(choice, title)),
+        }
+    }
+}
+
+/// Whether two texts are the same answer: case and surrounding whitespace
+/// ignored.
+pub fn same_text(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim(), b.trim());
+    a.eq_ignore_ascii_case(b) || a.to_lowercase() == b.to_lowercase()
+}
+
+// The bot file's form of a question is read by `crate::raw`; these give its
+// schema and write it back (for tools), as one flat record.
+
+impl Serialize for Question {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        if let Some(text) = &self.text {
+            map.serialize_entry("text", text)?;
+        }
+        match &self.ask {
+            Ask::Text => {}
+            Ask::MultipleChoice(choice) => {
+                map.serialize_entry("choices", &choice.choices)?;
+                map.serialize_entry("display", &choice.display)?;
+                map.serialize_entry("listStyle", &choice.list_style)?;
+            }
+            Ask::Buttons(buttons) => map.serialize_entry("buttons", buttons)?,
+            Ask::QuickReplies(replies) => map.serialize_entry("quickReplies", replies)?,
+            Ask::Structured(cards) => map.serialize_entry("cards", cards)?,
+        }
+        for (key, code) in [
+            ("preProcess", &self.pre_process),
+            ("postProcess", &self.post_process),
+            ("processUserResponse", &self.process_user_response),
+        ] {
+            if let Some(code) = code {
+                map.serialize_entry(key, code)?;
+            }
+        }
+        if !self.rules.is_empty() {
+            map.serialize_entry("rules", &self.rules)?;
+        }
+        if let Some(no_match) = &self.no_match {
+            map.serialize_entry("noMatch", no_match)?;
+        }
+        map.end()
+    }
+}
+
+impl JsonSchema for Question {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Question".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let next = generator.subschema_for::<NextAction>();
+        let template = generator.subschema_for::<Template>();
+        let condition = generator.subschema_for::<Condition>();
+        let button = generator.subschema_for::<Button>();
+        let card = generator.subschema_for::<Card>();
+        let no_match = generator.subschema_for::<NoMatch>();
+        let strings = serde_json::json!({
+            "anyOf": [{ "type": "string" }, { "type": "array", "items": { "type": "string" } }]
+        });
+        schemars::json_schema!({
+            "type": "object",
+            "description": "A question: `question` (text), `multiple-choice`, `buttons`, `quick-replies` or `structured`.",
+            "properties": {
+                "text": template,
+                "choices": { "type": "array", "items": { "type": "string" } },
+                "display": { "enum": ["buttons", "quick-replies"] },
+                "listStyle": { "enum": ["numbers", "letters"] },
+                "buttons": { "type": "array", "items": button },
+                "quickReplies": { "type": "array", "items": button },
+                "cards": { "type": "array", "items": card },
+                "preProcess": { "type": "string" },
+                "postProcess": { "type": "string" },
+                "processUserResponse": { "type": "string" },
+                "noMatch": no_match,
+                "rules": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "name": { "type": "string" },
+                            "match": {
+                                "type": "object",
+                                "properties": {
+                                    "pattern": strings,
+                                    "regex": { "type": "string", "format": "regex" },
+                                    "exact": strings,
+                                    "options": { "type": "array", "items": { "type": ["string", "integer"] } },
+                                    "payload": strings,
+                                    "noMatch": { "type": "boolean" },
+                                    "conditions": { "type": "array", "items": condition }
+                                },
+                                "additionalProperties": false
+                            },
+                            "set": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "properties": {
+                                        "variable": { "type": "string" },
+                                        "slot": { "type": "string" },
+                                        "scope": { "enum": ["request", "dialog", "session", "forever"] },
+                                        "value": template,
+                                        "group": { "type": "string" },
+                                        "from": { "enum": ["answer", "choice", "payload"] }
+                                    },
+                                    "additionalProperties": false
+                                }
+                            },
+                            "messages": { "type": "array", "items": template },
+                            "next": next
+                        },
+                        "required": ["match"],
+                        "additionalProperties": false
+                    }
+                }
+            }
+        })
+    }
+}
+
+impl Serialize for AnswerRule {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        use serde_json::{Value, json};
+        let mut when = match &self.when {
+            AnswerMatch::Pattern(patterns) => json!({ "pattern": patterns }),
+            AnswerMatch::Regex(regex) => json!({ "regex": regex }),
+            AnswerMatch::Exact(values) => json!({ "exact": values }),
+            AnswerMatch::Options(options) => json!({ "options": options }),
+            AnswerMatch::Payload(payloads) => json!({ "payload": payloads }),
+            AnswerMatch::NoMatch => json!({ "noMatch": true }),
+        };
+        if !self.conditions.is_empty() {
+            when["conditions"] = json!(self.conditions);
+        }
+        let set: Vec<Value> = self
+            .set
+            .iter()
+            .map(|capture| {
+                let mut record = match &capture.target {
+                    CaptureTarget::Variable { name, scope } => {
+                        json!({ "variable": name, "scope": scope })
+                    }
+                    CaptureTarget::Slot(name) => json!({ "slot": name }),
+                };
+                match &capture.source {
+                    CaptureSource::Answer => {}
+                    CaptureSource::Choice => record["from"] = json!("choice"),
+                    CaptureSource::Payload => record["from"] = json!("payload"),
+                    CaptureSource::Group(group) => record["group"] = json!(group),
+                    CaptureSource::Value(value) => record["value"] = json!(value),
+                }
+                record
+            })
+            .collect();
+        let mut map = serializer.serialize_map(None)?;
+        if let Some(name) = &self.name {
+            map.serialize_entry("name", name)?;
+        }
+        map.serialize_entry("match", &when)?;
+        if !set.is_empty() {
+            map.serialize_entry("set", &set)?;
+        }
+        if !self.messages.is_empty() {
+            map.serialize_entry("messages", &self.messages)?;
+        }
+        if let Some(next) = &self.next {
+            map.serialize_entry("next", next)?;
+        }
+        map.end()
+    }
+}

@@ -1,0 +1,282 @@
+//! The conversation around the calls: a question as it is sent, its
+//! answer taken by a rule (or by no rule), and the dialogs a turn enters
+//! and leaves (docs/engine.md, "Questions and answers").
+
+use patchbay_config::{
+    Ask, Bot, Button, CaptureTarget, ChoiceDisplay, InteractionKind, NextAction, Question, Scope,
+};
+use patchbay_rules::{
+    Answer, Position, Step, captured, find_interaction, next_step, select_answer_rule,
+    trigger_target,
+};
+use patchbay_script::Persistence;
+
+use crate::engine::{Code, Engine, LastCall, StepTrace, Walk};
+use crate::message::{ButtonMessage, CardMessage, Message, QuestionMessage, UserMessage};
+use crate::state::ConversationState;
+
+/// Sent when a question's rules take no answer and neither the question
+/// (`noMatch`) nor the bot (a fallback dialog) says what to do: the
+/// product's default fallback response.
+pub const NOT_UNDERSTOOD: &str =
+    "Not able to understand your question. Can you please re-phrase it?";
+
+impl Engine {
+    /// A question as the bot sends it.
+    pub(crate) fn question_message(
+        &self,
+        question: &Question,
+        state: &ConversationState,
+        input: &UserMessage,
+    ) -> Message {
+        let text = question
+            .text
+            .as_ref()
+            .map(|text| self.text(text, state, input));
+        let buttons = |buttons: &[Button]| buttons.iter().map(button_message).collect();
+        let message = match &question.ask {
+            Ask::Text => return Message::Text(text.unwrap_or_default()),
+            Ask::MultipleChoice(choice) => {
+                let mut fallback = text.clone().unwrap_or_default();
+                for (index, title) in choice.choices.iter().enumerate() {
+                    fallback.push('\n');
+                    fallback.push_str(&choice.list_style.label(index));
+                    fallback.push_str(". ");
+                    fallback.push_str(title);
+                }
+                QuestionMessage {
+                    kind: "multiple-choice",
+                    text,
+                    choices: choice.choices.clone(),
+                    display: Some(match choice.display {
+                        ChoiceDisplay::Buttons => "buttons",
+                        ChoiceDisplay::QuickReplies => "quick-replies",
+                    }),
+                    fallback_text: Some(fallback),
+                    ..QuestionMessage::default()
+                }
+            }
+            Ask::Buttons(list) => QuestionMessage {
+                kind: "buttons",
+                text,
+                buttons: buttons(list),
+                ..QuestionMessage::default()
+            },
+            Ask::QuickReplies(list) => QuestionMessage {
+                kind: "quick-replies",
+                text,
+                quick_replies: buttons(list),
+                ..QuestionMessage::default()
+            },
+            Ask::Structured(cards) => QuestionMessage {
+                kind: "cards",
+                cards: cards
+                    .iter()
+                    .map(|card| CardMessage {
+                        title: self.text(&card.title, state, input),
+                        subtitle: card
+                            .subtitle
+                            .as_ref()
+                            .map(|subtitle| self.text(subtitle, state, input)),
+                        image_url: card.image_url.clone(),
+                        buttons: buttons(&card.buttons),
+                    })
+                    .collect(),
+                ..QuestionMessage::default()
+            },
+        };
+        Message::Question(message)
+    }
+
+    /// Takes the user's answer to the question at `position`: its
+    /// `processUserResponse` code, then its rules; an answer no rule takes
+    /// switches to another dialog whose starter it fits (context
+    /// switching), else goes on (a question without rules takes any
+    /// answer), else gets the question's no-match handling.
+    pub(crate) async fn answer(
+        &self,
+        position: Position,
+        state: &mut ConversationState,
+        input: &UserMessage,
+        walk: &mut Walk,
+    ) -> Step {
+        let bot = &*self.bot;
+        let interaction = &bot.dialogs[position.0].interactions[position.1];
+        let InteractionKind::Question(question) = &interaction.kind else {
+            return next_step(bot, position, &interaction.next);
+        };
+        let mut trace = StepTrace {
+            interaction: interaction.name.clone(),
+            ..StepTrace::default()
+        };
+        let last = LastCall {
+            status: walk.status,
+            success: walk.success,
+        };
+        let trigger = self
+            .interaction_code(
+                Code::ProcessUserResponse,
+                interaction,
+                state,
+                input,
+                last,
+                &mut trace,
+            )
+            .await;
+        if let Some(target) = trigger.and_then(|text| trigger_target(bot, &text)) {
+            walk.record(trace);
+            return Step::Interaction(target);
+        }
+        let answer = Answer {
+            text: &input.text,
+            payload: input.payload.as_deref(),
+        };
+        let taken = self.with_values(state, input, |values| {
+            let index = select_answer_rule(question, &answer, values)?;
+            Some((
+                index,
+                captured(question, &question.rules[index], &answer, values),
+            ))
+        });
+        let dialog = &bot.dialogs[position.0];
+        if let Some((index, captures)) = taken {
+            let rule = &question.rules[index];
+            trace.rule = Some(
+                rule.name
+                    .clone()
+                    .unwrap_or_else(|| format!("rule {}", index + 1)),
+            );
+            for (target, value) in captures {
+                capture(state, &dialog.name, target, value);
+            }
+            for text in &rule.messages {
+                let text = self.text(text, state, input);
+                trace.messages.push(Message::Text(text));
+            }
+            walk.record(trace);
+            return next_step(
+                bot,
+                position,
+                rule.next.as_ref().unwrap_or(&interaction.next),
+            );
+        }
+        if dialog.switches_context(bot)
+            && let Some(target) = starter_elsewhere(bot, position.0, &input.text)
+        {
+            trace.rule = Some(format!(
+                "context switch to dialog {}",
+                bot.dialogs[target.0].name
+            ));
+            state.push_return(&interaction.name);
+            walk.record(trace);
+            return Step::Interaction(target);
+        }
+        if question.rules.is_empty() {
+            walk.record(trace);
+            return next_step(bot, position, &interaction.next);
+        }
+        let count = state.no_match_count.saturating_add(1);
+        trace.rule = Some("no match".to_owned());
+        let retry = (interaction.name.clone(), count);
+        let step = match &question.no_match {
+            Some(no_match) if no_match.retries.is_some_and(|retries| count > retries) => next_step(
+                bot,
+                position,
+                no_match.next.as_ref().unwrap_or(&NextAction::End),
+            ),
+            Some(no_match) => {
+                if let Some(message) = &no_match.message {
+                    let text = self.text(message, state, input);
+                    trace.messages.push(Message::Text(text));
+                }
+                walk.no_match = Some(retry);
+                Step::Interaction(position)
+            }
+            None => match patchbay_rules::fallback_start(bot).filter(|at| at.0 != position.0) {
+                Some(fallback) => {
+                    state.push_return(&interaction.name);
+                    walk.no_match = Some(retry);
+                    Step::Interaction(fallback)
+                }
+                None => {
+                    trace
+                        .messages
+                        .push(Message::Text(NOT_UNDERSTOOD.to_owned()));
+                    walk.no_match = Some(retry);
+                    Step::Interaction(position)
+                }
+            },
+        };
+        walk.record(trace);
+        step
+    }
+
+    /// Moves the turn into dialog `to` (an index), or out of every dialog
+    /// (`None`): the dialog it leaves ends (its slots and dialog variables
+    /// are dropped) unless a question of it waits to be asked again.
+    pub(crate) fn leave_dialog(&self, state: &mut ConversationState, to: Option<usize>) {
+        let bot = &*self.bot;
+        let to = to.map(|dialog| bot.dialogs[dialog].name.clone());
+        if state.dialog == to {
+            return;
+        }
+        if let Some(left) = state.dialog.take() {
+            let suspended = state.return_to.iter().any(|question| {
+                find_interaction(bot, question).is_some_and(|(d, _)| bot.dialogs[d].name == left)
+            });
+            if !suspended {
+                state.end_dialog(&left);
+            }
+        }
+        state.dialog = to;
+    }
+}
+
+/// The first interaction of a dialog other than `current` whose starter
+/// fits `text`.
+fn starter_elsewhere(bot: &Bot, current: usize, text: &str) -> Option<Position> {
+    bot.dialogs
+        .iter()
+        .enumerate()
+        .find(|(index, dialog)| {
+            *index != current
+                && !dialog.interactions.is_empty()
+                && dialog.starters.iter().any(|starter| starter.matches(text))
+        })
+        .map(|(index, _)| (index, 0))
+}
+
+/// Stores one captured value.
+fn capture(state: &mut ConversationState, dialog: &str, target: &CaptureTarget, value: String) {
+    match target {
+        CaptureTarget::Slot(name) => {
+            state
+                .slots
+                .entry(dialog.to_owned())
+                .or_default()
+                .insert(name.clone(), value);
+        }
+        CaptureTarget::Variable { name, scope } => {
+            let persistence = match scope {
+                Scope::Request => Persistence::Request,
+                Scope::Dialog | Scope::Session => Persistence::Session,
+                Scope::Forever => Persistence::Forever,
+            };
+            state.set(name, value, persistence);
+            if *scope == Scope::Dialog {
+                let names = state.dialog_variables.entry(dialog.to_owned()).or_default();
+                if !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
+        }
+    }
+}
+
+fn button_message(button: &Button) -> ButtonMessage {
+    ButtonMessage {
+        title: button.title.clone(),
+        payload: button.payload.clone(),
+        url: button.url.clone(),
+    }
+}
