@@ -22,6 +22,7 @@ fn input() -> ScriptInput {
             ("tier".to_owned(), "gold".to_owned()),
             ("limit".to_owned(), "10".to_owned()),
         ]),
+        slots: HashMap::new(),
         env: HashMap::from([("REGION".to_owned(), "eu".to_owned())]),
         user_message: "where is my order".to_owned(),
         conversation_id: "conv-1".to_owned(),

@@ -4,6 +4,7 @@ mod bot_context;
 mod host_api;
 mod isolation;
 mod limits;
+mod slots;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 
 use crate::runtime::{
     CustomEvent, DEBUG_MESSAGES_PER_RUN, DEBUG_TEXT_BYTES, EVENTS_PER_RUN, Persistence,
-    ScriptInput, ScriptOutput, VariableWrite,
+    ScriptInput, ScriptOutput, SlotWrite, VariableWrite,
 };
 
 /// What one run reads and writes; kept in an isolate slot for the run.
@@ -154,6 +154,50 @@ fn throw_range_error(scope: &mut Scope<'_, '_>, message: &str) {
     }
 }
 
+fn throw_type_error(scope: &mut Scope<'_, '_>, message: &str) {
+    if let Some(message) = v8::String::new(scope, message) {
+        let exception = v8::Exception::type_error(scope, message);
+        scope.throw_exception(exception);
+    }
+}
+
+/// Checks that `function` (its signature for messages, e.g.
+/// `setSlotValue(name, value)`) got at least `needed` arguments and that
+/// the first, a name, is a string; otherwise throws a `TypeError` saying
+/// so and returns `None`. The name is then copied out as [`text`] does.
+fn named_call(
+    scope: &mut Scope<'_, '_>,
+    args: &v8::FunctionCallbackArguments<'_>,
+    function: &str,
+    needed: i32,
+) -> Option<String> {
+    let given = args.length();
+    if given < needed {
+        let plural = if needed == 1 { "" } else { "s" };
+        throw_type_error(
+            scope,
+            &format!("botContext.{function} takes {needed} argument{plural}, {given} given"),
+        );
+        return None;
+    }
+    let name = args.get(0);
+    if !name.is_string() {
+        let kind = name.type_of(scope).to_rust_string_lossy(scope);
+        // `typeof null` is "object"; say what it is.
+        let kind = if name.is_null() {
+            "null".to_owned()
+        } else {
+            kind
+        };
+        throw_type_error(
+            scope,
+            &format!("botContext.{function}: the slot's name must be a string, not {kind}"),
+        );
+        return None;
+    }
+    text(scope, args, 0)
+}
+
 fn return_string(scope: &mut Scope<'_, '_>, rv: &mut v8::ReturnValue<'_>, value: &str) {
     match v8::String::new(scope, value) {
         Some(value) => rv.set(value.into()),
@@ -252,6 +296,48 @@ fn set_bot_variable(
         value,
         persistence,
     });
+}
+
+fn get_slot_value(
+    scope: &mut Scope<'_, '_>,
+    args: v8::FunctionCallbackArguments<'_>,
+    mut rv: v8::ReturnValue<'_>,
+) {
+    let Some(name) = named_call(scope, &args, "getSlotValue(name)", 1) else {
+        return;
+    };
+    match state(scope).and_then(|state| state.input.slots.get(&name).cloned()) {
+        Some(value) => return_string(scope, &mut rv, &value),
+        None => rv.set_null(),
+    }
+}
+
+/// Bounded and ordered as `setBotVariable` is: the name and value count
+/// against the run's output limit, and nothing is recorded after
+/// `sendImmediateReply`.
+fn set_slot_value(
+    scope: &mut Scope<'_, '_>,
+    args: v8::FunctionCallbackArguments<'_>,
+    _rv: v8::ReturnValue<'_>,
+) {
+    let Some(name) = named_call(scope, &args, "setSlotValue(name, value)", 2) else {
+        return;
+    };
+    let Some(value) = text(scope, &args, 1) else {
+        return;
+    };
+    let bytes = name.len() + value.len();
+    let Some(run) = state(scope) else { return };
+    if run.output.immediate_reply {
+        return;
+    }
+    if !run.charge(bytes) {
+        throw_range_error(scope, "script output limit exceeded");
+        return;
+    }
+    // Later reads in the same run see the new value.
+    run.input.slots.insert(name.clone(), value.clone());
+    run.output.slots.push(SlotWrite { name, value });
 }
 
 fn get_env_variable(
@@ -490,6 +576,8 @@ pub(crate) fn global_template<'s>(
     }
     method!("getBotVariable", get_bot_variable);
     method!("setBotVariable", set_bot_variable);
+    method!("getSlotValue", get_slot_value);
+    method!("setSlotValue", set_slot_value);
     method!("getEnvVariable", get_env_variable);
     method!("setTriggerNextMessage", set_trigger_next_message);
     method!("getApiStatusCode", get_api_status_code);

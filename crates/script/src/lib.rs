@@ -11,9 +11,9 @@
 //! scripts run in a [`Realm`]: a locked-down context of its own on each
 //! worker (every intrinsic frozen, globals reset natively after every run,
 //! replaced when a run leaves it unclean), so no state crosses
-//! conversations or bots. What a script does (messages, variable writes,
-//! trigger, events, debug output) comes back as data in [`ScriptOutput`];
-//! nothing is printed.
+//! conversations or bots. What a script does (messages, variable and slot
+//! writes, trigger, events, debug output) comes back as data in
+//! [`ScriptOutput`]; nothing is printed.
 //!
 //! # API boundary
 //! [`ScriptRuntime`] owns the V8 worker threads (isolates are not `Send`)
@@ -31,5 +31,5 @@ mod worker;
 pub use runtime::{
     ApiData, CustomEvent, DEBUG_MESSAGES_PER_RUN, DEBUG_TEXT_BYTES, EVENTS_PER_RUN, Limits,
     Persistence, Realm, RuntimeOptions, Script, ScriptError, ScriptInput, ScriptOutput, ScriptRun,
-    ScriptRuntime, VariableWrite,
+    ScriptRuntime, SlotWrite, VariableWrite,
 };

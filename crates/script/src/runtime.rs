@@ -19,9 +19,9 @@ pub struct Limits {
     /// Heap an isolate may use; a run that needs more ends with
     /// [`ScriptError::HeapLimit`].
     pub heap_bytes: usize,
-    /// Bytes a run may produce in messages, variable values, events and
-    /// debug output together; a transform's new `jsonData` may take this
-    /// much beyond the size of the response it reshapes.
+    /// Bytes a run may produce in messages, variable and slot writes,
+    /// events and debug output together; a transform's new `jsonData` may
+    /// take this much beyond the size of the response it reshapes.
     pub output_bytes: usize,
 }
 
@@ -178,6 +178,8 @@ pub struct ApiData {
 pub struct ScriptInput {
     /// Bot variables (custom data fields included, as `RDVN.key`).
     pub variables: HashMap<String, String>,
+    /// The current dialog's slots, by name (`getSlotValue`).
+    pub slots: HashMap<String, String>,
     /// Environment variables of the bot.
     pub env: HashMap<String, String>,
     /// The user's current message.
@@ -220,6 +222,15 @@ pub struct VariableWrite {
     pub persistence: Persistence,
 }
 
+/// A `setSlotValue` call: a slot of the current dialog.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlotWrite {
+    /// The slot.
+    pub name: String,
+    /// Its new value, as a string.
+    pub value: String,
+}
+
 /// A `logCustomEvent` call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CustomEvent {
@@ -238,6 +249,8 @@ pub struct ScriptOutput {
     pub messages: Vec<String>,
     /// Variable writes, in order.
     pub variables: Vec<VariableWrite>,
+    /// Slot writes, in order.
+    pub slots: Vec<SlotWrite>,
     /// The text given to `setTriggerNextMessage`, if any (the last one).
     pub trigger: Option<String>,
     /// Custom events, in order.
@@ -347,7 +360,7 @@ pub enum ScriptError {
     },
     /// The run produced more output than allowed.
     #[error(
-        "{owner}: produced more than {limit} bytes of messages, variables and events; nothing it did is kept"
+        "{owner}: produced more than {limit} bytes of messages, variables, slots and events; nothing it did is kept"
     )]
     OutputLimit {
         /// Who the script belongs to.
@@ -495,8 +508,8 @@ impl ScriptRuntime {
 
     /// Runs a script as [`ScriptRuntime::run`] does, and returns what took
     /// effect together with the error, if any: a script that threw keeps
-    /// the `botContext` calls it made before (messages, variables, the
-    /// trigger, debug output, events); a run stopped by a limit keeps
+    /// the `botContext` calls it made before (messages, variables, slots,
+    /// the trigger, debug output, events); a run stopped by a limit keeps
     /// nothing.
     pub async fn run_keeping_effects(&self, script: &Script, input: ScriptInput) -> ScriptRun {
         let span = tracing::debug_span!("script", owner = %script.source.owner);
