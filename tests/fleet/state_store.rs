@@ -48,7 +48,7 @@ fn request<'a>(
     StoredTurnRequest {
         key,
         start,
-        message,
+        message: message.into(),
         session_ttl: ttl,
         turn_id: None,
         reset: false,

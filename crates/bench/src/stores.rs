@@ -103,7 +103,7 @@ async fn stored_turns(
                 StoredTurnRequest {
                     key: &key,
                     start: Start::Interaction("search".to_owned()),
-                    message: "password",
+                    message: "password".into(),
                     session_ttl: Duration::from_secs(600),
                     turn_id: None,
                     reset: false,

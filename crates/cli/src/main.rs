@@ -181,6 +181,10 @@ Examples:
         /// --interaction).
         #[arg(long, value_name = "TEXT")]
         message: Option<String>,
+        /// The payload of the button or quick reply the user clicked (its
+        /// label goes in --message).
+        #[arg(long, value_name = "PAYLOAD")]
+        payload: Option<String>,
         /// A bot variable, NAME=VALUE (repeatable).
         #[arg(long = "var", value_name = "NAME=VALUE")]
         vars: Vec<String>,
@@ -351,6 +355,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bot,
             interaction,
             message,
+            payload,
             vars,
             env,
             json,
@@ -389,6 +394,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     bot: &bot,
                     interaction: interaction.as_deref(),
                     message: message.as_deref().unwrap_or_default(),
+                    payload: payload.as_deref(),
                     vars: &vars,
                     env: &env,
                     json,

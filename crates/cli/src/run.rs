@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use patchbay_engine::rules::find_interaction;
-use patchbay_engine::{ConversationState, Engine, EngineError, EngineOptions, Env, Start, Turn};
+use patchbay_engine::{
+    ConversationState, Engine, EngineError, EngineOptions, Env, Start, Turn, UserMessage,
+};
 use patchbay_script::{Persistence, RuntimeOptions, ScriptRuntime};
 use patchbay_transport::ProxyConfig;
 
@@ -23,6 +25,8 @@ pub(crate) struct RunOptions<'a> {
     /// Where the turn starts; without one, from the message.
     pub(crate) interaction: Option<&'a str>,
     pub(crate) message: &'a str,
+    /// The clicked button's or quick reply's payload.
+    pub(crate) payload: Option<&'a str>,
     pub(crate) vars: &'a [(String, String)],
     pub(crate) env: &'a [(String, String)],
     pub(crate) json: bool,
@@ -190,7 +194,14 @@ async fn run_redacted(
         .interaction
         .map_or(Start::Message, |name| Start::Interaction(name.to_owned()));
     let turn = engine
-        .run_turn(state, start, options.message)
+        .run_turn(
+            state,
+            start,
+            UserMessage {
+                text: options.message.to_owned(),
+                payload: options.payload.map(str::to_owned),
+            },
+        )
         .await
         .map_err(|error| engine_failed(&error))?;
     // Calls the local upstream could not answer fail the run; with --json

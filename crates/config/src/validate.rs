@@ -1223,6 +1223,8 @@ pub const BOT_CONTEXT_FUNCTIONS: &[&str] = &[
     "getChatBotId",
     "getUserPlatformId",
     "getQuickReplyPayload",
+    "getSlotValue",
+    "setSlotValue",
     "sendMessage",
     "sendMessages",
     "sendImmediateReply",

@@ -930,7 +930,7 @@ impl Engine {
         let output = self.script(&key, state, message, None, last, trace).await;
         observe_phase(code.phase(), started);
         let output = output?;
-        apply(state, &output, trace);
+        apply(&self.bot, state, &output, trace);
         output.trigger
     }
 
@@ -958,7 +958,7 @@ impl Engine {
             api_status: last.status,
             api_success: last.success,
             api,
-            ..ScriptInput::default()
+            slots: state.current_slots().clone(),
         };
         let run = self.scripts.run_keeping_effects(script, input).await;
         if let Some(error) = &run.error {
@@ -1127,7 +1127,7 @@ impl Engine {
                         )),
                     }
                 }
-                apply(state, &output, trace);
+                apply(&self.bot, state, &output, trace);
             }
             let document = transformed.unwrap_or_else(|| {
                 serde_json::from_str(&json_data)
@@ -1381,9 +1381,38 @@ pub(crate) struct LastCall {
 }
 
 /// Applies what a script did to the state and the trace.
-pub(crate) fn apply(state: &mut ConversationState, output: &ScriptOutput, trace: &mut StepTrace) {
+pub(crate) fn apply(
+    bot: &Bot,
+    state: &mut ConversationState,
+    output: &ScriptOutput,
+    trace: &mut StepTrace,
+) {
     for write in &output.variables {
         state.set(&write.name, write.value.clone(), write.persistence);
+    }
+    // A slot belongs to the dialog the turn is in, which must declare it.
+    let dialog = state
+        .dialog
+        .as_ref()
+        .and_then(|name| bot.dialogs.iter().find(|dialog| &dialog.name == name));
+    for write in &output.slots {
+        match dialog {
+            Some(dialog) if dialog.slots.contains(&write.name) => {
+                state
+                    .slots
+                    .entry(dialog.name.clone())
+                    .or_default()
+                    .insert(write.name.clone(), write.value.clone());
+            }
+            Some(dialog) => trace.script_errors.push(format!(
+                "setSlotValue: dialog `{}` declares no slot `{}` (its `slots`)",
+                dialog.name, write.name
+            )),
+            None => trace.script_errors.push(format!(
+                "setSlotValue(`{}`): slots belong to a dialog, and this script runs outside one",
+                write.name
+            )),
+        }
     }
     trace
         .messages

@@ -440,7 +440,7 @@ pub struct StoredTurnRequest<'a> {
     /// conversation waits, if it waits: the session's `waitingAt`).
     pub start: Start,
     /// The user's message.
-    pub message: &'a str,
+    pub message: crate::UserMessage,
     /// How long the session lives after this turn without another.
     pub session_ttl: Duration,
     /// The caller's id for this turn (an idempotency key, unique per turn

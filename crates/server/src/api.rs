@@ -9,7 +9,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use patchbay_engine::{
     ConversationKey, ConversationState, Engine, EngineError, Start, StoreError, StoredTurn,
-    StoredTurnRequest, Turn,
+    StoredTurnRequest, Turn, UserMessage,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -103,6 +103,9 @@ struct TurnRequest {
     interaction: Option<String>,
     #[serde(default)]
     message: String,
+    /// The payload of the button or quick reply the user clicked.
+    #[serde(default)]
+    payload: Option<String>,
 }
 
 /// `POST /v1/bots/{bot}/integrations/{name}/invoke`.
@@ -383,10 +386,15 @@ impl Server {
                     state: sent,
                     interaction,
                     message,
+                    payload,
                     turn_id,
                     reset,
                     ..
                 } = body;
+                let message = UserMessage {
+                    text: message,
+                    payload,
+                };
                 let start = interaction.map_or(Start::Message, Start::Interaction);
                 let deadline = self.shared.options.deadline;
                 let conversation = match key {
@@ -400,7 +408,7 @@ impl Server {
                             let request = StoredTurnRequest {
                                 key: &key,
                                 start,
-                                message: &message,
+                                message,
                                 session_ttl: options.session_ttl,
                                 turn_id: turn_id.as_deref(),
                                 reset,
@@ -415,7 +423,7 @@ impl Server {
                             })
                         }
                         Conversation::Sent(state) => {
-                            let turn = engine.run_turn(*state, start, &message).await;
+                            let turn = engine.run_turn(*state, start, message).await;
                             turn.map(|turn| (turn.answer_json(), None, turn_outcome(&turn)))
                         }
                     }
