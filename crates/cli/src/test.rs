@@ -8,7 +8,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use patchbay_script::{RuntimeOptions, ScriptRuntime};
-use patchbay_testing::{FileOutcome, TestFile, case_line, junit, run_case, summary, totals};
+use patchbay_testing::{
+    CaseRecordings, FileOutcome, TestFile, case_line, junit, run_case, summary, totals,
+};
 
 /// How results are shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -103,11 +105,20 @@ async fn run_file(
     let bot = crate::load_bot(&bot_path)?;
     let mut cases = Vec::new();
     for case in &file.cases {
-        let mut recordings = match &case.replay {
-            Some(recorded) => read_recordings(&dir.join(recorded))?,
-            None => Vec::new(),
+        let mut recordings = CaseRecordings {
+            case: match &case.replay {
+                Some(recorded) => read_recordings(&dir.join(recorded))?,
+                None => Vec::new(),
+            },
+            turns: Vec::new(),
         };
-        recordings.extend(replay.iter().cloned());
+        recordings.case.extend(replay.iter().cloned());
+        for turn in &case.turns {
+            recordings.turns.push(match &turn.replay {
+                Some(recorded) => read_recordings(&dir.join(recorded))?,
+                None => Vec::new(),
+            });
+        }
         let outcome = run_case(&bot, &file, case, recordings, scripts).await?;
         each(&outcome);
         cases.push(outcome);

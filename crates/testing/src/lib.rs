@@ -1,5 +1,6 @@
 //! Bots tested like code (docs/testing.md): test files of cases
-//! ([`TestFile`]), each run as one turn against a local upstream
+//! ([`TestFile`]), each one turn or several played on one conversation
+//! ([`Case::turns`]), run against a local upstream
 //! ([`StubUpstream`]) that answers the case's calls over the real transport
 //! path (proxy tunnel, TLS with the called host's name, HTTP/1.1 or 2), and
 //! recordings of real exchanges with every secret redacted ([`Recorder`],
@@ -16,7 +17,8 @@
 //! unanswered, since both are printed.
 //!
 //! # API boundary
-//! [`TestFile`], [`run_case`], [`CaseOutcome`], the report functions
+//! [`TestFile`] with [`Case`] and [`CaseTurn`], [`run_case`] with
+//! [`CaseRecordings`], [`CaseOutcome`], the report functions
 //! ([`case_line`], [`summary`], [`junit`]), [`StubUpstream`] with
 //! [`Answer`], [`Recorder`], [`Recordings`], [`Redactor`].
 #![deny(missing_docs)]
@@ -27,10 +29,10 @@ mod report;
 mod run;
 mod stub;
 
-pub use model::{Case, Expect, TestFile, TestFileError, UpstreamAnswer};
+pub use model::{Case, CaseTurn, Expect, ExpectedMessage, TestFile, TestFileError, UpstreamAnswer};
 pub use recording::{REDACTED, Recorder, RecorderError, RecordingError, Recordings, Redactor};
 pub use report::{FileOutcome, case_line, diff, junit, summary, totals};
-pub use run::{CaseOutcome, Mismatch, RunError, run_case, stub_options};
+pub use run::{CaseOutcome, CaseRecordings, Mismatch, RunError, run_case, stub_options};
 pub use stub::{
     Answer, BoxFuture, StubError, StubRequest, StubResolver, StubResponse, StubUpstream,
 };

@@ -20,35 +20,149 @@ pub struct TestFile {
     pub cases: Vec<Case>,
 }
 
-/// One case: where a turn starts, what the upstream answers, what must
-/// come out.
+/// One case: a new conversation, one turn or several played on it in
+/// order, each with what the upstream answers and what must come out.
+///
+/// Written either with the one-turn members (`interaction`, `message`,
+/// `upstream`, `expect`) or with `turns`, never both; either way it is
+/// read into [`Case::turns`].
 #[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(try_from = "RawCase")]
 pub struct Case {
     /// What it checks, for people; unique in the file.
     pub name: String,
-    /// The interaction the turn starts at; without it, the dialog whose
-    /// starter matches `message`.
+    /// Bot variables the conversation has before its first turn (session).
+    pub variables: BTreeMap<String, String>,
+    /// Environment variables of this case.
+    pub env: BTreeMap<String, String>,
+    /// A directory of recordings (`patchbay run --record`), relative to the
+    /// test file, that answers the calls of every turn that the turn's own
+    /// `upstream` and `replay` do not.
+    pub replay: Option<String>,
+    /// The turns, in order, each given the state the one before left.
+    pub turns: Vec<CaseTurn>,
+    /// Whether the case was written with `turns` (its mismatches then name
+    /// the turn: `turn 2: messages`).
+    pub multi_turn: bool,
+}
+
+/// One turn of a case.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CaseTurn {
+    /// The interaction the turn starts at; without it, where the
+    /// conversation waits, or else the dialog whose starter matches
+    /// `message`.
     #[serde(default)]
     pub interaction: Option<String>,
     /// The user's message.
     #[serde(default)]
     pub message: String,
-    /// Bot variables the conversation has before the turn (session).
+    /// The postback payload of the button or quick reply the user chose.
     #[serde(default)]
-    pub variables: BTreeMap<String, String>,
-    /// Environment variables of this case.
-    #[serde(default)]
-    pub env: BTreeMap<String, String>,
-    /// What the upstream answers, call by call.
+    pub payload: Option<String>,
+    /// What the upstream answers, call by call, in this turn.
     #[serde(default)]
     pub upstream: Vec<UpstreamAnswer>,
-    /// A directory of recordings (`patchbay run --record`), relative to the
-    /// test file, that answers calls `upstream` does not.
+    /// A directory of recordings, relative to the test file, that answers
+    /// this turn's calls `upstream` does not (before the case's).
     #[serde(default)]
     pub replay: Option<String>,
-    /// What the turn must show.
+    /// What the turn must show; nothing is checked without it.
+    #[serde(default)]
     pub expect: Expect,
+}
+
+/// A case as written, before it is known to be one turn or several.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawCase {
+    name: String,
+    #[serde(default)]
+    variables: BTreeMap<String, String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    replay: Option<String>,
+    #[serde(default)]
+    turns: Option<Vec<CaseTurn>>,
+    #[serde(default)]
+    interaction: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    upstream: Option<Vec<UpstreamAnswer>>,
+    #[serde(default)]
+    expect: Option<Expect>,
+}
+
+impl TryFrom<RawCase> for Case {
+    type Error = String;
+
+    fn try_from(raw: RawCase) -> Result<Self, String> {
+        let one_turn: Vec<&str> = [
+            ("interaction", raw.interaction.is_some()),
+            ("message", raw.message.is_some()),
+            ("upstream", raw.upstream.is_some()),
+            ("expect", raw.expect.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(member, given)| given.then_some(member))
+        .collect();
+        let name = raw.name;
+        let (turns, multi_turn) = match raw.turns {
+            Some(_) if !one_turn.is_empty() => {
+                return Err(format!(
+                    "case `{name}` has both `turns` and {}: give its turns' `message`, `interaction`, `upstream` and `expect` inside `turns`, or leave `turns` out for a one-turn case",
+                    one_turn
+                        .iter()
+                        .map(|member| format!("`{member}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            Some(turns) if turns.is_empty() => {
+                return Err(format!("case `{name}` has no turns (`turns: []`)"));
+            }
+            Some(turns) => (turns, true),
+            None => {
+                let Some(expect) = raw.expect else {
+                    return Err(format!(
+                        "case `{name}` needs `expect` (or `turns`, each with its own)"
+                    ));
+                };
+                let turn = CaseTurn {
+                    interaction: raw.interaction,
+                    message: raw.message.unwrap_or_default(),
+                    payload: None,
+                    upstream: raw.upstream.unwrap_or_default(),
+                    replay: None,
+                    expect,
+                };
+                (vec![turn], false)
+            }
+        };
+        Ok(Self {
+            name,
+            variables: raw.variables,
+            env: raw.env,
+            replay: raw.replay,
+            turns,
+            multi_turn,
+        })
+    }
+}
+
+impl Case {
+    /// How a mismatch of its `index`th turn (from 0) names what differs:
+    /// `turn 2: messages` in a case of turns, `messages` in a one-turn case.
+    pub fn turn_label(&self, index: usize, what: &str) -> String {
+        if self.multi_turn {
+            format!("turn {}: {what}", index + 1)
+        } else {
+            what.to_owned()
+        }
+    }
 }
 
 /// An answer of the local upstream.
@@ -80,7 +194,7 @@ fn ok() -> u16 {
 pub struct Expect {
     /// The messages the bot sent, all of them, in order.
     #[serde(default)]
-    pub messages: Option<Vec<String>>,
+    pub messages: Option<Vec<ExpectedMessage>>,
     /// Where the conversation goes.
     #[serde(default)]
     pub next: Option<String>,
@@ -90,13 +204,40 @@ pub struct Expect {
     /// Whether the last call succeeded.
     #[serde(default)]
     pub success: Option<bool>,
-    /// Custom data fields (`RDVN.key` to a string or a list): these, at
-    /// least.
+    /// Custom data fields (`RDVN.key` to a value or a list of values; a
+    /// value is a list of one, `null` a field that is not there): these,
+    /// at least.
     #[serde(default)]
     pub fields: BTreeMap<String, Value>,
     /// Bot variables at the end of the turn: these, at least.
     #[serde(default)]
     pub variables: BTreeMap<String, String>,
+}
+
+/// A message a turn must send.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExpectedMessage {
+    /// Text: matches a plain text message of that text, or a structured
+    /// one (a question with choices, buttons, a card, ...) whose `text` it
+    /// is.
+    Text(String),
+    /// Members: match a structured message that has each of them, with an
+    /// equal value (it may have more).
+    Members(serde_json::Map<String, Value>),
+}
+
+impl<'de> Deserialize<'de> for ExpectedMessage {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Value::deserialize(deserializer)? {
+            Value::String(text) => Ok(Self::Text(text)),
+            Value::Number(number) => Ok(Self::Text(number.to_string())),
+            Value::Bool(flag) => Ok(Self::Text(flag.to_string())),
+            Value::Object(members) => Ok(Self::Members(members)),
+            other => Err(serde::de::Error::custom(format!(
+                "an expected message is a text or a mapping of members (`{{ type: question, text: ... }}`), not `{other}`"
+            ))),
+        }
+    }
 }
 
 /// Tells `status: null` (checked: no response) from no `status` at all.
@@ -129,12 +270,28 @@ impl TestFile {
             if !seen.insert(case.name.as_str()) {
                 return Err(error(format!("two cases are named `{}`", case.name)));
             }
-            for answer in &case.upstream {
-                if answer.request.split_once(' ').is_none() {
-                    return Err(error(format!(
-                        "case `{}`: `request: {}` must be `METHOD URL`",
-                        case.name, answer.request
-                    )));
+            for (index, turn) in case.turns.iter().enumerate() {
+                let at = |what: String| {
+                    error(format!(
+                        "case `{}`: {}",
+                        case.name,
+                        case.turn_label(index, &what)
+                    ))
+                };
+                for answer in &turn.upstream {
+                    if answer.request.split_once(' ').is_none() {
+                        return Err(at(format!(
+                            "`request: {}` must be `METHOD URL`",
+                            answer.request
+                        )));
+                    }
+                }
+                for (key, value) in &turn.expect.fields {
+                    if expected_values(value).is_none() {
+                        return Err(at(format!(
+                            "`expect.fields.{key}` must be a value or a list of values, not `{value}`"
+                        )));
+                    }
                 }
             }
         }
@@ -142,5 +299,230 @@ impl TestFile {
             return Err(error("it has no cases".to_owned()));
         }
         Ok(parsed)
+    }
+}
+
+/// An expected field as the values it must have: a value is a list of one;
+/// `Some(None)` for `null` (the field is not there); `None` for what is no
+/// field's value (a mapping, a list holding one).
+pub(crate) fn expected_values(value: &Value) -> Option<Option<Vec<String>>> {
+    fn one(value: &Value) -> Option<String> {
+        match value {
+            Value::String(text) => Some(text.clone()),
+            Value::Number(number) => Some(number.to_string()),
+            Value::Bool(flag) => Some(flag.to_string()),
+            _ => None,
+        }
+    }
+    match value {
+        Value::Null => Some(None),
+        Value::Array(items) => items.iter().map(one).collect::<Option<_>>().map(Some),
+        other => one(other).map(|value| Some(vec![value])),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn parse(text: &str) -> Result<TestFile, TestFileError> {
+        TestFile::parse("t.test.yaml", text)
+    }
+
+    #[test]
+    fn a_one_turn_case_reads_as_it_always_did() {
+        let file = parse(
+            r#"cases:
+  - name: one
+    interaction: look-up
+    message: "1234"
+    variables: { locale: en }
+    replay: recordings
+    upstream:
+      - request: GET https://orders.example.com/v1/orders/1234
+        body: { status: shipped }
+    expect:
+      messages: [Shipped]
+      next: end
+"#,
+        )
+        .expect("parses");
+        let case = &file.cases[0];
+        assert!(!case.multi_turn);
+        assert_eq!(case.replay.as_deref(), Some("recordings"));
+        assert_eq!(case.variables["locale"], "en");
+        assert_eq!(case.turns.len(), 1);
+        let turn = &case.turns[0];
+        assert_eq!(turn.interaction.as_deref(), Some("look-up"));
+        assert_eq!(turn.message, "1234");
+        assert_eq!(turn.payload, None);
+        assert_eq!(turn.upstream.len(), 1);
+        assert_eq!(
+            turn.expect.messages,
+            Some(vec![ExpectedMessage::Text("Shipped".to_owned())])
+        );
+        assert_eq!(turn.expect.next.as_deref(), Some("end"));
+        assert_eq!(case.turn_label(0, "messages"), "messages");
+    }
+
+    #[test]
+    fn a_case_of_turns_reads_each_turn() {
+        let file = parse(
+            r#"cases:
+  - name: asks then looks up
+    variables: { locale: en }
+    env: { ORDERS_API_TOKEN: t }
+    turns:
+      - message: where is my order
+        expect: { messages: ["What is your order number?"], next: look-up-order }
+      - message: A-1234
+        replay: recordings/turn-2
+        upstream:
+          - request: GET https://orders.example.com/v1/orders/A-1234
+            body: { status: shipped }
+        expect:
+          messages: [{ type: question, text: Anything else? }, 42]
+          fields: { ORDER.status: shipped, ORDER.items: [Lamp, Mug] }
+      - interaction: menu
+        payload: YES
+"#,
+        )
+        .expect("parses");
+        let case = &file.cases[0];
+        assert!(case.multi_turn);
+        assert_eq!(case.env["ORDERS_API_TOKEN"], "t");
+        assert_eq!(case.turns.len(), 3);
+        assert_eq!(case.turns[0].message, "where is my order");
+        assert_eq!(case.turns[0].interaction, None);
+        assert_eq!(case.turns[0].expect.next.as_deref(), Some("look-up-order"));
+        let second = &case.turns[1];
+        assert_eq!(second.replay.as_deref(), Some("recordings/turn-2"));
+        assert_eq!(second.upstream.len(), 1);
+        let mut members = serde_json::Map::new();
+        members.insert("type".to_owned(), json!("question"));
+        members.insert("text".to_owned(), json!("Anything else?"));
+        assert_eq!(
+            second.expect.messages,
+            Some(vec![
+                ExpectedMessage::Members(members),
+                ExpectedMessage::Text("42".to_owned())
+            ])
+        );
+        assert_eq!(second.expect.fields["ORDER.status"], json!("shipped"));
+        let third = &case.turns[2];
+        assert_eq!(third.interaction.as_deref(), Some("menu"));
+        assert_eq!(third.payload.as_deref(), Some("YES"));
+        assert_eq!(third.message, "");
+        assert!(third.expect.messages.is_none(), "expect is optional");
+        assert_eq!(case.turn_label(1, "messages"), "turn 2: messages");
+    }
+
+    #[test]
+    fn a_case_with_both_turns_and_one_turn_members_is_refused_by_name() {
+        let error = parse(
+            r#"cases:
+  - name: confused
+    message: hello
+    expect: { next: end }
+    turns:
+      - message: hello
+"#,
+        )
+        .expect_err("both forms");
+        let text = error.to_string();
+        assert!(text.starts_with("t.test.yaml: "), "{text}");
+        assert!(
+            text.contains("case `confused` has both `turns` and `message`, `expect`"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_case_needs_turns_or_expect_and_turns_need_a_turn() {
+        let error = parse("cases:\n  - name: nothing\n    message: hi\n").expect_err("no expect");
+        assert!(
+            error
+                .to_string()
+                .contains("case `nothing` needs `expect` (or `turns`"),
+            "{error}"
+        );
+        let error = parse("cases:\n  - name: empty\n    turns: []\n").expect_err("no turns");
+        assert!(
+            error.to_string().contains("case `empty` has no turns"),
+            "{error}"
+        );
+        let error = parse("cases:\n  - name: typo\n    turns:\n      - mesage: hi\n")
+            .expect_err("unknown member of a turn");
+        assert!(error.to_string().contains("mesage"), "{error}");
+    }
+
+    #[test]
+    fn a_bad_request_line_names_its_turn() {
+        let error = parse(
+            r#"cases:
+  - name: two
+    turns:
+      - message: hi
+      - message: there
+        upstream: [{ request: "https://x.example.com" }]
+"#,
+        )
+        .expect_err("no method");
+        assert!(
+            error.to_string().contains(
+                "case `two`: turn 2: `request: https://x.example.com` must be `METHOD URL`"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_expected_field_is_a_value_or_a_list_of_values() {
+        assert_eq!(
+            expected_values(&json!("Lamp")),
+            Some(Some(vec!["Lamp".to_owned()]))
+        );
+        assert_eq!(
+            expected_values(&json!(["Lamp"])),
+            Some(Some(vec!["Lamp".to_owned()]))
+        );
+        assert_eq!(
+            expected_values(&json!([3, true])),
+            Some(Some(vec!["3".to_owned(), "true".to_owned()]))
+        );
+        assert_eq!(expected_values(&json!(null)), Some(None));
+        assert_eq!(expected_values(&json!({ "a": 1 })), None);
+        assert_eq!(expected_values(&json!([["a"]])), None);
+
+        let file = parse(
+            "cases:\n  - name: scalar\n    expect:\n      fields: { ORDER.items: Lamp, ORDER.total: 12 }\n",
+        )
+        .expect("a scalar field");
+        let fields = &file.cases[0].turns[0].expect.fields;
+        assert_eq!(fields["ORDER.items"], json!("Lamp"));
+        let error = parse(
+            "cases:\n  - name: mapping\n    expect:\n      fields: { ORDER.items: { a: 1 } }\n",
+        )
+        .expect_err("a mapping is no field's value");
+        assert!(
+            error.to_string().contains(
+                "case `mapping`: `expect.fields.ORDER.items` must be a value or a list of values"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_expected_message_is_text_or_a_mapping() {
+        let error = parse("cases:\n  - name: list\n    expect:\n      messages: [[a]]\n")
+            .expect_err("a list is no message");
+        assert!(
+            error
+                .to_string()
+                .contains("an expected message is a text or a mapping"),
+            "{error}"
+        );
     }
 }

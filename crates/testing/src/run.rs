@@ -1,18 +1,22 @@
 //! Running a case: a new engine for the bot with the case's environment,
-//! pointed at a local upstream that answers the case's calls, one turn,
-//! and the expectations compared with what the turn showed.
+//! pointed at a local upstream that answers the case's calls, its turns
+//! played in order on one conversation (each given the state the one
+//! before left), and each turn's expectations compared with what it showed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use patchbay_engine::config::Bot;
 use patchbay_engine::rules::FieldValue;
 use patchbay_engine::script::{Persistence, ScriptRuntime};
-use patchbay_engine::{ConversationState, Engine, EngineError, EngineOptions, Env, Start, Turn};
+use patchbay_engine::{
+    ConversationState, Engine, EngineError, EngineOptions, Env, Start, Turn, UserMessage,
+};
 use serde_json::{Value, json};
 
-use crate::model::{Case, Expect, TestFile, UpstreamAnswer};
+use crate::model::{Case, Expect, ExpectedMessage, TestFile, UpstreamAnswer, expected_values};
 use crate::recording::{RecordingError, Recordings, Redactor, body_response};
 use crate::stub::{
     Answer, BoxFuture, StubError, StubRequest, StubResolver, StubResponse, StubUpstream,
@@ -41,7 +45,8 @@ impl CaseOutcome {
 /// One expectation that did not hold.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mismatch {
-    /// What was compared: `messages`, `next`, `fields.FAQS.title`, ...
+    /// What was compared: `messages`, `next`, `fields.FAQS.title`, ...;
+    /// in a case of turns, prefixed with the turn (`turn 2: messages`).
     pub what: String,
     /// What the case expected, as YAML-like lines.
     pub expected: String,
@@ -49,16 +54,36 @@ pub struct Mismatch {
     pub actual: String,
 }
 
-/// The calls of a case: its inline answers first, then its recordings.
-struct CaseAnswers {
-    inline: Vec<(String, Option<String>, StubResponse)>,
-    recordings: Option<Recordings>,
-    /// Names unanswered calls without the secrets their URLs carry.
-    redactor: Redactor,
+/// The recordings a case replays, each file's name and text as
+/// [`Recordings::parse`] reads them (the caller reads the directories).
+#[derive(Clone, Debug, Default)]
+pub struct CaseRecordings {
+    /// The case's (its `replay` directory's, then `--replay`'s): they
+    /// answer any turn's calls that the turn's own answers do not, in
+    /// recorded order across the turns.
+    pub case: Vec<(String, String)>,
+    /// Each turn's own `replay` directory's, by turn (a turn past the end
+    /// has none).
+    pub turns: Vec<Vec<(String, String)>>,
 }
 
-impl CaseAnswers {
-    fn new(answers: &[UpstreamAnswer], recordings: Option<Recordings>, redactor: Redactor) -> Self {
+impl From<Vec<(String, String)>> for CaseRecordings {
+    fn from(case: Vec<(String, String)>) -> Self {
+        Self {
+            case,
+            turns: Vec::new(),
+        }
+    }
+}
+
+/// One turn's answers: its inline ones, then its recordings.
+struct TurnAnswers {
+    inline: Vec<(String, Option<String>, StubResponse)>,
+    recordings: Option<Recordings>,
+}
+
+impl TurnAnswers {
+    fn new(answers: &[UpstreamAnswer], recordings: Option<Recordings>) -> Self {
         let inline = answers
             .iter()
             .map(|answer| {
@@ -84,12 +109,21 @@ impl CaseAnswers {
                 )
             })
             .collect();
-        Self {
-            inline,
-            recordings,
-            redactor,
-        }
+        Self { inline, recordings }
     }
+}
+
+/// The calls of a case: the turn being played's inline answers first,
+/// then its recordings, then the case's.
+struct CaseAnswers {
+    turns: Vec<TurnAnswers>,
+    /// The turn being played, from 0.
+    current: AtomicUsize,
+    recordings: Option<Recordings>,
+    /// `the case's` or `turn N's`, by turn: whose `upstream` a reason names.
+    whose: Vec<String>,
+    /// Names unanswered calls without the secrets their URLs carry.
+    redactor: Redactor,
 }
 
 impl Answer for CaseAnswers {
@@ -102,15 +136,29 @@ impl Answer for CaseAnswers {
             None => (request.url.as_str(), None),
         };
         let line = format!("{} {base}", request.method);
-        let inline = self.inline.iter().find(|(call, wanted, _)| {
-            *call == line && wanted.as_deref().is_none_or(|wanted| Some(wanted) == query)
-        });
-        let found = match (inline, &self.recordings) {
-            (Some((_, _, response)), _) => Ok(response.clone()),
-            (None, Some(recordings)) => recordings.find(request).ok_or_else(|| {
-                "neither the case's `upstream` nor its recordings answer it".to_owned()
-            }),
-            (None, None) => Err("the case's `upstream` has no answer for it".to_owned()),
+        let index = self.current.load(Ordering::SeqCst);
+        let found = match self.turns.get(index) {
+            None => Err("it came after the case's last turn".to_owned()),
+            Some(turn) => {
+                let inline = turn.inline.iter().find(|(call, wanted, _)| {
+                    *call == line && wanted.as_deref().is_none_or(|wanted| Some(wanted) == query)
+                });
+                let whose = self.whose.get(index).map_or("the case's", String::as_str);
+                let recordings = [turn.recordings.as_ref(), self.recordings.as_ref()];
+                match inline {
+                    Some((_, _, response)) => Ok(response.clone()),
+                    None if recordings.iter().all(Option::is_none) => {
+                        Err(format!("{whose} `upstream` has no answer for it"))
+                    }
+                    None => recordings
+                        .into_iter()
+                        .flatten()
+                        .find_map(|recordings| recordings.find(request))
+                        .ok_or_else(|| {
+                            format!("neither {whose} `upstream` nor its recordings answer it")
+                        }),
+                }
+            }
         };
         Box::pin(std::future::ready(found))
     }
@@ -136,30 +184,59 @@ pub enum RunError {
     Bot(#[from] EngineError),
 }
 
-/// Runs one case of `file` against `bot`, its calls answered by a local
-/// upstream: the case's `upstream` first, then `recordings` (file name and
-/// text of each, as [`Recordings::parse`] reads them; the caller reads the
-/// case's `replay` directory).
+/// Runs one case of `file` against `bot`: its turns in order on one
+/// conversation, each turn's calls answered by a local upstream from the
+/// turn's `upstream`, then the turn's recordings, then the case's
+/// (`recordings`; the caller reads the `replay` directories).
+///
+/// A turn that does not run (an engine error) ends the case: the state it
+/// would have passed on is lost. A turn whose expectations do not hold
+/// does not: the next turn is played on the state it left, and every
+/// mismatch is reported, named by its turn.
 pub async fn run_case(
     bot: &Bot,
     file: &TestFile,
     case: &Case,
-    recordings: Vec<(String, String)>,
+    recordings: impl Into<CaseRecordings>,
     scripts: &ScriptRuntime,
 ) -> Result<CaseOutcome, RunError> {
     let started = Instant::now();
     let env = env_of(bot, file, case);
     let redactor = Redactor::new(bot, env.as_ref());
-    let recordings = if recordings.is_empty() {
-        None
-    } else {
-        Some(Recordings::parse(recordings, redactor.clone())?)
+    let CaseRecordings {
+        case: case_recordings,
+        turns: mut turn_recordings,
+    } = recordings.into();
+    let parse = |files: Vec<(String, String)>| -> Result<Option<Recordings>, RecordingError> {
+        Ok(if files.is_empty() {
+            None
+        } else {
+            Some(Recordings::parse(files, redactor.clone())?)
+        })
     };
-    let answers = Arc::new(CaseAnswers::new(
-        &case.upstream,
-        recordings,
-        redactor.clone(),
-    ));
+    turn_recordings.resize_with(case.turns.len(), Vec::new);
+    let turns = case
+        .turns
+        .iter()
+        .zip(turn_recordings)
+        .map(|(turn, files)| Ok(TurnAnswers::new(&turn.upstream, parse(files)?)))
+        .collect::<Result<Vec<_>, RecordingError>>()?;
+    let whose = (0..case.turns.len())
+        .map(|index| {
+            if case.multi_turn {
+                format!("turn {}'s", index + 1)
+            } else {
+                "the case's".to_owned()
+            }
+        })
+        .collect();
+    let answers = Arc::new(CaseAnswers {
+        turns,
+        current: AtomicUsize::new(0),
+        recordings: parse(case_recordings)?,
+        whose,
+        redactor: redactor.clone(),
+    });
     let stub = StubUpstream::start(Arc::clone(&answers) as Arc<dyn Answer>).await?;
     let engine = Engine::new(bot.clone(), stub_options(&stub, env, scripts)).await?;
     let mut state = ConversationState {
@@ -169,25 +246,43 @@ pub async fn run_case(
     for (name, value) in &case.variables {
         state.set(name, value.as_str(), Persistence::Session);
     }
-    let start = case
-        .interaction
-        .clone()
-        .map_or(Start::Message, Start::Interaction);
     let mut mismatches = Vec::new();
-    match engine.run_turn(state, start, &case.message).await {
-        Ok(turn) => compare(&case.expect, &turn, &mut mismatches),
-        Err(error) => mismatches.push(Mismatch {
-            what: "turn".to_owned(),
-            expected: "a turn".to_owned(),
-            actual: format!("error: {error}"),
-        }),
-    }
-    for reason in stub.take_unanswered() {
-        mismatches.push(Mismatch {
-            what: "upstream".to_owned(),
-            expected: "an answer for every call".to_owned(),
-            actual: format!("no answer for {reason}"),
-        });
+    for (index, turn) in case.turns.iter().enumerate() {
+        answers.current.store(index, Ordering::SeqCst);
+        let label = |what: &str| case.turn_label(index, what);
+        let start = turn
+            .interaction
+            .clone()
+            .map_or(Start::Message, Start::Interaction);
+        let mut message = UserMessage::new(turn.message.as_str());
+        if let Some(payload) = &turn.payload {
+            message = message.with_payload(payload.as_str());
+        }
+        let ran = match engine.run_turn(state, start, message).await {
+            Ok(played) => Some(played),
+            Err(error) => {
+                mismatches.push(Mismatch {
+                    what: label("turn"),
+                    expected: "a turn".to_owned(),
+                    actual: format!("error: {error}"),
+                });
+                None
+            }
+        };
+        if let Some(played) = &ran {
+            compare(&turn.expect, played, &mut mismatches, &label);
+        }
+        for reason in stub.take_unanswered() {
+            mismatches.push(Mismatch {
+                what: label("upstream"),
+                expected: "an answer for every call".to_owned(),
+                actual: format!("no answer for {reason}"),
+            });
+        }
+        match ran {
+            Some(played) => state = played.state,
+            None => break,
+        }
     }
     // What the turn showed may repeat a secret an upstream echoed, or a
     // credential error; a report is printed and kept, so none survives.
@@ -230,19 +325,52 @@ fn env_of(bot: &Bot, file: &TestFile, case: &Case) -> Env {
     Arc::new(move |name: &str| env.get(name).cloned())
 }
 
-fn compare(expect: &Expect, turn: &Turn, mismatches: &mut Vec<Mismatch>) {
-    let mut check = |what: &str, expected: Value, actual: Value| {
-        if expected != actual {
+fn compare(
+    expect: &Expect,
+    turn: &Turn,
+    mismatches: &mut Vec<Mismatch>,
+    label: &dyn Fn(&str) -> String,
+) {
+    // Whether it holds is decided by the caller; the values are only shown.
+    let mut report = |what: &str, holds: bool, expected: &Value, actual: &Value| {
+        if !holds {
             mismatches.push(Mismatch {
-                what: what.to_owned(),
-                expected: lines(&expected),
-                actual: lines(&actual),
+                what: label(what),
+                expected: lines(expected),
+                actual: lines(actual),
             });
         }
     };
     if let Some(messages) = &expect.messages {
-        check("messages", json!(messages), json!(turn.messages));
+        let actual = match serde_json::to_value(&turn.messages).unwrap_or_default() {
+            Value::Array(items) => items,
+            other => vec![other],
+        };
+        let holds = messages.len() == actual.len()
+            && messages
+                .iter()
+                .zip(&actual)
+                .all(|(expected, actual)| expected.matches(actual));
+        let shown = actual
+            .iter()
+            .enumerate()
+            .map(|(index, message)| match messages.get(index) {
+                // What matches is shown as it was expected, so the diff
+                // marks only what differs.
+                Some(expected) if expected.matches(message) => expected.shown(),
+                _ => shown_message(message),
+            })
+            .collect();
+        report(
+            "messages",
+            holds,
+            &Value::Array(messages.iter().map(ExpectedMessage::shown).collect()),
+            &Value::Array(shown),
+        );
     }
+    let mut check = |what: &str, expected: Value, actual: Value| {
+        report(what, expected == actual, &expected, &actual);
+    };
     if let Some(next) = &expect.next {
         check("next", json!(next), json!(turn.next));
     }
@@ -254,21 +382,67 @@ fn compare(expect: &Expect, turn: &Turn, mismatches: &mut Vec<Mismatch>) {
     }
     for (key, expected) in &expect.fields {
         let (owner, field) = key.split_once('.').unwrap_or((key.as_str(), ""));
-        let actual = match turn.state.fields.get(owner, field) {
+        let actual = turn.state.fields.get(owner, field);
+        let holds = field_matches(expected, actual);
+        let actual = match actual {
             Some(FieldValue::One(one)) => json!(one),
             Some(FieldValue::Many(many)) => json!(many),
             None => Value::Null,
         };
-        check(&format!("fields.{key}"), expected.clone(), actual);
+        report(&format!("fields.{key}"), holds, expected, &actual);
     }
     for (name, expected) in &expect.variables {
-        check(
+        let actual = turn
+            .variables
+            .get(name)
+            .map_or(Value::Null, |value| json!(value));
+        report(
             &format!("variables.{name}"),
-            json!(expected),
-            turn.variables
-                .get(name)
-                .map_or(Value::Null, |value| json!(value)),
+            actual == json!(expected),
+            &json!(expected),
+            &actual,
         );
+    }
+}
+
+/// Whether a field is as expected: a value is a list of one (`Lamp` is
+/// the single match `Lamp`, as `[Lamp]` is), `null` a field not there.
+fn field_matches(expected: &Value, actual: Option<&FieldValue>) -> bool {
+    expected_values(expected)
+        .is_some_and(|wanted| wanted.as_deref() == actual.map(FieldValue::values))
+}
+
+impl ExpectedMessage {
+    /// Whether a message the turn sent (as JSON: a string for plain text,
+    /// an object for a structured message) is this one.
+    fn matches(&self, actual: &Value) -> bool {
+        match (self, actual) {
+            (Self::Text(text), Value::String(actual)) => text == actual,
+            (Self::Text(text), Value::Object(actual)) => {
+                actual.get("text").and_then(Value::as_str) == Some(text.as_str())
+            }
+            (Self::Members(members), Value::Object(actual)) => members
+                .iter()
+                .all(|(name, value)| actual.get(name) == Some(value)),
+            _ => false,
+        }
+    }
+
+    /// How a diff shows it: text as it is, members as one line of JSON.
+    fn shown(&self) -> Value {
+        match self {
+            Self::Text(text) => Value::String(text.clone()),
+            Self::Members(members) => Value::String(Value::Object(members.clone()).to_string()),
+        }
+    }
+}
+
+/// A message the turn sent, as a diff shows it: text as it is, a
+/// structured message as one line of JSON.
+fn shown_message(message: &Value) -> Value {
+    match message {
+        Value::String(_) => message.clone(),
+        other => Value::String(other.to_string()),
     }
 }
 
@@ -289,5 +463,91 @@ fn scalar(value: &Value) -> String {
         Value::String(text) => text.clone(),
         Value::Null => "(none)".to_owned(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(text: &str) -> ExpectedMessage {
+        ExpectedMessage::Text(text.to_owned())
+    }
+
+    fn members(value: Value) -> ExpectedMessage {
+        match value {
+            Value::Object(members) => ExpectedMessage::Members(members),
+            other => panic!("not a mapping: {other}"),
+        }
+    }
+
+    #[test]
+    fn expected_text_matches_a_plain_message_or_a_structured_one_s_text() {
+        let question = json!({
+            "type": "question",
+            "text": "Which size?",
+            "choices": [{ "title": "S", "payload": "s" }, { "title": "M", "payload": "m" }]
+        });
+        assert!(text("Hello").matches(&json!("Hello")));
+        assert!(!text("Hello").matches(&json!("Hello!")));
+        assert!(text("Which size?").matches(&question));
+        assert!(!text("Which colour?").matches(&question));
+        assert!(!text("Hello").matches(&json!({ "type": "card" })));
+    }
+
+    #[test]
+    fn expected_members_match_a_structured_message_that_has_them() {
+        let question = json!({
+            "type": "question",
+            "text": "Which size?",
+            "choices": [{ "title": "S", "payload": "s" }]
+        });
+        assert!(members(json!({ "type": "question" })).matches(&question));
+        assert!(members(json!({ "type": "question", "text": "Which size?" })).matches(&question));
+        assert!(
+            members(json!({ "choices": [{ "title": "S", "payload": "s" }] })).matches(&question)
+        );
+        assert!(!members(json!({ "type": "card" })).matches(&question));
+        assert!(!members(json!({ "choices": [] })).matches(&question));
+        assert!(!members(json!({ "buttons": [] })).matches(&question));
+        assert!(
+            !members(json!({ "text": "Which size?" })).matches(&json!("Which size?")),
+            "members match structured messages only"
+        );
+    }
+
+    #[test]
+    fn a_diff_shows_members_and_structured_messages_as_one_line() {
+        assert_eq!(text("Hi").shown(), json!("Hi"));
+        assert_eq!(
+            members(json!({ "type": "card" })).shown(),
+            json!(r#"{"type":"card"}"#)
+        );
+        let card = json!({ "type": "card", "text": "T" });
+        let shown = shown_message(&card);
+        let line = shown.as_str().expect("a line");
+        assert!(!line.contains('\n'), "{line}");
+        assert_eq!(serde_json::from_str::<Value>(line).expect("JSON"), card);
+        assert_eq!(shown_message(&json!("Hi")), json!("Hi"));
+    }
+
+    #[test]
+    fn an_expected_field_value_is_a_list_of_one() {
+        let one = FieldValue::One("Lamp".to_owned());
+        let two = FieldValue::Many(vec!["Lamp".to_owned(), "Mug".to_owned()]);
+        let none = FieldValue::Many(Vec::new());
+        assert!(field_matches(&json!("Lamp"), Some(&one)));
+        assert!(field_matches(&json!(["Lamp"]), Some(&one)));
+        assert!(!field_matches(&json!("Mug"), Some(&one)));
+        assert!(field_matches(&json!(["Lamp", "Mug"]), Some(&two)));
+        assert!(!field_matches(&json!("Lamp"), Some(&two)));
+        assert!(field_matches(&json!([]), Some(&none)));
+        assert!(field_matches(&json!(null), None));
+        assert!(!field_matches(&json!(null), Some(&one)));
+        assert!(!field_matches(&json!("Lamp"), None));
+        assert!(field_matches(
+            &json!(3),
+            Some(&FieldValue::One("3".to_owned()))
+        ));
     }
 }

@@ -4,6 +4,7 @@
 mod commands;
 mod conversation;
 mod load;
+mod multi_turn;
 mod playground;
 mod product_values;
 mod reload;
