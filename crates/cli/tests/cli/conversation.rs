@@ -87,8 +87,8 @@ fn run_plays_a_conversation_turn_by_turn_through_a_state_file() {
     );
     assert!(output.status.success(), "{asked}");
     assert_eq!(asked["messages"], json!(["What is your order number?"]));
-    assert_eq!(asked["next"], "answer");
-    assert_eq!(asked["state"]["waitingAt"], "answer", "{asked}");
+    assert_eq!(asked["next"], "ask");
+    assert_eq!(asked["state"]["waitingAt"], "ask", "{asked}");
     let state = read_json(Path::new(&saved));
     assert_eq!(
         state, asked["state"],
@@ -167,7 +167,7 @@ async fn serve_goes_on_where_a_client_held_state_waits() {
         post_json(server.addr, turns, &json!({"message": "track my order"})).await;
     assert_eq!(status, 200, "{asked}");
     assert_eq!(asked["messages"], json!(["What is your order number?"]));
-    assert_eq!(asked["state"]["waitingAt"], "answer", "{asked}");
+    assert_eq!(asked["state"]["waitingAt"], "ask", "{asked}");
 
     // The state back, no `interaction`: the message is the answer.
     let (status, answered) = post_json(
@@ -201,4 +201,96 @@ async fn serve_goes_on_where_a_client_held_state_waits() {
     .await;
     assert_eq!(status, 200, "{stale}");
     assert_eq!(stale["messages"], json!(["What is your order number?"]));
+}
+
+/// The order-help example (a question whose regex captures a slot, a call
+/// using it, a multiple choice question, a context switch to help and back)
+/// through `serve`, with the state held by the client and kept by the
+/// server: the same conversation either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_plays_the_order_help_example_with_held_and_stored_state() {
+    let upstream = patchbay_tests::servers::http(|request| async move {
+        if request.uri().path() == "/v1/orders/A-1234" {
+            patchbay_tests::servers::reply(
+                200,
+                r#"{"status":"shipped","carrier":"DHL","trackingNumber":"JD0144"}"#,
+            )
+        } else {
+            patchbay_tests::servers::reply(404, r#"{"error":"not found"}"#)
+        }
+    })
+    .await;
+    let scratch = Scratch::new("order-help");
+    let example = std::fs::read_to_string(crate::root().join("examples/order-help.yaml"))
+        .expect("the example");
+    // The example calls orders.example.com; here its API is local.
+    let bot = example.replacen("\nenv:\n", "\nnetwork:\n  allow: [127.0.0.1]\n\nenv:\n", 1);
+    assert_ne!(bot, example, "the example has an `env:` section");
+    std::fs::write(scratch.0.join("order-help.yaml"), bot).expect("bot");
+    let base = format!(
+        "ORDERS_BASE_URL=http://127.0.0.1:{}/v1",
+        upstream.addr.port()
+    );
+    let server = Process::serve(&scratch.0.join("order-help.yaml"), &[&base], &[]);
+    let turns = "/v1/bots/order-help/turns";
+    let question = "What is your order number? It looks like A-1234.";
+    let help = r#"I look up orders: say "where is my order". To talk to a person, say "agent"."#;
+
+    for stored in [false, true] {
+        let mut state = Value::Null;
+        let mut turn = async |message: &str| {
+            let mut request = json!({ "message": message });
+            if stored {
+                request["conversationId"] = json!("c-order-help");
+            } else if !state.is_null() {
+                request["state"] = state.clone();
+            }
+            let (status, answer) = post_json(server.addr, turns, &request).await;
+            assert_eq!(status, 200, "{message}: {answer}");
+            state = answer["state"].clone();
+            answer
+        };
+
+        let asked = turn("Where is my order?").await;
+        assert_eq!(asked["messages"], json!([question]), "{asked}");
+        assert_eq!(asked["state"]["waitingAt"], "ask-order-number");
+
+        // "help" is no order number: the help dialog, then the question
+        // again, where the conversation still waits.
+        let switched = turn("help").await;
+        assert_eq!(switched["messages"], json!([help, question]), "{switched}");
+        assert_eq!(switched["state"]["waitingAt"], "ask-order-number");
+        assert!(switched["state"].get("returnTo").is_none(), "{switched}");
+
+        let found = turn("it is a-1234").await;
+        assert_eq!(found["messages"][0], "Order A-1234 is shipped.", "{found}");
+        assert_eq!(
+            found["messages"][1],
+            json!({
+                "type": "multiple-choice",
+                "text": "What would you like to do?",
+                "choices": ["Track the parcel", "Return an item", "No, thanks"],
+                "display": "buttons",
+                "fallbackText": "What would you like to do?\n1. Track the parcel\n2. Return an item\n3. No, thanks"
+            }),
+            "{found}"
+        );
+        assert_eq!(found["state"]["waitingAt"], "what-next");
+        assert_eq!(
+            found["state"]["slots"]["order-help"]["orderNumber"],
+            "A-1234"
+        );
+
+        let picked = turn("1").await;
+        assert_eq!(
+            picked["messages"],
+            json!(["It travels with DHL, tracking number JD0144."]),
+            "{picked}"
+        );
+        assert_eq!(picked["next"], "close-dialog");
+        assert_eq!(picked["variables"]["nextStep"], "Track the parcel");
+        // The dialog ended: its slot with it.
+        assert!(picked["state"].get("slots").is_none(), "{picked}");
+        assert!(picked["state"].get("waitingAt").is_none(), "{picked}");
+    }
 }
