@@ -3,7 +3,8 @@
 //! and leaves (docs/engine.md, "Questions and answers").
 
 use patchbay_config::{
-    Ask, Bot, Button, CaptureTarget, ChoiceDisplay, InteractionKind, NextAction, Question, Scope,
+    Ask, Bot, Button, CaptureTarget, ChoiceDisplay, DialogType, InteractionKind, NextAction,
+    Question, Scope,
 };
 use patchbay_rules::{
     Answer, Position, Step, captured, find_interaction, next_step, select_answer_rule,
@@ -167,7 +168,10 @@ impl Engine {
                 "context switch to dialog {}",
                 bot.dialogs[target.0].name
             ));
-            state.push_return(&interaction.name);
+            // The product never returns to the fallback dialog.
+            if dialog.dialog_type != DialogType::Fallback {
+                state.push_return(&interaction.name);
+            }
             walk.record(trace);
             return Step::Interaction(target);
         }
