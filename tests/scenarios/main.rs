@@ -3,6 +3,11 @@
 //! (`upstream.json`), the turn to run (`run.json`) and the expected
 //! transcript (`expected.json`): the `patchbay run --json` object plus the
 //! requests the upstream saw. `UPDATE_EXPECT=1` rewrites the expectations.
+//!
+//! A `run.json` with `"turns": [{"message", "payload"?, "interaction"?}, ...]`
+//! plays them on one conversation, each turn taking the state the previous
+//! one left (through its JSON form); its `expected.json` is then
+//! `{"turns": [<turn, with its "state">...], "upstream": [...]}`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http_body_util::BodyExt;
-use patchbay_engine::{ConversationState, Engine, EngineOptions, Start};
+use patchbay_engine::{ConversationState, Engine, EngineOptions, Start, UserMessage};
 use patchbay_script::{Persistence, RuntimeOptions, ScriptRuntime};
 use patchbay_tests::servers::{self, reply};
 use serde_json::{Value, json};
@@ -135,19 +140,56 @@ async fn transcript(dir: &Path, scripts: &ScriptRuntime) -> Value {
             );
         }
     }
-    // Without `interaction`, the turn starts from the message: the dialog
-    // whose starter matches it, or the fallback dialog.
-    let start = match run["interaction"].as_str() {
-        Some(name) => Start::Interaction(name.to_owned()),
-        None => Start::Message,
-    };
-    let message = run["message"].as_str().unwrap_or_default();
-    let mut out = match engine.run_turn(state, start, message).await {
-        Ok(turn) => turn.to_json(),
-        Err(error) => json!({ "error": error.to_string() }),
+    let mut out = match run["turns"].as_array() {
+        Some(turns) => {
+            // One conversation: each turn takes the state the previous one
+            // left, through its JSON form, as a client holding the state
+            // would send it back.
+            let mut played = Vec::new();
+            for spec in turns {
+                let turn = match play(&engine, std::mem::take(&mut state), spec).await {
+                    Ok(turn) => turn,
+                    Err(error) => {
+                        played.push(json!({ "error": error.to_string() }));
+                        break;
+                    }
+                };
+                let mut out = turn.to_json();
+                let saved = turn.state.to_json();
+                out["state"] = saved.clone();
+                played.push(out);
+                state = ConversationState::from_json(saved, engine.bot()).expect("state JSON");
+            }
+            json!({ "turns": played })
+        }
+        None => match play(&engine, state, &run).await {
+            Ok(turn) => turn.to_json(),
+            Err(error) => json!({ "error": error.to_string() }),
+        },
     };
     out["upstream"] = json!(log.lock().expect("log").clone());
     out
+}
+
+/// Plays one turn as `spec` (`run.json`, or one of its `turns`) says:
+/// `message`, the clicked button's `payload`, and `interaction` to start
+/// there. Without `interaction`, the turn starts from the message: the
+/// question the conversation waits at, else the dialog whose starter
+/// matches it, else the fallback dialog.
+async fn play(
+    engine: &Engine,
+    state: ConversationState,
+    spec: &Value,
+) -> Result<patchbay_engine::Turn, patchbay_engine::EngineError> {
+    let start = match spec["interaction"].as_str() {
+        Some(name) => Start::Interaction(name.to_owned()),
+        None => Start::Message,
+    };
+    let mut message = UserMessage::new(spec["message"].as_str().unwrap_or_default());
+    if let Some(payload) = spec["payload"].as_str() {
+        message = message.with_payload(payload);
+    }
+    engine.run_turn(state, start, message).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
