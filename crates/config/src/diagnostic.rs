@@ -79,9 +79,25 @@ pub enum Code {
     /// A script calling a `botContext` function that patchbay's
     /// `botContext` does not have (a TypeError when the script runs).
     UnknownFunction,
-    /// A `{$botContext.slot.NAME}` reference: nothing in patchbay fills
-    /// slots, so it always renders empty.
+    /// A `{$botContext.slot.NAME}` reference to a slot no dialog
+    /// declares: nothing fills it, so it always renders empty.
     UnfilledSlot,
+    /// A question whose choices, buttons or cards do not make a question:
+    /// none, two choices with the same text, more cards than the product
+    /// shows.
+    InvalidQuestion,
+    /// An `options` match naming no choice of the question.
+    UnknownChoice,
+    /// A capture's `group` naming no named group of the rule's `regex`.
+    UnknownGroup,
+    /// A capture into a slot the question's dialog does not declare.
+    UnknownSlot,
+    /// A rule or capture that needs another kind of question (`options`
+    /// or `from: choice` on a question without choices).
+    QuestionKindMismatch,
+    /// A `payload` match or capture on a question with no button or quick
+    /// reply to send one.
+    PayloadNeverSent,
 }
 
 impl Code {
@@ -117,6 +133,12 @@ impl Code {
             Self::UnreachableInteraction => "unreachable-interaction",
             Self::UnknownFunction => "unknown-function",
             Self::UnfilledSlot => "unfilled-slot",
+            Self::InvalidQuestion => "invalid-question",
+            Self::UnknownChoice => "unknown-choice",
+            Self::UnknownGroup => "unknown-group",
+            Self::UnknownSlot => "unknown-slot",
+            Self::QuestionKindMismatch => "question-kind-mismatch",
+            Self::PayloadNeverSent => "payload-never-sent",
         }
     }
 }

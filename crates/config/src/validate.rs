@@ -3,10 +3,13 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::Range;
 
+use crate::conversation::{
+    AnswerMatch, Ask, Button, CaptureSource, CaptureTarget, ChoiceRef, Question, same_text,
+};
 use crate::diagnostic::{Code, Diagnostic, Severity};
 use crate::locate::{Locator, Path, Step, doc_path};
 use crate::model::{
-    Bot, ConditionOp, CredentialKind, DialogType, Integration, InteractionKind, NextAction,
+    Bot, ConditionOp, CredentialKind, Dialog, DialogType, Integration, InteractionKind, NextAction,
     OAuth2Grant, RateLimit,
 };
 use crate::suggest::did_you_mean;
@@ -658,8 +661,13 @@ impl Checker<'_> {
                     path
                 };
                 self.next_action(&interaction.next, &at(&doc_path!["next"]));
-                let InteractionKind::Integration(call) = &interaction.kind else {
-                    continue;
+                let call = match &interaction.kind {
+                    InteractionKind::Integration(call) => call,
+                    InteractionKind::Question(question) => {
+                        self.question(dialog, &interaction.name, question, &at(&[]));
+                        continue;
+                    }
+                    InteractionKind::Text(_) => continue,
                 };
                 if !integration_names.contains(&call.integration.as_str()) {
                     let help = did_you_mean(&call.integration, integration_names.iter().copied());
@@ -683,6 +691,297 @@ impl Checker<'_> {
                 }
             }
         }
+    }
+
+    /// A question's choices, buttons or cards, and its rules: what they
+    /// match, what they capture, where they lead.
+    fn question(&mut self, dialog: &Dialog, name: &str, question: &Question, base: &[Step]) {
+        let at = |rest: &[Step]| [base, rest].concat();
+        self.asked(&question.ask, base);
+        let kind = question_kind(&question.ask);
+        let is_multiple_choice = matches!(question.ask, Ask::MultipleChoice(_));
+        let sends_payloads = sends_payloads(&question.ask);
+        for (r, rule) in question.rules.iter().enumerate() {
+            let rule_at = |rest: &[Step]| at(&[doc_path!["rules", r].as_slice(), rest].concat());
+            if let Some(next) = &rule.next {
+                self.next_action(next, &rule_at(&doc_path!["next"]));
+            }
+            for (c, condition) in rule.conditions.iter().enumerate() {
+                self.condition(condition, &rule_at(&doc_path!["match", "conditions", c]));
+            }
+            match &rule.when {
+                AnswerMatch::Options(_) if !is_multiple_choice => {
+                    self.error(
+                        Code::QuestionKindMismatch,
+                        &rule_at(&doc_path!["match", "options"]),
+                        At::Key,
+                        format!(
+                            "`options` picks among a multiple choice question's choices; `{name}` is a {kind}"
+                        ),
+                    )
+                    .help = Some(
+                        "match the answer with `exact`, `pattern`, `regex` or `payload`, or make the question `type: multiple-choice`"
+                            .to_owned(),
+                    );
+                }
+                AnswerMatch::Options(options) if !question.choices().is_empty() => {
+                    for (o, option) in options.iter().enumerate() {
+                        self.option(
+                            name,
+                            question.choices(),
+                            option,
+                            &rule_at(&doc_path!["match", "options", o]),
+                        );
+                    }
+                }
+                AnswerMatch::Payload(_) if !sends_payloads => {
+                    self.warn(
+                        Code::PayloadNeverSent,
+                        &rule_at(&doc_path!["match", "payload"]),
+                        At::Key,
+                        format!(
+                            "no button or quick reply of `{name}` ({kind}) sends a payload, so only an answer typed exactly as one matches"
+                        ),
+                    )
+                    .help = Some(
+                        "give the question `buttons` or `quickReplies` with these payloads, or match the typed answer with `exact` or `pattern`"
+                            .to_owned(),
+                    );
+                }
+                _ => {}
+            }
+            for (c, capture) in rule.set.iter().enumerate() {
+                let capture_at = |field: &str| rule_at(&doc_path!["set", c, field]);
+                match &capture.source {
+                    CaptureSource::Group(group) => {
+                        self.group(&rule.when, group, &capture_at("group"))
+                    }
+                    CaptureSource::Choice if !is_multiple_choice => {
+                        self.error(
+                            Code::QuestionKindMismatch,
+                            &capture_at("from"),
+                            At::Value,
+                            format!(
+                                "`from: choice` stores the picked choice of a multiple choice question; `{name}` is a {kind}, so it stores empty text"
+                            ),
+                        )
+                        .help = Some("store the answer as written: `from: answer`".to_owned());
+                    }
+                    CaptureSource::Payload
+                        if !sends_payloads && !matches!(rule.when, AnswerMatch::Payload(_)) =>
+                    {
+                        self.warn(
+                            Code::PayloadNeverSent,
+                            &capture_at("from"),
+                            At::Value,
+                            format!(
+                                "no button or quick reply of `{name}` ({kind}) sends a payload, so this stores the answer as written"
+                            ),
+                        )
+                        .help = Some(
+                            "store the answer with `from: answer`, or give the question `buttons` or `quickReplies`"
+                                .to_owned(),
+                        );
+                    }
+                    _ => {}
+                }
+                if let CaptureTarget::Slot(slot) = &capture.target
+                    && !dialog.slots.contains(slot)
+                {
+                    let elsewhere = self
+                        .bot
+                        .dialogs
+                        .iter()
+                        .find(|other| other.slots.contains(slot))
+                        .map(|other| format!(" (dialog `{}` has its own)", other.name));
+                    let help = match did_you_mean(slot, dialog.slots.iter().map(String::as_str)) {
+                        Some(typo) => {
+                            format!("{typo} Otherwise declare it under the dialog's `slots`")
+                        }
+                        None => format!(
+                            "declare it under the dialog's `slots`{}",
+                            elsewhere.unwrap_or_default()
+                        ),
+                    };
+                    let diagnostic = self.error(
+                        Code::UnknownSlot,
+                        &capture_at("slot"),
+                        At::Value,
+                        format!("dialog `{}` declares no slot `{slot}`", dialog.name),
+                    );
+                    diagnostic.label = Some("not listed in the dialog's `slots`".to_owned());
+                    diagnostic.help = Some(help);
+                }
+            }
+        }
+        if let Some(next) = question.no_match.as_ref().and_then(|no| no.next.as_ref()) {
+            self.next_action(next, &at(&doc_path!["noMatch", "next"]));
+        }
+    }
+
+    /// A question has something to pick from: choices (each different),
+    /// buttons, quick replies, or one to ten cards.
+    fn asked(&mut self, ask: &Ask, base: &[Step]) {
+        let at = |rest: &[Step]| [base, rest].concat();
+        let (field, what, count) = match ask {
+            Ask::Text => return,
+            Ask::MultipleChoice(choice) => {
+                ("choices", "multiple choice question", choice.choices.len())
+            }
+            Ask::Buttons(buttons) => ("buttons", "button question", buttons.len()),
+            Ask::QuickReplies(replies) => ("quickReplies", "quick reply question", replies.len()),
+            Ask::Structured(cards) => ("cards", "structured question", cards.len()),
+        };
+        if count == 0 {
+            let item = match ask {
+                Ask::MultipleChoice(_) => "choice",
+                Ask::Buttons(_) => "button",
+                Ask::QuickReplies(_) => "quick reply",
+                _ => "card",
+            };
+            self.error(
+                Code::InvalidQuestion,
+                &at(&doc_path![field]),
+                At::Value,
+                format!("a {what} needs at least one {item}; `{field}` is empty"),
+            )
+            .help = Some(format!(
+                "list them under `{field}`, or make it a text question: `type: question`"
+            ));
+            return;
+        }
+        match ask {
+            Ask::MultipleChoice(choice) => {
+                for (i, text) in choice.choices.iter().enumerate() {
+                    let Some(first) = choice.choices[..i]
+                        .iter()
+                        .position(|earlier| same_text(earlier, text))
+                    else {
+                        continue;
+                    };
+                    let diagnostic = self.error(
+                        Code::InvalidQuestion,
+                        &at(&doc_path!["choices", i]),
+                        At::Value,
+                        format!(
+                            "choice {} is the same as choice {}, `{}`",
+                            i + 1,
+                            first + 1,
+                            choice.choices[first]
+                        ),
+                    );
+                    diagnostic.label = Some("case and surrounding spaces do not count".to_owned());
+                    diagnostic.help = Some(
+                        "the user picks a choice by its text, so no answer could pick this one; remove it or reword it"
+                            .to_owned(),
+                    );
+                }
+            }
+            Ask::Structured(cards) if cards.len() > MAX_CARDS => {
+                let extra = self.line_of(&at(&doc_path!["cards", MAX_CARDS]));
+                let diagnostic = self.error(
+                    Code::InvalidQuestion,
+                    &at(&doc_path!["cards"]),
+                    At::Key,
+                    format!(
+                        "a structured question has at most {MAX_CARDS} cards; this one has {}",
+                        cards.len()
+                    ),
+                );
+                diagnostic.label = Some(format!("card {} is on line {extra}", MAX_CARDS + 1));
+                diagnostic.help = Some(format!(
+                    "the product shows at most {MAX_CARDS} tiles: split the cards over two questions"
+                ));
+            }
+            _ => {}
+        }
+    }
+
+    /// An `options` entry names one of the question's choices.
+    fn option(&mut self, name: &str, choices: &[String], option: &ChoiceRef, path: &[Step]) {
+        if option.index(choices).is_some() {
+            return;
+        }
+        let count = choices.len();
+        let (message, help) = match option {
+            ChoiceRef::Number(number) => (
+                format!("`{name}` has no choice {number}: it has {count}, numbered 1 to {count}"),
+                None,
+            ),
+            ChoiceRef::Title(title) => {
+                let number = title
+                    .trim()
+                    .trim_end_matches(['.', ')'])
+                    .parse::<usize>()
+                    .ok();
+                let help = match number {
+                    Some(number) if (1..=count).contains(&number) => Some(format!(
+                        "to name choice {number} by its number, write it without quotes: `{number}`"
+                    )),
+                    _ => did_you_mean(title, choices.iter().map(String::as_str)),
+                };
+                (format!("`{name}` has no choice `{title}`"), help)
+            }
+        };
+        let diagnostic = self.error(Code::UnknownChoice, path, At::Value, message);
+        diagnostic.label = Some("expected a choice's text or its number (from 1)".to_owned());
+        diagnostic.help = help.or_else(|| {
+            Some(format!(
+                "the choices are {}",
+                choices
+                    .iter()
+                    .enumerate()
+                    .map(|(i, choice)| format!("{} `{choice}`", i + 1))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        });
+    }
+
+    /// A capture's `group` names a named group of its rule's `regex`.
+    fn group(&mut self, when: &AnswerMatch, group: &str, path: &[Step]) {
+        let AnswerMatch::Regex(regex) = when else {
+            self.error(
+                Code::UnknownGroup,
+                path,
+                At::Value,
+                format!(
+                    "`group` takes a named group of the rule's `regex`; this rule matches by `{}`",
+                    answer_match_key(when)
+                ),
+            )
+            .help = Some(
+                "store the answer with `from: answer`, or match with a `regex` that names the group"
+                    .to_owned(),
+            );
+            return;
+        };
+        let names: Vec<&str> = regex.regex().capture_names().flatten().collect();
+        if names.contains(&group) {
+            return;
+        }
+        let help = did_you_mean(group, names.iter().copied()).or_else(|| {
+            Some(if names.is_empty() {
+                format!("name a group in the regex: `(?P<{group}>...)`")
+            } else {
+                format!(
+                    "its named groups are {}",
+                    names
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+        });
+        let diagnostic = self.error(
+            Code::UnknownGroup,
+            path,
+            At::Value,
+            format!("the rule's `regex` has no group named `{group}`"),
+        );
+        diagnostic.label = Some("stores empty text".to_owned());
+        diagnostic.help = help;
     }
 
     fn next_action(&mut self, next: &NextAction, path: &[Step]) {
@@ -719,6 +1018,13 @@ impl Checker<'_> {
             }
             _ => {}
         }
+    }
+
+    fn declares_slot(&self, name: &str) -> bool {
+        self.bot
+            .dialogs
+            .iter()
+            .any(|dialog| dialog.slots.iter().any(|slot| slot == name))
     }
 
     fn interaction(&self, name: &str) -> Option<(usize, usize)> {
@@ -971,16 +1277,24 @@ impl Checker<'_> {
                 Reference::Field(field) => {
                     self.field_reference(field, path);
                 }
-                Reference::Slot(name) => {
+                Reference::Slot(name) if !self.declares_slot(name) => {
+                    let declared = self
+                        .bot
+                        .dialogs
+                        .iter()
+                        .flat_map(|dialog| dialog.slots.iter().map(String::as_str));
+                    let help = did_you_mean(name, declared).unwrap_or_else(|| {
+                        format!(
+                            "declare it under a dialog's `slots` (`slots: [{name}]`) and capture it in a question's rule (`set: [{{slot: {name}}}]`)"
+                        )
+                    });
                     self.warn(
                         Code::UnfilledSlot,
                         path,
                         At::Value,
-                        format!("`{{$botContext.slot.{name}}}` always renders as empty text: nothing in patchbay fills slots"),
+                        format!("no dialog declares slot `{name}`: `{{$botContext.slot.{name}}}` always renders as empty text"),
                     )
-                    .help = Some(format!(
-                        "slots are filled by the product's question interactions (entities); here, set a bot variable in a script (`botContext.setBotVariable(\"{name}\", ...)`) and write `{{$botContext.{name}}}`"
-                    ));
+                    .help = Some(help);
                 }
                 _ => {}
             }
@@ -1050,16 +1364,8 @@ impl Checker<'_> {
         }
         for (d, dialog) in self.bot.dialogs.iter().enumerate() {
             for (k, interaction) in dialog.interactions.iter().enumerate() {
-                if let InteractionKind::Integration(call) = &interaction.kind {
-                    for (field, script) in [
-                        ("preProcess", &call.pre_process),
-                        ("postProcess", &call.post_process),
-                    ] {
-                        if let Some(script) = script {
-                            scripts
-                                .push((doc_path!["dialogs", d, "interactions", k, field], script));
-                        }
-                    }
+                for (field, script) in interaction_scripts(&interaction.kind) {
+                    scripts.push((doc_path!["dialogs", d, "interactions", k, field], script));
                 }
             }
         }
@@ -1097,18 +1403,25 @@ impl Checker<'_> {
                 let following = dialog.interactions.get(k + 1).map(|i| i.name.as_str());
                 let mut nexts = vec![&interaction.next];
                 let mut targets = Vec::new();
-                if let InteractionKind::Integration(call) = &interaction.kind {
-                    nexts.extend(
+                match &interaction.kind {
+                    InteractionKind::Integration(call) => nexts.extend(
                         call.rules
                             .iter()
                             .map(|rule| rule.next.as_ref().unwrap_or(&interaction.next)),
-                    );
-                    for script in [&call.pre_process, &call.post_process]
-                        .into_iter()
-                        .flatten()
-                    {
-                        targets.extend(triggered(script));
+                    ),
+                    InteractionKind::Question(question) => {
+                        nexts.extend(
+                            question
+                                .rules
+                                .iter()
+                                .map(|rule| rule.next.as_ref().unwrap_or(&interaction.next)),
+                        );
+                        nexts.extend(question.no_match.as_ref().and_then(|no| no.next.as_ref()));
                     }
+                    InteractionKind::Text(_) => {}
+                }
+                for (_, script) in interaction_scripts(&interaction.kind) {
+                    targets.extend(triggered(script));
                 }
                 targets.extend(nexts.into_iter().filter_map(|next| match next {
                     NextAction::Next => following,
@@ -1149,6 +1462,72 @@ impl Checker<'_> {
                     .to_owned(),
             );
         }
+    }
+}
+
+/// An interaction's scripts, each with its field.
+pub(crate) fn interaction_scripts(kind: &InteractionKind) -> Vec<(&'static str, &str)> {
+    let scripts = match kind {
+        InteractionKind::Text(text) => vec![
+            ("preProcess", &text.pre_process),
+            ("postProcess", &text.post_process),
+        ],
+        InteractionKind::Question(question) => vec![
+            ("preProcess", &question.pre_process),
+            ("postProcess", &question.post_process),
+            ("processUserResponse", &question.process_user_response),
+        ],
+        InteractionKind::Integration(call) => vec![
+            ("preProcess", &call.pre_process),
+            ("postProcess", &call.post_process),
+        ],
+    };
+    scripts
+        .into_iter()
+        .filter_map(|(field, script)| Some((field, script.as_deref()?)))
+        .collect()
+}
+
+/// The most cards a structured question shows (the product's "maximum of
+/// 10 tiles").
+const MAX_CARDS: usize = 10;
+
+/// A question kind as a message names it.
+fn question_kind(ask: &Ask) -> &'static str {
+    match ask {
+        Ask::Text => "text question",
+        Ask::MultipleChoice(_) => "multiple choice question",
+        Ask::Buttons(_) => "button question",
+        Ask::QuickReplies(_) => "quick reply question",
+        Ask::Structured(_) => "structured question",
+    }
+}
+
+/// Whether a click on the question can send a payload: a choice, a button
+/// or quick reply that is not only a web link, a card's button.
+fn sends_payloads(ask: &Ask) -> bool {
+    let clickable = |buttons: &[Button]| {
+        buttons
+            .iter()
+            .any(|button| button.url.is_none() || button.payload.is_some())
+    };
+    match ask {
+        Ask::Text => false,
+        Ask::MultipleChoice(_) => true,
+        Ask::Buttons(buttons) | Ask::QuickReplies(buttons) => clickable(buttons),
+        Ask::Structured(cards) => cards.iter().any(|card| clickable(&card.buttons)),
+    }
+}
+
+/// The key of an answer match as written in the file.
+fn answer_match_key(when: &AnswerMatch) -> &'static str {
+    match when {
+        AnswerMatch::Pattern(_) => "pattern",
+        AnswerMatch::Regex(_) => "regex",
+        AnswerMatch::Exact(_) => "exact",
+        AnswerMatch::Options(_) => "options",
+        AnswerMatch::Payload(_) => "payload",
+        AnswerMatch::NoMatch => "noMatch",
     }
 }
 
