@@ -257,7 +257,7 @@ pub struct NoMatch {
 }
 
 /// A choice named in an `options` match: its number (from 1) or its text.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum ChoiceRef {
     /// The choice's number, from 1.
@@ -270,17 +270,29 @@ impl ChoiceRef {
     /// The index (from 0) of the choice this names among `choices`.
     pub fn index(&self, choices: &[String]) -> Option<usize> {
         match self {
-            Self::Number(number) => number.checked_sub(1).filter(|index| *index < choices.len()),
+            // A choice whose text is the number wins (`options: ["3"]`).
+            Self::Number(number) => choices
+                .iter()
+                .position(|choice| choice.trim() == number.to_string())
+                .or_else(|| number.checked_sub(1).filter(|index| *index < choices.len())),
             Self::Title(title) => choices.iter().position(|choice| same_text(choice, title)),
         }
     }
 }
 
-/// Whether two texts are the same answer: case and surrounding whitespace
-/// ignored.
+/// Whether two texts are the same answer: case ignored, and whitespace but
+/// for one space between words.
 pub fn same_text(a: &str, b: &str) -> bool {
-    let (a, b) = (a.trim(), b.trim());
-    a.eq_ignore_ascii_case(b) || a.to_lowercase() == b.to_lowercase()
+    let mut a = a.split_whitespace();
+    let mut b = b.split_whitespace();
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return true,
+            (Some(x), Some(y))
+                if x.eq_ignore_ascii_case(y) || x.to_lowercase() == y.to_lowercase() => {}
+            _ => return false,
+        }
+    }
 }
 
 // The bot file's form of a question is read by `crate::raw`; these give its
@@ -449,5 +461,97 @@ impl Serialize for AnswerRule {
             map.serialize_entry("next", next)?;
         }
         map.end()
+    }
+}
+
+/// Read by hand: a YAML `yes` or `1.5` is a choice's text, not a refusal.
+impl<'de> Deserialize<'de> for ChoiceRef {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = ChoiceRef;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a choice's number (from 1) or its text")
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, number: u64) -> Result<ChoiceRef, E> {
+                Ok(usize::try_from(number)
+                    .map_or_else(|_| ChoiceRef::Title(number.to_string()), ChoiceRef::Number))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, number: i64) -> Result<ChoiceRef, E> {
+                match u64::try_from(number) {
+                    Ok(number) => self.visit_u64(number),
+                    Err(_) => Ok(ChoiceRef::Title(number.to_string())),
+                }
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, number: f64) -> Result<ChoiceRef, E> {
+                Ok(ChoiceRef::Title(number.to_string()))
+            }
+
+            fn visit_bool<E: serde::de::Error>(self, value: bool) -> Result<ChoiceRef, E> {
+                Ok(ChoiceRef::Title(value.to_string()))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<ChoiceRef, E> {
+                Ok(ChoiceRef::Title(text.to_owned()))
+            }
+        }
+
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_words_and_numbers_in_answer_rules_are_text() {
+        let bot = crate::load(
+            "b.yaml",
+            r#"name: b
+dialogs:
+  - name: d
+    interactions:
+      - name: q
+        type: multiple-choice
+        text: Sure?
+        choices: [Yes, No, "42"]
+        rules:
+          - match: { exact: no }
+          - match: { exact: [yes, 42, 1.5, true] }
+          - match: { payload: yes }
+          - match: { pattern: no }
+          - match: { options: [Yes, 3, No] }
+"#,
+        )
+        .unwrap_or_else(|report| panic!("{}", report.render(crate::RenderStyle::Plain)))
+        .bot;
+        let crate::InteractionKind::Question(question) = &bot.dialogs[0].interactions[0].kind
+        else {
+            panic!("a question");
+        };
+        let exact = |rule: &AnswerRule| match &rule.when {
+            AnswerMatch::Exact(values) => values.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(exact(&question.rules[0]), ["no"]);
+        assert_eq!(exact(&question.rules[1]), ["yes", "42", "1.5", "true"]);
+        assert_eq!(
+            question.rules[2].when,
+            AnswerMatch::Payload(vec!["yes".to_owned()])
+        );
+        let AnswerMatch::Options(options) = &question.rules[4].when else {
+            panic!("options");
+        };
+        let indices: Vec<_> = options
+            .iter()
+            .map(|option| option.index(question.choices()))
+            .collect();
+        assert_eq!(indices, [Some(0), Some(2), Some(1)]);
     }
 }

@@ -120,6 +120,9 @@ fn parse_and_check(format: Format, text: &str) -> Checked {
         let mut options = Options::default();
         options.with_snippet = false;
         options.duplicate_keys = DuplicateKeyPolicy::Error;
+        // YAML 1.2 booleans only: an answer `no`, a choice `Yes` or a
+        // payload `on` is text, as a bot author means it.
+        options.strict_booleans = true;
         match serde_saphyr::from_str_with_options::<Bot>(&repaired, options) {
             Ok(bot) => {
                 // A record whose field was blanked may now look incoherent;

@@ -300,8 +300,9 @@ struct RawMatch {
     no_match: Option<bool>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// One value or a list of them. Read without serde's untagged buffering,
+/// which would take a YAML `no` or `42` for a boolean or a number and
+/// then refuse it as text: each value is read as text, as `choices` are.
 enum OneOrMany<T> {
     One(T),
     Many(Vec<T>),
@@ -313,6 +314,59 @@ impl<T> OneOrMany<T> {
             Self::One(one) => vec![one],
             Self::Many(many) => many,
         }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<T>(std::marker::PhantomData<T>);
+
+        impl<T> Visitor<T> {
+            fn one<'de, E: de::Error>(text: String) -> Result<OneOrMany<T>, E>
+            where
+                T: Deserialize<'de>,
+            {
+                T::deserialize(de::value::StringDeserializer::<E>::new(text)).map(OneOrMany::One)
+            }
+        }
+
+        impl<'de, T: Deserialize<'de>> de::Visitor<'de> for Visitor<T> {
+            type Value = OneOrMany<T>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a text or a list of texts")
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                Self::one(text.to_owned())
+            }
+
+            fn visit_bool<E: de::Error>(self, value: bool) -> Result<Self::Value, E> {
+                Self::one(value.to_string())
+            }
+
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<Self::Value, E> {
+                Self::one(value.to_string())
+            }
+
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<Self::Value, E> {
+                Self::one(value.to_string())
+            }
+
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<Self::Value, E> {
+                Self::one(value.to_string())
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut all = Vec::new();
+                while let Some(one) = seq.next_element()? {
+                    all.push(one);
+                }
+                Ok(OneOrMany::Many(all))
+            }
+        }
+
+        deserializer.deserialize_any(Visitor(std::marker::PhantomData))
     }
 }
 

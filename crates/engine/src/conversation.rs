@@ -7,7 +7,7 @@ use patchbay_config::{
     Question, Scope,
 };
 use patchbay_rules::{
-    Answer, Position, Step, captured, find_interaction, next_step, select_answer_rule,
+    Answer, Position, Step, capture_value, find_interaction, next_step, select_answer_rule,
     trigger_target,
 };
 use patchbay_script::Persistence;
@@ -133,22 +133,22 @@ impl Engine {
             payload: input.payload.as_deref(),
         };
         let taken = self.with_values(state, input, |values| {
-            let index = select_answer_rule(question, &answer, values)?;
-            Some((
-                index,
-                captured(question, &question.rules[index], &answer, values),
-            ))
+            select_answer_rule(question, &answer, values)
         });
         let dialog = &bot.dialogs[position.0];
-        if let Some((index, captures)) = taken {
+        if let Some(index) = taken {
             let rule = &question.rules[index];
             trace.rule = Some(
                 rule.name
                     .clone()
                     .unwrap_or_else(|| format!("rule {}", index + 1)),
             );
-            for (target, value) in captures {
-                capture(state, &dialog.name, target, value);
+            // In order: a capture's `value` sees the ones before it.
+            for each in &rule.set {
+                let value = self.with_values(state, input, |values| {
+                    capture_value(question, rule, each, &answer, values)
+                });
+                capture(state, &dialog.name, &each.target, value);
             }
             for text in &rule.messages {
                 let text = self.text(text, state, input);
@@ -233,6 +233,31 @@ impl Engine {
             }
         }
         state.dialog = to;
+    }
+
+    /// At the end of a turn, ends every dialog the conversation is no
+    /// longer in: only the one it waits in and those of the questions on
+    /// `returnTo` keep their slots and dialog variables (a `returnTo`
+    /// entry dropped by `close-conversation`, `skipPreviousDialog` or its
+    /// bound ends its dialog here; so does a client-held state's stray
+    /// entry).
+    pub(crate) fn end_left_dialogs(&self, state: &mut ConversationState) {
+        let bot = &*self.bot;
+        let dialog_of = |question: &String| {
+            find_interaction(bot, question).map(|(d, _)| bot.dialogs[d].name.clone())
+        };
+        let mut alive: Vec<String> = state.return_to.iter().filter_map(dialog_of).collect();
+        alive.extend(state.waiting_at.as_ref().and_then(dialog_of));
+        let left: Vec<String> = state
+            .slots
+            .keys()
+            .chain(state.dialog_variables.keys())
+            .filter(|dialog| !alive.contains(dialog))
+            .cloned()
+            .collect();
+        for dialog in left {
+            state.end_dialog(&dialog);
+        }
     }
 }
 

@@ -700,10 +700,10 @@ impl Engine {
                     if skip {
                         state.return_to.clear();
                     }
-                    if let Some(question) = state
-                        .return_to
-                        .pop()
-                        .and_then(|name| find_interaction(bot, &name))
+                    // A question the bot no longer has (it was reloaded)
+                    // is skipped for the one under it.
+                    if let Some(question) = std::iter::from_fn(|| state.return_to.pop())
+                        .find_map(|name| find_interaction(bot, &name))
                     {
                         step = Step::Interaction(question);
                         continue;
@@ -738,6 +738,7 @@ impl Engine {
             Some((question, count)) if state.waiting_at.as_ref() == Some(question) => *count,
             _ => 0,
         };
+        self.end_left_dialogs(&mut state);
         let variables = state.values();
         state.end_turn();
         state.dialog = None;

@@ -119,6 +119,8 @@ impl ConversationState {
 
     /// Remembers a question to ask again when the dialog entered now ends.
     pub(crate) fn push_return(&mut self, question: &str) {
+        // Asked again once, from where it was left last.
+        self.return_to.retain(|waiting| waiting != question);
         if self.return_to.len() >= MAX_RETURN_TO {
             self.return_to.remove(0);
         }

@@ -1,7 +1,7 @@
 //! A question's answer: which rule takes it, and what its captures store.
 
 use patchbay_config::{
-    AnswerMatch, AnswerRule, CaptureSource, CaptureTarget, Question, letter, same_text,
+    AnswerMatch, AnswerRule, Ask, Capture, CaptureSource, MultipleChoice, Question, same_text,
 };
 
 use crate::render::{Place, Values, render};
@@ -23,11 +23,13 @@ impl Answer<'_> {
     }
 }
 
-/// The choice (index from 0) an answer picks among `choices`: the choice's
-/// text (or a payload equal to it), else its number (`2`, `2.`, `2)`), else
-/// its letter (`b`, `b.`, `b)`), as the product's text-only list offers.
-pub fn picked_choice(choices: &[String], answer: &Answer<'_>) -> Option<usize> {
-    let by_text = |text: &str| choices.iter().position(|choice| same_text(choice, text));
+/// The choice (index from 0) an answer picks among a multiple choice
+/// question's choices: the choice's text (or a payload equal to it), else
+/// its label in the question's list style (`2`, `2.`, `2)` for numbers;
+/// `b`, `b.`, `b)` for letters), as the product's text-only list offers.
+pub fn picked_choice(choice: &MultipleChoice, answer: &Answer<'_>) -> Option<usize> {
+    let choices = &choice.choices;
+    let by_text = |text: &str| choices.iter().position(|c| same_text(c, text));
     if let Some(index) = answer
         .payload
         .and_then(by_text)
@@ -41,18 +43,10 @@ pub fn picked_choice(choices: &[String], answer: &Answer<'_>) -> Option<usize> {
         .trim_end_matches(['.', ')'])
         .trim_end()
         .to_lowercase();
-    if !label.is_empty() && label.bytes().all(|b| b.is_ascii_digit()) {
-        return label
-            .parse::<usize>()
-            .ok()
-            .and_then(|number| number.checked_sub(1))
-            .filter(|index| *index < choices.len());
+    if label.is_empty() || label.chars().count() > 3 {
+        return None;
     }
-    let mut chars = label.chars();
-    match (chars.next(), chars.next()) {
-        (Some(c), None) => (0..choices.len()).find(|&index| letter(index) == Some(c)),
-        _ => None,
-    }
+    (0..choices.len()).find(|&index| choice.list_style.label(index) == label)
 }
 
 /// The rule (its index) that takes `answer`: the first, in order, whose
@@ -88,11 +82,13 @@ fn answer_fits(question: &Question, rule: &AnswerRule, answer: &Answer<'_>) -> b
         AnswerMatch::Regex(regex) => regex.regex().is_match(answer.text),
         AnswerMatch::Exact(values) => values.iter().any(|value| same_text(value, answer.text)),
         AnswerMatch::Options(options) => {
-            let choices = question.choices();
-            picked_choice(choices, answer).is_some_and(|picked| {
+            let Ask::MultipleChoice(choice) = &question.ask else {
+                return false;
+            };
+            picked_choice(choice, answer).is_some_and(|picked| {
                 options
                     .iter()
-                    .any(|option| option.index(choices) == Some(picked))
+                    .any(|option| option.index(&choice.choices) == Some(picked))
             })
         }
         AnswerMatch::Payload(payloads) => payloads
@@ -102,55 +98,67 @@ fn answer_fits(question: &Question, rule: &AnswerRule, answer: &Answer<'_>) -> b
     }
 }
 
-/// What a winning rule's captures store, in order: each target with its
-/// value (empty when its source has none: no choice picked, no group
-/// matched).
-pub fn captured<'q>(
+/// The value one of a winning rule's captures stores (empty when its
+/// source has none: no choice picked, no group matched). The engine stores
+/// each before it reads the next, so a capture's `value` template sees the
+/// ones before it.
+pub fn capture_value(
     question: &Question,
-    rule: &'q AnswerRule,
+    rule: &AnswerRule,
+    capture: &Capture,
     answer: &Answer<'_>,
     values: &Values<'_>,
-) -> Vec<(&'q CaptureTarget, String)> {
-    let groups = match &rule.when {
-        AnswerMatch::Regex(regex) => regex.regex().captures(answer.text),
-        _ => None,
-    };
-    rule.set
-        .iter()
-        .map(|capture| {
-            let value = match &capture.source {
-                CaptureSource::Answer => answer.text.to_owned(),
-                CaptureSource::Choice => picked_choice(question.choices(), answer)
-                    .map(|index| question.choices()[index].clone())
-                    .unwrap_or_default(),
-                CaptureSource::Payload => answer.sent_back().to_owned(),
-                CaptureSource::Group(name) => groups
-                    .as_ref()
-                    .and_then(|groups| groups.name(name))
-                    .map(|group| group.as_str().to_owned())
-                    .unwrap_or_default(),
-                CaptureSource::Value(template) => {
-                    render(template, values, Place::Text).unwrap_or_default()
-                }
-            };
-            (&capture.target, value)
-        })
-        .collect()
+) -> String {
+    match &capture.source {
+        CaptureSource::Answer => answer.text.to_owned(),
+        CaptureSource::Choice => match &question.ask {
+            Ask::MultipleChoice(choice) => picked_choice(choice, answer)
+                .map(|index| choice.choices[index].clone())
+                .unwrap_or_default(),
+            _ => String::new(),
+        },
+        CaptureSource::Payload => answer.sent_back().to_owned(),
+        CaptureSource::Group(name) => match &rule.when {
+            AnswerMatch::Regex(regex) => regex
+                .regex()
+                .captures(answer.text)
+                .and_then(|groups| groups.name(name).map(|group| group.as_str().to_owned()))
+                .unwrap_or_default(),
+            _ => String::new(),
+        },
+        CaptureSource::Value(template) => render(template, values, Place::Text).unwrap_or_default(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use patchbay_config::{ChoiceDisplay, ListStyle};
+
     use super::*;
 
-    fn choices() -> Vec<String> {
-        ["Track an order", "Return an item", "A"]
-            .map(String::from)
-            .to_vec()
+    fn choice(list_style: ListStyle) -> MultipleChoice {
+        MultipleChoice {
+            choices: ["Track an order", "Return an item", "A"]
+                .map(String::from)
+                .to_vec(),
+            display: ChoiceDisplay::Buttons,
+            list_style,
+        }
     }
 
     fn pick(text: &str) -> Option<usize> {
         picked_choice(
-            &choices(),
+            &choice(ListStyle::Numbers),
+            &Answer {
+                text,
+                payload: None,
+            },
+        )
+    }
+
+    fn pick_lettered(text: &str) -> Option<usize> {
+        picked_choice(
+            &choice(ListStyle::Letters),
             &Answer {
                 text,
                 payload: None,
@@ -159,17 +167,20 @@ mod tests {
     }
 
     #[test]
-    fn a_choice_is_picked_by_text_number_or_letter() {
+    fn a_choice_is_picked_by_its_text_or_its_label_in_the_list_style() {
         assert_eq!(pick(" track AN order "), Some(0));
         assert_eq!(pick("2"), Some(1));
         assert_eq!(pick("2."), Some(1));
-        assert_eq!(pick("b)"), Some(1));
-        assert_eq!(pick("B"), Some(1));
-        // A choice's own text wins over a letter.
-        assert_eq!(pick("a"), Some(2));
+        assert_eq!(pick("2)"), Some(1));
+        // Letters label a lettered list only.
+        assert_eq!(pick("b"), None);
+        assert_eq!(pick_lettered("b)"), Some(1));
+        assert_eq!(pick_lettered("B"), Some(1));
+        assert_eq!(pick_lettered("2"), None);
+        // A choice's own text wins over a label.
+        assert_eq!(pick_lettered("a"), Some(2));
         assert_eq!(pick("4"), None);
         assert_eq!(pick("0"), None);
-        assert_eq!(pick("d"), None);
         assert_eq!(pick("99999999999999999999999999"), None);
         assert_eq!(pick(""), None);
         assert_eq!(pick("track"), None);

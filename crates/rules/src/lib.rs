@@ -9,7 +9,7 @@
 //!
 //! # API boundary
 //! [`Values`] (what templates and conditions read), [`select_answer_rule`]
-//! and [`captured`] for a question's answer, [`render`] with
+//! and [`capture_value`] for a question's answer, [`render`] with
 //! [`Place`], [`render_url`] for a request's URL, [`extract_fields`] into
 //! [`Fields`], [`select_rule`], [`next_step`] and [`trigger_target`], and
 //! [`xml_to_json`] for XML responses.
@@ -22,7 +22,7 @@ mod render;
 mod select;
 mod xml;
 
-pub use answer::{Answer, captured, picked_choice, select_answer_rule};
+pub use answer::{Answer, capture_value, picked_choice, select_answer_rule};
 pub use fields::{FieldValue, Fields, PathCache, extract_fields};
 pub use flow::{Position, Step, fallback_start, find_interaction, next_step, trigger_target};
 pub use render::{Place, RenderError, RenderedUrl, Values, render, render_url};
