@@ -188,21 +188,13 @@ fn script_sites(bot: &Bot, locator: &Locator) -> Vec<ScriptSite> {
     }
     for (d, dialog) in bot.dialogs.iter().enumerate() {
         for (k, interaction) in dialog.interactions.iter().enumerate() {
-            let crate::model::InteractionKind::Integration(call) = &interaction.kind else {
-                continue;
-            };
-            for (field, script) in [
-                ("preProcess", &call.pre_process),
-                ("postProcess", &call.post_process),
-            ] {
-                if let Some(script) = script {
-                    let owner = format!("interaction {}, {field}", interaction.name);
-                    add(
-                        owner,
-                        script,
-                        doc_path!["dialogs", d, "interactions", k, field],
-                    );
-                }
+            for (field, script) in interaction.kind.scripts() {
+                let owner = format!("interaction {}, {field}", interaction.name);
+                add(
+                    owner,
+                    script,
+                    doc_path!["dialogs", d, "interactions", k, field],
+                );
             }
         }
     }

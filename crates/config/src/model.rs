@@ -618,8 +618,7 @@ pub struct Interaction {
 }
 
 /// The interaction types.
-#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
-#[serde(tag = "type", rename_all = "kebab-case")]
+#[derive(Clone, Debug, PartialEq)]
 pub enum InteractionKind {
     /// Sends its text.
     Text(TextInteraction),
@@ -628,6 +627,99 @@ pub enum InteractionKind {
     Question(crate::Question),
     /// Runs an integration between pre- and post-process code, then rules.
     Integration(IntegrationInteraction),
+}
+
+impl InteractionKind {
+    /// The interaction's code: each field (`preProcess`, `postProcess`,
+    /// `processUserResponse`) it has, with its source.
+    pub fn scripts(&self) -> Vec<(&'static str, &str)> {
+        let scripts = match self {
+            Self::Text(text) => vec![
+                ("preProcess", &text.pre_process),
+                ("postProcess", &text.post_process),
+            ],
+            Self::Question(question) => vec![
+                ("preProcess", &question.pre_process),
+                ("postProcess", &question.post_process),
+                ("processUserResponse", &question.process_user_response),
+            ],
+            Self::Integration(call) => vec![
+                ("preProcess", &call.pre_process),
+                ("postProcess", &call.post_process),
+            ],
+        };
+        scripts
+            .into_iter()
+            .filter_map(|(field, script)| Some((field, script.as_deref()?)))
+            .collect()
+    }
+
+    /// The `type` the bot file gives it.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Text(_) => "text",
+            Self::Integration(_) => "integration",
+            Self::Question(question) => match question.ask {
+                crate::Ask::Text => "question",
+                crate::Ask::MultipleChoice(_) => "multiple-choice",
+                crate::Ask::Buttons(_) => "buttons",
+                crate::Ask::QuickReplies(_) => "quick-replies",
+                crate::Ask::Structured(_) => "structured",
+            },
+        }
+    }
+}
+
+/// Written as the bot file has it: `type` and the type's own fields.
+impl Serialize for InteractionKind {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Typed<'a, T> {
+            #[serde(rename = "type")]
+            kind: &'static str,
+            #[serde(flatten)]
+            fields: &'a T,
+        }
+        let kind = self.type_name();
+        match self {
+            Self::Text(fields) => Typed { kind, fields }.serialize(serializer),
+            Self::Question(fields) => Typed { kind, fields }.serialize(serializer),
+            Self::Integration(fields) => Typed { kind, fields }.serialize(serializer),
+        }
+    }
+}
+
+impl JsonSchema for InteractionKind {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "InteractionKind".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let typed = |types: &[&str], fields: schemars::Schema| {
+            schemars::json_schema!({
+                "allOf": [
+                    { "properties": { "type": { "enum": types } }, "required": ["type"] },
+                    fields
+                ]
+            })
+        };
+        let text = typed(&["text"], generator.subschema_for::<TextInteraction>());
+        let question = typed(
+            &[
+                "question",
+                "multiple-choice",
+                "buttons",
+                "quick-replies",
+                "structured",
+            ],
+            generator.subschema_for::<crate::Question>(),
+        );
+        let integration = typed(
+            &["integration"],
+            generator.subschema_for::<IntegrationInteraction>(),
+        );
+        schemars::json_schema!({ "oneOf": [text, question, integration] })
+    }
 }
 
 /// Fields of a `text` interaction.

@@ -1364,7 +1364,7 @@ impl Checker<'_> {
         }
         for (d, dialog) in self.bot.dialogs.iter().enumerate() {
             for (k, interaction) in dialog.interactions.iter().enumerate() {
-                for (field, script) in interaction_scripts(&interaction.kind) {
+                for (field, script) in interaction.kind.scripts() {
                     scripts.push((doc_path!["dialogs", d, "interactions", k, field], script));
                 }
             }
@@ -1420,7 +1420,7 @@ impl Checker<'_> {
                     }
                     InteractionKind::Text(_) => {}
                 }
-                for (_, script) in interaction_scripts(&interaction.kind) {
+                for (_, script) in interaction.kind.scripts() {
                     targets.extend(triggered(script));
                 }
                 targets.extend(nexts.into_iter().filter_map(|next| match next {
@@ -1463,29 +1463,6 @@ impl Checker<'_> {
             );
         }
     }
-}
-
-/// An interaction's scripts, each with its field.
-pub(crate) fn interaction_scripts(kind: &InteractionKind) -> Vec<(&'static str, &str)> {
-    let scripts = match kind {
-        InteractionKind::Text(text) => vec![
-            ("preProcess", &text.pre_process),
-            ("postProcess", &text.post_process),
-        ],
-        InteractionKind::Question(question) => vec![
-            ("preProcess", &question.pre_process),
-            ("postProcess", &question.post_process),
-            ("processUserResponse", &question.process_user_response),
-        ],
-        InteractionKind::Integration(call) => vec![
-            ("preProcess", &call.pre_process),
-            ("postProcess", &call.post_process),
-        ],
-    };
-    scripts
-        .into_iter()
-        .filter_map(|(field, script)| Some((field, script.as_deref()?)))
-        .collect()
 }
 
 /// The most cards a structured question shows (the product's "maximum of

@@ -190,24 +190,6 @@ fn resume_where_waiting(bot: &Bot, start: Start, waiting_at: Option<String>) -> 
     }
 }
 
-/// An interaction's code: when it runs, its field, its source.
-fn interaction_code(kind: &InteractionKind) -> [(Code, &'static str, Option<&String>); 3] {
-    let (pre, post, response) = match kind {
-        InteractionKind::Text(text) => (&text.pre_process, &text.post_process, None),
-        InteractionKind::Question(question) => (
-            &question.pre_process,
-            &question.post_process,
-            question.process_user_response.as_ref(),
-        ),
-        InteractionKind::Integration(call) => (&call.pre_process, &call.post_process, None),
-    };
-    [
-        (Code::Pre, "preProcess", pre.as_ref()),
-        (Code::Post, "postProcess", post.as_ref()),
-        (Code::ProcessUserResponse, "processUserResponse", response),
-    ]
-}
-
 /// How a turn goes in.
 enum Resume {
     /// The message answers the question at this position.
@@ -269,6 +251,15 @@ pub(crate) enum Code {
 }
 
 impl Code {
+    /// The key of an interaction's code field (`InteractionKind::scripts`).
+    fn of_field(field: &str) -> &'static str {
+        match field {
+            "preProcess" => Self::Pre.key(),
+            "postProcess" => Self::Post.key(),
+            _ => Self::ProcessUserResponse.key(),
+        }
+    }
+
     fn key(self) -> &'static str {
         match self {
             Self::Pre => "pre",
@@ -571,12 +562,10 @@ impl Engine {
             }
         }
         for (_, interaction) in bot.interactions() {
-            for (code, field, source) in interaction_code(&interaction.kind) {
-                if let Some(source) = source {
-                    let owner = format!("interaction {}, {field}", interaction.name);
-                    let script = options.scripts.compile(&realm, &owner, source).await?;
-                    compiled.insert(script_key(code.key(), &interaction.name), script);
-                }
+            for (field, source) in interaction.kind.scripts() {
+                let owner = format!("interaction {}, {field}", interaction.name);
+                let script = options.scripts.compile(&realm, &owner, source).await?;
+                compiled.insert(script_key(Code::of_field(field), &interaction.name), script);
             }
         }
         let script_env = bot
