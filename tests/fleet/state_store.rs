@@ -357,9 +357,10 @@ async fn a_stored_conversation_goes_on_where_it_waits() {
             json!(["What should I look up?"]),
             "{name}"
         );
-        assert_eq!(asked["next"], "look", "{name}");
-        // The answer goes to the interaction after the question, not to
-        // the dialog starters (which it would not match).
+        assert_eq!(asked["next"], "ask", "{name}");
+        // The answer goes to the question that waits (and on to the
+        // interaction after it), not to the dialog starters (which it
+        // would not match).
         let answered = say("blue mug").await.expect(name).answer();
         assert_eq!(
             answered["messages"],
