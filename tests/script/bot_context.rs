@@ -8,6 +8,58 @@ use patchbay_script::ScriptInput;
 
 use crate::{run, runtime};
 
+/// Functions of the catalogue the runtime does not have yet (issue 20):
+/// each is taken off as it is built, and the list goes when it is empty.
+const NOT_YET: &[&str] = &[
+    // Platform data, actions, NLU (attributes of the turn)
+    "setBotTransferIntentbyDomain",
+    "setBotTransferIntentId",
+    "setBotTransferUserMessage",
+    "getLPAccountId",
+    "getLPEngagementAttribute",
+    "getMetadata",
+    "getDialogStarterIntent",
+    "getNamedEntities",
+    "getNlpResponse",
+    "getSentiment",
+    "getDisambiguatedIntentName",
+    "getDisambiguatedIntentId",
+    "getWebViewVariable",
+    "getWebViewVariables",
+    "getUserChannel",
+    "getLPUserPersonalInfo",
+    "getLPCustomerInfo",
+    "getFileCaption",
+    "getFileType",
+    "askMaven",
+    "getChannel",
+    "logEscalationEvent",
+    // Messages and flow
+    "getHoursType",
+    "setMessageDelay",
+    "setAllowMaxTextResponse",
+    "evaluateOptions",
+    "addQuickReplies",
+    "addQuickReples",
+    "getButtonPayload",
+    "sendMessageWithQuickReplies",
+    // The Conversation Context Service
+    "isContextApiEnabled",
+    "registerContextNamespace",
+    "deleteContextNamespace",
+    "setGlobalContextData",
+    "setContextDataForUser",
+    "setContextDataForConversation",
+    "getGlobalContextData",
+    "getContextDataForUser",
+    "getContextDataForConversation",
+    "deleteGlobalContextData",
+    "deleteContextDataForUser",
+    "deleteContextDataForConversation",
+    "deleteAllContextDataForUser",
+    "deleteAllContextDataForConversation",
+];
+
 #[tokio::test]
 async fn bot_context_has_exactly_the_functions_check_knows() {
     let runtime = runtime();
@@ -23,10 +75,14 @@ async fn bot_context_has_exactly_the_functions_check_knows() {
     let mut host: Vec<String> =
         serde_json::from_str(output.messages.first().expect("one message")).expect("names");
     host.sort();
-    let mut known: Vec<&str> = patchbay_config::BOT_CONTEXT_FUNCTIONS.to_vec();
+    let mut known: Vec<&str> = patchbay_config::BOT_CONTEXT_FUNCTIONS
+        .iter()
+        .map(|function| function.name)
+        .filter(|name| !NOT_YET.contains(name))
+        .collect();
     known.sort_unstable();
     assert_eq!(
         host, known,
-        "crates/script/src/host.rs and patchbay_config::BOT_CONTEXT_FUNCTIONS differ"
+        "crates/script/src/host and patchbay_config::BOT_CONTEXT_FUNCTIONS (less NOT_YET) differ"
     );
 }

@@ -15,6 +15,7 @@
 //! suggestion), or turns them into JSON.
 #![deny(missing_docs)]
 
+mod bot_context;
 mod conversation;
 mod diagnostic;
 mod field_path;
@@ -27,6 +28,9 @@ mod suggest;
 mod template;
 mod validate;
 
+pub use bot_context::{
+    BOT_CONTEXT_FUNCTIONS, BotContextFunction, Documented, Provision, bot_context_function,
+};
 pub use conversation::{
     AnswerMatch, AnswerRule, Ask, Button, Capture, CaptureSource, CaptureTarget, Card,
     ChoiceDisplay, ChoiceRef, ListStyle, MultipleChoice, NoMatch, Question, Scope, letter,
@@ -43,7 +47,6 @@ pub use template::{
     FieldName, FieldRef, FieldSelector, Reference, Segment, SystemVariable, Template, UrlPart,
     fixes_domain_after_value, is_dns_label, is_host_name, url_part,
 };
-pub use validate::BOT_CONTEXT_FUNCTIONS;
 
 /// The JSON Schema of the bot file, for editors and other tools.
 pub fn json_schema() -> serde_json::Value {

@@ -1312,7 +1312,7 @@ impl Checker<'_> {
     fn bot_context_calls(&mut self, script: &str, path: &[Step]) {
         let value = self.span(path, At::Value);
         for (offset, name) in bot_context_calls(script) {
-            if BOT_CONTEXT_FUNCTIONS.contains(&name) {
+            if crate::bot_context_function(name).is_some() {
                 continue;
             }
             let before = &script[..offset];
@@ -1332,14 +1332,16 @@ impl Checker<'_> {
             };
             // A typo is a letter or two away; a product function patchbay
             // has not built (`getSentiment`) is not a typo of another.
-            let typo_of = BOT_CONTEXT_FUNCTIONS
+            let typo_of = crate::BOT_CONTEXT_FUNCTIONS
                 .iter()
-                .map(|known| (strsim::damerau_levenshtein(name, known), known))
+                .map(|known| (strsim::damerau_levenshtein(name, known.name), known.name))
                 .filter(|(distance, _)| *distance <= 2)
                 .min();
             let help = Some(match typo_of {
                 Some((_, known)) => format!("did you mean `{known}`?"),
-                None => "docs/botcontext.md lists the functions patchbay's botContext has (not all of the product's)".to_owned(),
+                None => {
+                    "docs/botcontext.md lists every function of the product's botContext".to_owned()
+                }
             });
             let mut diagnostic = Diagnostic::new(
                 Severity::Warning,
@@ -1563,30 +1565,6 @@ fn to_env_name(credential: &str, field: &str) -> String {
     }
     name
 }
-
-/// The functions of the `botContext` a script sees, as
-/// `crates/script/src/host.rs` defines them (`tests/script/bot_context.rs`
-/// holds the two together). `patchbay check` warns about calls to others.
-pub const BOT_CONTEXT_FUNCTIONS: &[&str] = &[
-    "getBotVariable",
-    "setBotVariable",
-    "getEnvVariable",
-    "setTriggerNextMessage",
-    "getApiStatusCode",
-    "isApiExecutionSuccessful",
-    "getCurrentUserMessage",
-    "getConversationId",
-    "getChatBotId",
-    "getUserPlatformId",
-    "getQuickReplyPayload",
-    "getSlotValue",
-    "setSlotValue",
-    "sendMessage",
-    "sendMessages",
-    "sendImmediateReply",
-    "printDebugMessage",
-    "logCustomEvent",
-];
 
 /// The `botContext` functions a script calls, with the byte offset of each
 /// name: `botContext.name(` and `botContext["name"](` (any spacing). A
