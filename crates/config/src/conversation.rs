@@ -97,17 +97,23 @@ impl ListStyle {
     pub fn label(self, index: usize) -> String {
         match self {
             Self::Numbers => (index + 1).to_string(),
-            Self::Letters => letter(index).map(String::from).unwrap_or_default(),
+            Self::Letters => letters(index),
         }
     }
 }
 
-/// The letter of the choice at `index`, for the first 26.
-pub fn letter(index: usize) -> Option<char> {
-    u8::try_from(index)
-        .ok()
-        .filter(|index| *index < 26)
-        .map(|index| char::from(b'a' + index))
+/// The letter label of the choice at `index`: `a` to `z`, then `aa`,
+/// `ab`, ... (as spreadsheet columns count).
+fn letters(index: usize) -> String {
+    let mut label = Vec::new();
+    let mut rest = index + 1;
+    while rest > 0 {
+        rest -= 1;
+        label.push(b'a' + u8::try_from(rest % 26).unwrap_or(0));
+        rest /= 26;
+    }
+    label.reverse();
+    String::from_utf8(label).unwrap_or_default()
 }
 
 /// A button (button and structured questions) or a quick reply.
@@ -278,6 +284,18 @@ impl ChoiceRef {
             Self::Title(title) => choices.iter().position(|choice| same_text(choice, title)),
         }
     }
+}
+
+/// A text as answers are compared: lower case, one space between words.
+pub fn normalized(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.extend(word.chars().flat_map(char::to_lowercase));
+    }
+    out
 }
 
 /// Whether two texts are the same answer: case ignored, and whitespace but
@@ -508,6 +526,35 @@ impl<'de> Deserialize<'de> for ChoiceRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn letter_labels_go_on_past_z() {
+        let label = |index| ListStyle::Letters.label(index);
+        assert_eq!(label(0), "a");
+        assert_eq!(label(25), "z");
+        assert_eq!(label(26), "aa");
+        assert_eq!(label(27), "ab");
+        assert_eq!(label(701), "zz");
+        assert_eq!(label(702), "aaa");
+        assert_eq!(ListStyle::Numbers.label(26), "27");
+    }
+
+    #[test]
+    fn empty_choices_and_empty_match_lists_are_refused() {
+        for (rule, says) in [
+            ("choices: [Yes, \"  \"]", "a choice is empty"),
+            ("choices: [Yes]\n        rules: [{ match: { exact: [] } }]", "an empty list"),
+            ("choices: [Yes]\n        rules: [{ match: { pattern: [] } }]", "an empty list"),
+            ("choices: [Yes]\n        rules: [{ match: { options: [] } }]", "an empty list"),
+        ] {
+            let text = format!(
+                "name: b\ndialogs:\n  - name: d\n    interactions:\n      - name: q\n        type: multiple-choice\n        text: Sure?\n        {rule}\n"
+            );
+            let report = crate::load("b.yaml", &text).expect_err(rule);
+            let shown = report.render(crate::RenderStyle::Plain);
+            assert!(shown.contains(says), "{rule}: {shown}");
+        }
+    }
 
     #[test]
     fn yaml_words_and_numbers_in_answer_rules_are_text() {

@@ -33,7 +33,7 @@ pub use bot_context::{
 };
 pub use conversation::{
     AnswerMatch, AnswerRule, Ask, Button, Capture, CaptureSource, CaptureTarget, Card,
-    ChoiceDisplay, ChoiceRef, ListStyle, MultipleChoice, NoMatch, Question, Scope, letter,
+    ChoiceDisplay, ChoiceRef, ListStyle, MultipleChoice, NoMatch, Question, Scope, normalized,
     same_text,
 };
 pub use diagnostic::{Code, Diagnostic, Position, RenderStyle, Report, ScriptSite, Severity};

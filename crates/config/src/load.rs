@@ -141,13 +141,19 @@ fn parse_and_check(format: Format, text: &str) -> Checked {
             Err(error) => {
                 let (diagnostic, repair) = from_yaml_error(&error, &repaired, &locator, format);
                 let at = diagnostic.span.start;
-                let cascade = diagnostic.code == Code::MissingField
-                    && blanked_keys.iter().any(|(key, key_at)| {
-                        diagnostic.message == format!("missing field `{key}`")
-                            && locator
-                                .container_of(*key_at)
-                                .is_some_and(|mapping| mapping.start <= at && at <= mapping.end)
-                    });
+                // A question's rule whose match was blanked for its own
+                // error (a bad regex) then has no match kind: that is the
+                // same mistake, said once.
+                let no_match_kind_left = !blanked_keys.is_empty()
+                    && diagnostic.message.contains(crate::raw::ANSWER_MATCHES);
+                let cascade = no_match_kind_left
+                    || diagnostic.code == Code::MissingField
+                        && blanked_keys.iter().any(|(key, key_at)| {
+                            diagnostic.message == format!("missing field `{key}`")
+                                && locator
+                                    .container_of(*key_at)
+                                    .is_some_and(|mapping| mapping.start <= at && at <= mapping.end)
+                        });
                 if !cascade {
                     diagnostics.push(diagnostic);
                 }
@@ -433,10 +439,15 @@ fn pattern_fault(text: &str, token: Range<usize>, message: &str) -> Range<usize>
 /// column C"; diagnostics carry the position separately.
 fn strip_position(message: &str) -> String {
     let message = message.lines().next().unwrap_or(message);
-    match message.rfind(" at line ") {
-        Some(at) => message[..at].to_owned(),
-        None => message.to_owned(),
+    let message = match message.rfind(" at line ") {
+        Some(at) => &message[..at],
+        None => message,
+    };
+    // The parser's words for a `null` where text belongs name Rust types.
+    if message.starts_with("cannot deserialize null into string") {
+        return "expected text, found null".to_owned();
     }
+    message.to_owned()
 }
 
 fn list(words: &[&str]) -> String {

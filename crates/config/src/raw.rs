@@ -389,7 +389,7 @@ struct RawCapture {
     from: Option<CaptureFrom>,
 }
 
-const ANSWER_MATCHES: &str = "pattern, regex, exact, options, payload or noMatch";
+pub(crate) const ANSWER_MATCHES: &str = "pattern, regex, exact, options, payload or noMatch";
 
 impl RawCapture {
     fn into_typed(self) -> Result<Capture, Misfit> {
@@ -483,6 +483,17 @@ impl RawRule {
                 ));
             }
             None => {}
+        }
+        let empty = match kinds.first() {
+            Some(AnswerMatch::Pattern(list)) => list.is_empty(),
+            Some(AnswerMatch::Exact(list) | AnswerMatch::Payload(list)) => list.is_empty(),
+            Some(AnswerMatch::Options(list)) => list.is_empty(),
+            _ => false,
+        };
+        if empty {
+            return Err(Misfit::Invalid(
+                "an empty list matches no answer: give at least one value".to_owned(),
+            ));
         }
         if kinds.len() != 1 {
             return Err(Misfit::Invalid(format!(
@@ -595,8 +606,14 @@ impl RawInteraction {
                 let ask = match question {
                     InteractionType::MultipleChoice => {
                         only(&present, MULTIPLE_CHOICE_FIELDS)?;
+                        let choices = require(self.choices, "choices")?;
+                        if choices.iter().any(|choice| choice.trim().is_empty()) {
+                            return Err(Misfit::Invalid(
+                                "a choice is empty: no answer could pick it".to_owned(),
+                            ));
+                        }
                         Ask::MultipleChoice(MultipleChoice {
-                            choices: require(self.choices, "choices")?,
+                            choices,
                             display: self.display.unwrap_or_default(),
                             list_style: self.list_style.unwrap_or_default(),
                         })

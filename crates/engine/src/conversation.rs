@@ -7,8 +7,8 @@ use patchbay_config::{
     Question, Scope,
 };
 use patchbay_rules::{
-    Answer, Position, Step, capture_value, find_interaction, next_step, select_answer_rule,
-    trigger_target,
+    Answer, Position, Step, capture_groups, capture_value, find_interaction, next_step,
+    select_answer_rule, trigger_target,
 };
 use patchbay_script::Persistence;
 
@@ -128,10 +128,7 @@ impl Engine {
             walk.record(trace);
             return Step::Interaction(target);
         }
-        let answer = Answer {
-            text: &input.text,
-            payload: input.payload.as_deref(),
-        };
+        let answer = Answer::new(&input.text, input.payload.as_deref());
         let taken = self.with_values(state, input, |values| {
             select_answer_rule(question, &answer, values)
         });
@@ -143,10 +140,11 @@ impl Engine {
                     .clone()
                     .unwrap_or_else(|| format!("rule {}", index + 1)),
             );
+            let groups = capture_groups(rule, &answer);
             // In order: a capture's `value` sees the ones before it.
             for each in &rule.set {
                 let value = self.with_values(state, input, |values| {
-                    capture_value(question, rule, each, &answer, values)
+                    capture_value(question, each, &answer, groups.as_ref(), values)
                 });
                 capture(state, &dialog.name, &each.target, value);
             }
@@ -168,6 +166,8 @@ impl Engine {
                 "context switch to dialog {}",
                 bot.dialogs[target.0].name
             ));
+            // Its starter matched the message (getDialogStarterIntent).
+            state.dialog_starter = Some(bot.dialogs[target.0].name.clone());
             // The product never returns to the fallback dialog.
             if dialog.dialog_type != DialogType::Fallback {
                 state.push_return(&interaction.name);
@@ -224,13 +224,24 @@ impl Engine {
         if state.dialog == to {
             return;
         }
+        let dialog_of = |question: &String| {
+            find_interaction(bot, question).map(|(d, _)| bot.dialogs[d].name.as_str())
+        };
         if let Some(left) = state.dialog.take() {
-            let suspended = state.return_to.iter().any(|question| {
-                find_interaction(bot, question).is_some_and(|(d, _)| bot.dialogs[d].name == left)
-            });
+            let suspended = state
+                .return_to
+                .iter()
+                .any(|question| dialog_of(question) == Some(&left));
             if !suspended {
                 state.end_dialog(&left);
             }
+        }
+        // Back in a dialog a detour left: it runs again from here, so its
+        // question is not asked again when the detour ends.
+        if let Some(entered) = &to {
+            state
+                .return_to
+                .retain(|question| dialog_of(question) != Some(entered.as_str()));
         }
         state.dialog = to;
     }
@@ -307,5 +318,140 @@ fn button_message(button: &Button) -> ButtonMessage {
         title: button.title.clone(),
         payload: button.payload.clone(),
         url: button.url.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use patchbay_script::{RuntimeOptions, ScriptRuntime};
+    use serde_json::json;
+
+    use crate::{ConversationState, Engine, EngineError, EngineOptions, MAX_MESSAGE_BYTES, Start};
+
+    async fn engine(bot: &str) -> Engine {
+        let bot = patchbay_config::load("bot.yaml", bot)
+            .map(|loaded| loaded.bot)
+            .unwrap_or_else(|report| {
+                panic!("{}", report.render(patchbay_config::RenderStyle::Plain))
+            });
+        let scripts = ScriptRuntime::new(RuntimeOptions {
+            workers: 1,
+            ..RuntimeOptions::default()
+        });
+        Engine::new(bot, EngineOptions::new(Arc::new(|_: &str| None), scripts))
+            .await
+            .expect("engine")
+    }
+
+    /// Dialog A asks `qa`; "help" detours through B, whose last step goes
+    /// back into A.
+    const DETOUR: &str = r#"name: detour
+dialogs:
+  - name: a
+    starters: [start]
+    interactions:
+      - name: qa
+        type: question
+        text: QA?
+        rules:
+          - match: { pattern: "a*" }
+            messages: ["took {$userMessage}"]
+      - name: ta
+        type: text
+        text: A done
+  - name: b
+    starters: [help]
+    interactions:
+      - name: tb
+        type: text
+        text: B text
+        next: "dialog:a"
+"#;
+
+    #[tokio::test]
+    async fn a_detour_back_into_the_dialog_does_not_ask_its_question_again_later() {
+        let engine = engine(DETOUR).await;
+        let mut state = ConversationState::default();
+        let mut turn = async |message: &str| {
+            let turn = engine
+                .run_turn(std::mem::take(&mut state), Start::Message, message)
+                .await
+                .expect("turn");
+            state = turn.state.clone();
+            turn
+        };
+        turn("start").await;
+        // B leads back into A, which runs afresh: nothing is left to return to.
+        let detour = turn("help").await;
+        assert_eq!(detour.texts(), ["B text", "QA?"]);
+        assert!(
+            detour.state.return_to.is_empty(),
+            "{:?}",
+            detour.state.return_to
+        );
+        let answered = turn("apple").await;
+        assert_eq!(answered.texts(), ["took apple", "A done"]);
+        assert_eq!(answered.next, "end");
+    }
+
+    #[tokio::test]
+    async fn a_message_past_the_limit_is_refused_before_any_rule_reads_it() {
+        let engine = engine(DETOUR).await;
+        let long = "a".repeat(MAX_MESSAGE_BYTES + 1);
+        let error = engine
+            .run_turn(ConversationState::default(), Start::Message, long.as_str())
+            .await
+            .expect_err("too long");
+        assert!(matches!(error, EngineError::MessageTooLarge(_)), "{error}");
+        assert_eq!(error.code(), "message_too_large");
+        let fits = "a".repeat(MAX_MESSAGE_BYTES);
+        let state = ConversationState {
+            waiting_at: Some("qa".to_owned()),
+            ..ConversationState::default()
+        };
+        let turn = engine
+            .run_turn(state, Start::Message, fits.as_str())
+            .await
+            .expect("fits");
+        assert_eq!(turn.texts().last(), Some(&"A done"));
+    }
+
+    #[tokio::test]
+    async fn a_client_held_state_brings_only_the_slots_the_bot_declares() {
+        let engine = engine(
+            r#"name: slots
+dialogs:
+  - name: d
+    slots: [kept]
+    interactions:
+      - name: q
+        type: question
+        text: "[{$botContext.slot.kept}] [{$botContext.slot.evil}]"
+"#,
+        )
+        .await;
+        let array = ConversationState::from_json(json!(["c", "u"]), engine.bot());
+        assert!(array.is_err(), "a state is an object, not an array");
+        let state = ConversationState::from_json(
+            json!({
+                "waitingAt": "q",
+                "slots": { "d": { "kept": "1", "evil": "2" }, "gone": { "x": "3" } },
+                "dialogVariables": { "gone": ["userThing"] },
+                "userVariables": { "userThing": "stays" }
+            }),
+            engine.bot(),
+        )
+        .expect("state");
+        assert_eq!(state.slots.len(), 1);
+        assert_eq!(state.slots["d"].len(), 1);
+        assert!(state.dialog_variables.is_empty());
+        let turn = engine
+            .run_turn(state, Start::Interaction("q".to_owned()), "")
+            .await
+            .expect("turn");
+        assert_eq!(turn.texts(), ["[1] []"]);
+        assert_eq!(turn.variables["userThing"], "stays");
     }
 }

@@ -38,6 +38,10 @@ pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 /// How long a chain of interactions may run without user input.
 const CHAIN_LIMIT: usize = 10;
 
+/// The longest user message (and payload) a turn takes: every answer rule
+/// reads the whole message, and a chat message is never this long.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
 /// What the engine needs besides the bot.
 #[derive(Clone)]
 pub struct EngineOptions {
@@ -100,6 +104,12 @@ pub enum EngineError {
         "more than {CHAIN_LIMIT} interactions ran without user input (a loop?); stopped at `{0}`"
     )]
     ChainLimit(String),
+    /// The user's message (or its payload) is longer than
+    /// [`MAX_MESSAGE_BYTES`].
+    #[error(
+        "the message is {0} bytes; a turn takes at most {MAX_MESSAGE_BYTES} (a chat message, not a document)"
+    )]
+    MessageTooLarge(usize),
     /// A credential could not be built.
     #[error(transparent)]
     Credential(#[from] patchbay_credentials::CredentialError),
@@ -148,6 +158,7 @@ impl EngineError {
             Self::Script(patchbay_script::ScriptError::Syntax { .. }) => "script_syntax",
             Self::Script(_) => "script_runtime",
             Self::Network(_) => "invalid_network",
+            Self::MessageTooLarge(_) => "message_too_large",
             Self::Transport(_) => "transport",
             Self::Store(StoreError::Conflict { .. }) => "conversation_conflict",
             Self::Store(StoreError::OutcomeUnknown(_)) => "store_outcome_unknown",
@@ -697,6 +708,13 @@ impl Engine {
                         step = Step::Interaction(question);
                         continue;
                     }
+        let longest = input
+            .text
+            .len()
+            .max(input.payload.as_ref().map_or(0, String::len));
+        if longest > MAX_MESSAGE_BYTES {
+            return Err(EngineError::MessageTooLarge(longest));
+        }
                     self.leave_dialog(&mut state, None);
                     break if step == Step::End {
                         "end"

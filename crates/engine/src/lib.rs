@@ -30,7 +30,8 @@ mod store;
 
 pub use conversation::NOT_UNDERSTOOD;
 pub use engine::{
-    CallFailure, Engine, EngineError, EngineOptions, Env, Invocation, Start, StepTrace, Turn,
+    CallFailure, Engine, EngineError, EngineOptions, Env, Invocation, MAX_MESSAGE_BYTES, Start,
+    StepTrace, Turn,
 };
 pub use message::{ButtonMessage, CardMessage, Message, QuestionMessage, UserMessage};
 pub use state::{ConversationState, MAX_RETURN_TO, Variable};

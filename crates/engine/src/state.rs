@@ -233,7 +233,21 @@ impl ConversationState {
     /// `bot` (its integrations own the fields). Every member is optional;
     /// an unknown member or a wrong type is an error naming it.
     pub fn from_json(json: serde_json::Value, bot: &Bot) -> Result<Self, serde_json::Error> {
-        let json: StateJson = serde_json::from_value(json)?;
+        use serde::de::Error as _;
+        // serde would read an array member by member.
+        if !json.is_object() {
+            return Err(serde_json::Error::custom("a state is a JSON object"));
+        }
+        let mut json: StateJson = serde_json::from_value(json)?;
+        // Slots the bot declares, of dialogs it has: a state written for
+        // another version of the bot (or by hand) brings no others.
+        json.slots.retain(|dialog, slots| {
+            let declared = bot.dialogs.iter().find(|d| &d.name == dialog);
+            slots.retain(|name, _| declared.is_some_and(|d| d.slots.contains(name)));
+            !slots.is_empty()
+        });
+        json.dialog_variables
+            .retain(|dialog, _| bot.dialogs.iter().any(|d| &d.name == dialog));
         let mut state = Self {
             conversation_id: json.conversation_id,
             user_id: json.user_id,

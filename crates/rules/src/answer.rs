@@ -1,25 +1,53 @@
 //! A question's answer: which rule takes it, and what its captures store.
 
 use patchbay_config::{
-    AnswerMatch, AnswerRule, Ask, Capture, CaptureSource, MultipleChoice, Question, same_text,
+    AnswerMatch, AnswerRule, Ask, Capture, CaptureSource, MultipleChoice, Question, normalized,
 };
 
 use crate::render::{Place, Values, render};
 use crate::select::condition_holds;
 
-/// What the user sent in answer to a question.
-#[derive(Clone, Copy, Debug)]
+/// What the user sent in answer to a question, with the forms rules
+/// compare made once: an answer may be long, and every choice, exact value
+/// and payload is compared with it.
+#[derive(Clone, Debug)]
 pub struct Answer<'a> {
     /// The message as written (or the clicked button's label).
     pub text: &'a str,
     /// The payload of the clicked button or quick reply, if any.
     pub payload: Option<&'a str>,
+    /// `text` in lower case, one space between words.
+    normalized_text: String,
+    /// What a click sent back (the payload, or else the text), normalized.
+    normalized_sent_back: Option<String>,
 }
 
-impl Answer<'_> {
+impl<'a> Answer<'a> {
+    /// An answer: the message and the clicked button's payload.
+    pub fn new(text: &'a str, payload: Option<&'a str>) -> Self {
+        Self {
+            text,
+            payload,
+            normalized_text: normalized(text),
+            normalized_sent_back: payload.map(normalized),
+        }
+    }
+
     /// What a click sent back: the payload, or else the text.
     fn sent_back(&self) -> &str {
         self.payload.unwrap_or(self.text)
+    }
+
+    fn is(&self, value: &str) -> bool {
+        normalized(value) == self.normalized_text
+    }
+
+    fn sent_back_is(&self, value: &str) -> bool {
+        normalized(value)
+            == *self
+                .normalized_sent_back
+                .as_ref()
+                .unwrap_or(&self.normalized_text)
     }
 }
 
@@ -29,21 +57,21 @@ impl Answer<'_> {
 /// `b`, `b.`, `b)` for letters), as the product's text-only list offers.
 pub fn picked_choice(choice: &MultipleChoice, answer: &Answer<'_>) -> Option<usize> {
     let choices = &choice.choices;
-    let by_text = |text: &str| choices.iter().position(|c| same_text(c, text));
-    if let Some(index) = answer
-        .payload
-        .and_then(by_text)
-        .or_else(|| by_text(answer.text))
-    {
+    let by_payload = answer
+        .normalized_sent_back
+        .as_ref()
+        .and_then(|sent| choices.iter().position(|c| normalized(c) == *sent));
+    if let Some(index) = by_payload.or_else(|| choices.iter().position(|c| answer.is(c))) {
         return Some(index);
     }
+    // A label is short: no longer answer is one.
     let label = answer
-        .text
-        .trim()
+        .normalized_text
+        .get(..answer.normalized_text.len().min(8))
+        .filter(|_| answer.normalized_text.len() <= 8)?
         .trim_end_matches(['.', ')'])
-        .trim_end()
-        .to_lowercase();
-    if label.is_empty() || label.chars().count() > 3 {
+        .trim_end();
+    if label.is_empty() {
         return None;
     }
     (0..choices.len()).find(|&index| choice.list_style.label(index) == label)
@@ -80,7 +108,7 @@ fn answer_fits(question: &Question, rule: &AnswerRule, answer: &Answer<'_>) -> b
     match &rule.when {
         AnswerMatch::Pattern(patterns) => patterns.iter().any(|p| p.matches(answer.text)),
         AnswerMatch::Regex(regex) => regex.regex().is_match(answer.text),
-        AnswerMatch::Exact(values) => values.iter().any(|value| same_text(value, answer.text)),
+        AnswerMatch::Exact(values) => values.iter().any(|value| answer.is(value)),
         AnswerMatch::Options(options) => {
             let Ask::MultipleChoice(choice) = &question.ask else {
                 return false;
@@ -91,22 +119,33 @@ fn answer_fits(question: &Question, rule: &AnswerRule, answer: &Answer<'_>) -> b
                     .any(|option| option.index(&choice.choices) == Some(picked))
             })
         }
-        AnswerMatch::Payload(payloads) => payloads
-            .iter()
-            .any(|payload| same_text(payload, answer.sent_back())),
+        AnswerMatch::Payload(payloads) => payloads.iter().any(|p| answer.sent_back_is(p)),
         AnswerMatch::NoMatch => true,
     }
 }
 
+/// The named groups of a winning rule's regex in the answer, found once
+/// for all its captures (`None` when no capture reads a group).
+pub fn capture_groups<'t>(rule: &AnswerRule, answer: &Answer<'t>) -> Option<regex::Captures<'t>> {
+    let reads_groups = rule
+        .set
+        .iter()
+        .any(|capture| matches!(capture.source, CaptureSource::Group(_)));
+    match &rule.when {
+        AnswerMatch::Regex(regex) if reads_groups => regex.regex().captures(answer.text),
+        _ => None,
+    }
+}
+
 /// The value one of a winning rule's captures stores (empty when its
-/// source has none: no choice picked, no group matched). The engine stores
-/// each before it reads the next, so a capture's `value` template sees the
-/// ones before it.
+/// source has none: no choice picked, no group matched); `groups` are the
+/// rule's [`capture_groups`]. The engine stores each before it reads the
+/// next, so a capture's `value` template sees the ones before it.
 pub fn capture_value(
     question: &Question,
-    rule: &AnswerRule,
     capture: &Capture,
     answer: &Answer<'_>,
+    groups: Option<&regex::Captures<'_>>,
     values: &Values<'_>,
 ) -> String {
     match &capture.source {
@@ -118,14 +157,10 @@ pub fn capture_value(
             _ => String::new(),
         },
         CaptureSource::Payload => answer.sent_back().to_owned(),
-        CaptureSource::Group(name) => match &rule.when {
-            AnswerMatch::Regex(regex) => regex
-                .regex()
-                .captures(answer.text)
-                .and_then(|groups| groups.name(name).map(|group| group.as_str().to_owned()))
-                .unwrap_or_default(),
-            _ => String::new(),
-        },
+        CaptureSource::Group(name) => groups
+            .and_then(|groups| groups.name(name))
+            .map(|group| group.as_str().to_owned())
+            .unwrap_or_default(),
         CaptureSource::Value(template) => render(template, values, Place::Text).unwrap_or_default(),
     }
 }
@@ -147,23 +182,11 @@ mod tests {
     }
 
     fn pick(text: &str) -> Option<usize> {
-        picked_choice(
-            &choice(ListStyle::Numbers),
-            &Answer {
-                text,
-                payload: None,
-            },
-        )
+        picked_choice(&choice(ListStyle::Numbers), &Answer::new(text, None))
     }
 
     fn pick_lettered(text: &str) -> Option<usize> {
-        picked_choice(
-            &choice(ListStyle::Letters),
-            &Answer {
-                text,
-                payload: None,
-            },
-        )
+        picked_choice(&choice(ListStyle::Letters), &Answer::new(text, None))
     }
 
     #[test]

@@ -22,7 +22,7 @@ mod render;
 mod select;
 mod xml;
 
-pub use answer::{Answer, capture_value, picked_choice, select_answer_rule};
+pub use answer::{Answer, capture_groups, capture_value, picked_choice, select_answer_rule};
 pub use fields::{FieldValue, Fields, PathCache, extract_fields};
 pub use flow::{Position, Step, fallback_start, find_interaction, next_step, trigger_target};
 pub use render::{Place, RenderError, RenderedUrl, Values, render, render_url};

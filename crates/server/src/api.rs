@@ -58,6 +58,8 @@ impl From<EngineError> for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             "conversation_conflict" | "conversation_corrupt" => StatusCode::CONFLICT,
+            "invalid_attributes" => StatusCode::BAD_REQUEST,
+            "attributes_too_large" | "message_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
             "script_runtime" | "store_outcome_unknown" | "store_unavailable" => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
