@@ -79,6 +79,9 @@ pub enum Code {
     /// A script calling a `botContext` function that patchbay's
     /// `botContext` does not have (a TypeError when the script runs).
     UnknownFunction,
+    /// A script calling a `botContext` function with fewer or more
+    /// arguments than its signature has.
+    WrongArgumentCount,
     /// A `{$botContext.slot.NAME}` reference to a slot no dialog
     /// declares: nothing fills it, so it always renders empty.
     UnfilledSlot,
@@ -132,6 +135,7 @@ impl Code {
             Self::UnknownReference => "unknown-reference",
             Self::UnreachableInteraction => "unreachable-interaction",
             Self::UnknownFunction => "unknown-function",
+            Self::WrongArgumentCount => "wrong-argument-count",
             Self::UnfilledSlot => "unfilled-slot",
             Self::InvalidQuestion => "invalid-question",
             Self::UnknownChoice => "unknown-choice",

@@ -1308,18 +1308,29 @@ impl Checker<'_> {
     }
 
     /// Calls to `botContext` functions that patchbay's `botContext` does
-    /// not have: the script would stop there with a TypeError.
+    /// not have (the script would stop there with a TypeError), and calls
+    /// to one it has with an argument count outside its signature.
     fn bot_context_calls(&mut self, script: &str, path: &[Step]) {
         let value = self.span(path, At::Value);
-        for (offset, name) in bot_context_calls(script) {
-            if crate::bot_context_function(name).is_some() {
+        for call in bot_context_calls(script) {
+            let name = call.name;
+            let function = crate::bot_context_function(name);
+            let wrong_count = function.and_then(|function| {
+                call.arguments
+                    .filter(|given| !(function.min_args..=function.max_args).contains(given))
+                    .map(|given| (function, given))
+            });
+            if function.is_some() && wrong_count.is_none() {
                 continue;
             }
-            let before = &script[..offset];
+            let before = &script[..call.offset];
+            let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
             let line = before.matches('\n').count() + 1;
-            let column = offset - before.rfind('\n').map_or(0, |newline| newline + 1) + 1;
+            // The file offset is found by bytes; the label counts characters.
+            let byte_column = call.offset - line_start + 1;
+            let column = before[line_start..].chars().count() + 1;
             let text = self.locator.text();
-            let start = crate::diagnostic::script_offset(text, value.clone(), line, column);
+            let start = crate::diagnostic::script_offset(text, value.clone(), line, byte_column);
             // The mapping is exact in block scalars (`|`) and on a flow
             // scalar's first line; elsewhere (escapes, folding) the first
             // place the name is written in the value stands in.
@@ -1330,29 +1341,11 @@ impl Checker<'_> {
                     .within_value(path, name)
                     .unwrap_or_else(|| value.clone())
             };
-            // A typo is a letter or two away; a product function patchbay
-            // has not built (`getSentiment`) is not a typo of another.
-            let typo_of = crate::BOT_CONTEXT_FUNCTIONS
-                .iter()
-                .map(|known| (strsim::damerau_levenshtein(name, known.name), known.name))
-                .filter(|(distance, _)| *distance <= 2)
-                .min();
-            let help = Some(match typo_of {
-                Some((_, known)) => format!("did you mean `{known}`?"),
-                None => {
-                    "docs/botcontext.md lists every function of the product's botContext".to_owned()
-                }
-            });
-            let mut diagnostic = Diagnostic::new(
-                Severity::Warning,
-                Code::UnknownFunction,
-                format!(
-                    "`botContext.{name}` is not a function here: the script stops with a TypeError when it reaches this call"
-                ),
-                span,
-            )
-            .with_label(format!("script line {line}, column {column}"));
-            diagnostic.help = help;
+            let at = format!("script line {line}, column {column}");
+            let diagnostic = match wrong_count {
+                Some((function, given)) => wrong_argument_count(function, given, span, &at),
+                None => unknown_function(name, span, at),
+            };
             self.found.push(diagnostic);
         }
     }
@@ -1566,63 +1559,411 @@ fn to_env_name(credential: &str, field: &str) -> String {
     name
 }
 
-/// The `botContext` functions a script calls, with the byte offset of each
-/// name: `botContext.name(` and `botContext["name"](` (any spacing). A
-/// scan of the text, not a parse: it also sees calls written inside
-/// strings and comments, and misses calls through another name
-/// (`var b = botContext; b.name()`) or a computed one
-/// (`botContext[name]()`).
-fn bot_context_calls(script: &str) -> Vec<(usize, &str)> {
-    const GLOBAL: &str = "botContext";
-    let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$';
-    let skip_space = |at: usize| {
-        script[at..]
-            .find(|c: char| !c.is_whitespace())
-            .map_or(script.len(), |skipped| at + skipped)
+/// `unknown-function`: a call to a function patchbay's `botContext` does
+/// not have, with a did-you-mean when it is a letter or two from one.
+fn unknown_function(name: &str, span: Range<usize>, at: String) -> Diagnostic {
+    // A typo is a letter or two away; a product function patchbay has not
+    // built is not a typo of another.
+    let typo_of = crate::BOT_CONTEXT_FUNCTIONS
+        .iter()
+        .map(|known| (strsim::damerau_levenshtein(name, known.name), known.name))
+        .filter(|(distance, _)| *distance <= 2)
+        .min();
+    let help = match typo_of {
+        Some((_, known)) => format!("did you mean `{known}`?"),
+        None => "docs/botcontext.md lists every function of the product's botContext".to_owned(),
     };
+    Diagnostic::new(
+        Severity::Warning,
+        Code::UnknownFunction,
+        format!(
+            "`botContext.{name}` is not a function here: the script stops with a TypeError when it reaches this call"
+        ),
+        span,
+    )
+    .with_label(at)
+    .with_help(Some(help))
+}
+
+/// `wrong-argument-count`: a call to a `botContext` function with fewer
+/// or more arguments than its signature has.
+fn wrong_argument_count(
+    function: &crate::BotContextFunction,
+    given: usize,
+    span: Range<usize>,
+    at: &str,
+) -> Diagnostic {
+    let name = function.name;
+    let takes = match (function.min_args, function.max_args) {
+        (0, 0) => "no arguments".to_owned(),
+        (1, 1) => "1 argument".to_owned(),
+        (min, max) if min == max => format!("{min} arguments"),
+        (0, max) => format!("at most {max} arguments"),
+        (min, max) => format!("{min} to {max} arguments"),
+    };
+    let passes = match given {
+        0 => "none".to_owned(),
+        1 => "1".to_owned(),
+        given => given.to_string(),
+    };
+    let signature = signature(name).unwrap_or(name);
+    let help = if given < function.min_args {
+        "a call with too few arguments throws a TypeError: the script stops here".to_owned()
+    } else {
+        format!("remove the extra arguments: no form of `{name}` takes more")
+    };
+    Diagnostic::new(
+        Severity::Warning,
+        Code::WrongArgumentCount,
+        format!("`botContext.{name}` takes {takes}; this call passes {passes}"),
+        span,
+    )
+    .with_label(format!("{at}: `{signature}`"))
+    .with_help(Some(help))
+}
+
+/// Each `botContext` function's signature, with the product's argument
+/// names; arguments after `[` may be left out (docs/botcontext.md has the
+/// same signatures, and a test holds the two together).
+const SIGNATURES: &[&str] = &[
+    "getBotVariable(name)",
+    "setBotVariable(name, value[, persistForSession, persistForever])",
+    "getCurrentUserMessage()",
+    "setBotTransferIntentbyDomain(intentName, domainName)",
+    "setBotTransferIntentId(value)",
+    "setBotTransferUserMessage(value)",
+    "getEnvVariable(name)",
+    "getChatBotId()",
+    "getConversationId()",
+    "getLPAccountId()",
+    "getLPEngagementAttribute(arg)",
+    "getMetadata(metadataEventTypeName)",
+    "getDialogStarterIntent()",
+    "getNamedEntities(entity_name)",
+    "getNlpResponse()",
+    "getSentiment()",
+    "getQuickReplyPayload()",
+    "getDisambiguatedIntentName()",
+    "getDisambiguatedIntentId()",
+    "getWebViewVariable(variableName)",
+    "getWebViewVariables()",
+    "getHoursType(hoursSpec, zoneIdStr)",
+    "setMessageDelay(delay_value)",
+    "setAllowMaxTextResponse(value)",
+    "setTriggerNextMessage(messagename)",
+    "evaluateOptions(userResponse, options)",
+    "addQuickReplies(array)",
+    "getButtonPayload()",
+    "sendMessage(message)",
+    "sendMessages(messages)",
+    "sendMessageWithQuickReplies(message, quickReplies)",
+    "sendImmediateReply(message)",
+    "getUserChannel()",
+    "getUserPlatformId()",
+    "getLPUserPersonalInfo()",
+    "getLPCustomerInfo()",
+    "isApiExecutionSuccessful()",
+    "getApiStatusCode()",
+    "getFileCaption()",
+    "getFileType()",
+    "logCustomEvent(user_message, event_name[, event_detail])",
+    "printDebugMessage(message)",
+    "askMaven([conversationId, consumerId, groupId])",
+    "isContextApiEnabled()",
+    "registerContextNamespace(namespace[, ttl])",
+    "deleteContextNamespace(namespace)",
+    "setGlobalContextData(namespace, property, value)",
+    "setContextDataForUser(namespace, property, value)",
+    "setContextDataForConversation(namespace, property, value)",
+    "getGlobalContextData(namespace, property)",
+    "getContextDataForUser(namespace[, property])",
+    "getContextDataForConversation(namespace[, property])",
+    "deleteGlobalContextData(namespace, property)",
+    "deleteContextDataForUser(namespace, property)",
+    "deleteContextDataForConversation(namespace, property)",
+    "deleteAllContextDataForUser(namespace)",
+    "deleteAllContextDataForConversation(namespace)",
+    "getChannel()",
+    "addQuickReples(array)",
+    "logEscalationEvent(user_message, escalation_type)",
+    "getSlotValue(name)",
+    "setSlotValue(name, value)",
+];
+
+/// The signature of the function of that name.
+fn signature(name: &str) -> Option<&'static str> {
+    SIGNATURES.iter().copied().find(|signature| {
+        signature
+            .strip_prefix(name)
+            .is_some_and(|rest| rest.starts_with('('))
+    })
+}
+
+/// A call to a `botContext` function found in a script.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct BotContextCall<'a> {
+    /// The byte offset of the name in the script.
+    offset: usize,
+    /// The function's name.
+    name: &'a str,
+    /// How many arguments the call passes; `None` when the scan cannot
+    /// tell (a spread `...args`, a call the script does not close).
+    arguments: Option<usize>,
+}
+
+/// The `botContext` functions a script calls: `botContext.name(...)` and
+/// `botContext["name"](...)` (any spacing, comments between), with how many
+/// arguments each call passes. A scan of the script's tokens, not a parse:
+/// strings, template literals, regular expressions and comments are read
+/// as such (a call written inside one is not a call), and calls through
+/// another name (`var b = botContext; b.name()`) or a computed one
+/// (`botContext[name]()`) are not seen.
+fn bot_context_calls(script: &str) -> Vec<BotContextCall<'_>> {
+    let tokens = tokens(script);
     let mut found = Vec::new();
-    for (at, _) in script.match_indices(GLOBAL) {
-        if script[..at].ends_with(is_name_char) {
+    for (k, &(_, token)) in tokens.iter().enumerate() {
+        if token != Token::Word("botContext") {
             continue;
         }
-        let after = skip_space(at + GLOBAL.len());
-        let rest = &script[after..];
-        let (name_at, name, end) = if rest.starts_with('.') {
-            let name_at = skip_space(after + 1);
-            let length = script[name_at..]
-                .find(|c: char| !is_name_char(c))
-                .unwrap_or(script.len() - name_at);
-            (
-                name_at,
-                &script[name_at..name_at + length],
-                name_at + length,
-            )
-        } else if rest.starts_with('[') {
-            let quote_at = skip_space(after + 1);
-            let Some(quote) = script[quote_at..]
-                .chars()
-                .next()
-                .filter(|c| ['"', '\''].contains(c))
-            else {
-                continue;
-            };
-            let name_at = quote_at + 1;
-            let Some(length) = script[name_at..].find(quote) else {
-                continue;
-            };
-            let close = skip_space(name_at + length + 1);
-            if !script[close..].starts_with(']') {
-                continue;
+        let at = |i: usize| tokens.get(k + i).map(|&(_, token)| token);
+        let (offset, name, open) = match (at(1), at(2), at(3)) {
+            (Some(Token::Punct(".")), Some(Token::Word(name)), _) => (tokens[k + 2].0, name, 3),
+            (Some(Token::Punct("[")), Some(Token::Quoted(name)), Some(Token::Punct("]")))
+                if !name.contains('\\') =>
+            {
+                (tokens[k + 2].0 + 1, name, 4)
             }
-            (name_at, &script[name_at..name_at + length], close + 1)
-        } else {
-            continue;
+            _ => continue,
         };
-        if !name.is_empty() && script[skip_space(end)..].starts_with('(') {
-            found.push((name_at, name));
+        if name.is_empty() || at(open) != Some(Token::Punct("(")) {
+            continue;
         }
+        found.push(BotContextCall {
+            offset,
+            name,
+            arguments: count_arguments(&tokens[k + open + 1..]),
+        });
     }
     found
+}
+
+/// How many arguments a call passes, from the tokens after its `(`: the
+/// commas outside any nested bracket, a trailing comma allowed. `None`
+/// when unsure: a spread, brackets that do not match, no closing `)`.
+fn count_arguments(tokens: &[(usize, Token<'_>)]) -> Option<usize> {
+    let mut open: Vec<&str> = Vec::new();
+    let mut commas = 0;
+    // Whether anything was written since the `(` or the last comma.
+    let mut written = false;
+    for &(_, token) in tokens {
+        match token {
+            Token::Punct(bracket @ ("(" | "[" | "{" | "${")) => open.push(bracket),
+            Token::Punct(")") if open.is_empty() => {
+                return Some(if written { commas + 1 } else { commas });
+            }
+            Token::Punct(close @ (")" | "]" | "}")) => {
+                let expected = match open.pop()? {
+                    "(" => ")",
+                    "[" => "]",
+                    _ => "}",
+                };
+                if close != expected {
+                    return None;
+                }
+            }
+            Token::Punct(",") if open.is_empty() => {
+                if !written {
+                    return None;
+                }
+                commas += 1;
+                written = false;
+                continue;
+            }
+            Token::Punct("...") if open.is_empty() => return None,
+            _ => {}
+        }
+        written = true;
+    }
+    None
+}
+
+/// A token of a script, as far as [`bot_context_calls`] needs one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Token<'a> {
+    /// A name, keyword or number.
+    Word(&'a str),
+    /// A `'...'` or `"..."` string: its text between the quotes, escapes
+    /// as written.
+    Quoted(&'a str),
+    /// A piece of a template literal's text (its substitutions are tokens
+    /// between `${` and `}`).
+    Template,
+    /// A regular expression literal.
+    Regex,
+    /// `...`, `${`, or one character of punctuation.
+    Punct(&'a str),
+}
+
+/// The tokens of a script with the byte offset of each. Stops at the first
+/// string, template, comment or regular expression that does not end (the
+/// script does not parse; `script-syntax` reports it).
+fn tokens(script: &str) -> Vec<(usize, Token<'_>)> {
+    let bytes = script.as_bytes();
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80;
+    let mut found: Vec<(usize, Token<'_>)> = Vec::new();
+    // For each open `{`: whether it is a template's `${`.
+    let mut braces: Vec<bool> = Vec::new();
+    let mut i = 0;
+    // Where a template literal's text resumes (after `` ` `` or the `}` of
+    // a substitution).
+    let mut template_at: Option<usize> = None;
+    loop {
+        if let Some(start) = template_at.take() {
+            let mut j = start;
+            loop {
+                match bytes.get(j) {
+                    None => return found,
+                    Some(b'\\') => j += 2,
+                    Some(b'`') => {
+                        found.push((start, Token::Template));
+                        i = j + 1;
+                        break;
+                    }
+                    Some(b'$') if bytes.get(j + 1) == Some(&b'{') => {
+                        found.push((start, Token::Template));
+                        found.push((j, Token::Punct("${")));
+                        braces.push(true);
+                        i = j + 2;
+                        break;
+                    }
+                    Some(_) => j += 1,
+                }
+            }
+        }
+        let Some(&b) = bytes.get(i) else {
+            return found;
+        };
+        let next = bytes.get(i + 1).copied();
+        match b {
+            _ if b.is_ascii_whitespace() => i += 1,
+            b'/' if next == Some(b'/') => {
+                i = script[i..].find('\n').map_or(bytes.len(), |end| i + end);
+            }
+            b'/' if next == Some(b'*') => match script[i + 2..].find("*/") {
+                Some(end) => i = i + 2 + end + 2,
+                None => return found,
+            },
+            b'"' | b'\'' => {
+                let mut j = i + 1;
+                loop {
+                    match bytes.get(j) {
+                        None | Some(b'\n' | b'\r') => return found,
+                        // A line continuation ends in `\r\n` or one of them.
+                        Some(b'\\') if bytes[j + 1..].starts_with(b"\r\n") => j += 3,
+                        Some(b'\\') => j += 2,
+                        Some(&q) if q == b => break,
+                        Some(_) => j += 1,
+                    }
+                }
+                found.push((i, Token::Quoted(&script[i + 1..j])));
+                i = j + 1;
+            }
+            b'`' => template_at = Some(i + 1),
+            b'{' => {
+                braces.push(false);
+                found.push((i, Token::Punct("{")));
+                i += 1;
+            }
+            b'}' => {
+                found.push((i, Token::Punct("}")));
+                if braces.pop() == Some(true) {
+                    template_at = Some(i + 1);
+                }
+                i += 1;
+            }
+            b'.' if script[i..].starts_with("...") => {
+                found.push((i, Token::Punct("...")));
+                i += 3;
+            }
+            b'/' if regex_may_start(found.last().map(|&(_, token)| token)) => {
+                match regex_end(bytes, i) {
+                    Some(end) => {
+                        found.push((i, Token::Regex));
+                        i = end;
+                    }
+                    None => {
+                        found.push((i, Token::Punct("/")));
+                        i += 1;
+                    }
+                }
+            }
+            _ if is_word(b) => {
+                let end = bytes[i..]
+                    .iter()
+                    .position(|&c| !is_word(c))
+                    .map_or(bytes.len(), |length| i + length);
+                found.push((i, Token::Word(&script[i..end])));
+                i = end;
+            }
+            _ => {
+                found.push((i, Token::Punct(&script[i..i + 1])));
+                i += 1;
+            }
+        }
+    }
+}
+
+/// Whether a `/` after this token starts a regular expression rather than
+/// dividing.
+fn regex_may_start(previous: Option<Token<'_>>) -> bool {
+    match previous {
+        None => true,
+        Some(Token::Punct(punct)) => !matches!(punct, ")" | "]" | "}"),
+        Some(Token::Word(word)) => matches!(
+            word,
+            "return"
+                | "typeof"
+                | "instanceof"
+                | "in"
+                | "of"
+                | "new"
+                | "delete"
+                | "void"
+                | "throw"
+                | "case"
+                | "do"
+                | "else"
+                | "yield"
+                | "await"
+        ),
+        Some(Token::Quoted(_) | Token::Template | Token::Regex) => false,
+    }
+}
+
+/// Where the regular expression literal starting at `start` (its `/`)
+/// ends, flags included; `None` when none ends on its line.
+fn regex_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let mut j = start + 1;
+    let mut in_class = false;
+    loop {
+        match bytes.get(j)? {
+            b'\n' | b'\r' => return None,
+            b'\\' => j += 1,
+            b'[' => in_class = true,
+            b']' => in_class = false,
+            b'/' if !in_class => break,
+            _ => {}
+        }
+        j += 1;
+    }
+    j += 1;
+    while bytes
+        .get(j)
+        .is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$')
+    {
+        j += 1;
+    }
+    Some(j)
 }
 
 /// The calls `fn_name(...)` in a script, as their top-level arguments.
@@ -1712,17 +2053,113 @@ mod tests {
 
     #[test]
     fn finds_bot_context_calls_by_member_and_by_quoted_name() {
-        let script = "botContext.sendMesage('a');\n  botContext . getBotVariable ('x');\nbotContext['setTrigger'](1); botContext[\"x y\"]();\nnotbotContext.f(); botContext.noCall; botContext[name]();";
+        let script = "botContext.sendMesage('a');\n  botContext . getBotVariable ('x');\nbotContext['setTrigger'](1); botContext[\"x y\"]();\nnotbotContext.f(); botContext.noCall; botContext[name]();\nbotContext /* c */ . /* d */ printDebugMessage // e\n (1)";
         let names: Vec<&str> = bot_context_calls(script)
             .into_iter()
-            .map(|(_, name)| name)
+            .map(|call| call.name)
             .collect();
         assert_eq!(
             names,
-            vec!["sendMesage", "getBotVariable", "setTrigger", "x y"]
+            vec![
+                "sendMesage",
+                "getBotVariable",
+                "setTrigger",
+                "x y",
+                "printDebugMessage"
+            ]
         );
-        let (offset, _) = bot_context_calls(script)[0];
-        assert_eq!(&script[offset..offset + 10], "sendMesage");
+        let calls = bot_context_calls(script);
+        assert_eq!(&script[calls[0].offset..calls[0].offset + 10], "sendMesage");
+        assert_eq!(&script[calls[2].offset..calls[2].offset + 10], "setTrigger");
+    }
+
+    /// The argument count of each `botContext` call in a script.
+    fn counts(script: &str) -> Vec<(&str, Option<usize>)> {
+        bot_context_calls(script)
+            .into_iter()
+            .map(|call| (call.name, call.arguments))
+            .collect()
+    }
+
+    #[test]
+    fn counts_arguments_through_nesting_strings_and_comments() {
+        assert_eq!(
+            counts(
+                "botContext.a(); botContext.b(x); botContext.c(x, y,); botContext.d(f(1, 2), [3, 4], {e: 5, f: 6}, () => { g(7, 8); })"
+            ),
+            vec![
+                ("a", Some(0)),
+                ("b", Some(1)),
+                ("c", Some(2)),
+                ("d", Some(4))
+            ]
+        );
+        assert_eq!(
+            counts(
+                r#"botContext.a("x, y)", 'it\'s, (', "\"),"); botContext.b(`t, ${f(1, `u, ${2}`)}, )`, 2)"#
+            ),
+            vec![("a", Some(3)), ("b", Some(2))]
+        );
+        assert_eq!(
+            counts(
+                "botContext.a(1 /* , ) */, // ,)\n 2); botContext.b(s.replace(/[,)]\\//g, ''), x / 2, y)"
+            ),
+            vec![("a", Some(2)), ("b", Some(3))]
+        );
+        // A call inside another's arguments is counted too.
+        assert_eq!(
+            counts(
+                "botContext.setBotVariable('m', botContext.getBotVariable('a', 'b'), true, false)"
+            ),
+            vec![("setBotVariable", Some(4)), ("getBotVariable", Some(2))]
+        );
+    }
+
+    #[test]
+    fn counts_nothing_when_unsure() {
+        assert_eq!(
+            counts("botContext.sendMessage(...parts); botContext.a([...xs], 1)"),
+            vec![("sendMessage", None), ("a", Some(2))]
+        );
+        // Not closed, brackets that do not match, an elision.
+        assert_eq!(counts("botContext.a(1, 2"), vec![("a", None)]);
+        assert_eq!(counts("botContext.a(1, [2)]"), vec![("a", None)]);
+        assert_eq!(counts("botContext.a(, 1)"), vec![("a", None)]);
+        // An unterminated string stops the scan.
+        assert_eq!(counts("botContext.a('x, 1)"), vec![("a", None)]);
+    }
+
+    #[test]
+    fn calls_written_in_strings_comments_and_regexes_are_not_calls() {
+        assert_eq!(
+            counts(
+                r#"var s = "botContext.a(1)"; // botContext.b()
+                /* botContext.c() */ var r = /botContext.d\(/; var t = `botContext.e()`;
+                botContext.f(`${botContext.g(1)}`)"#
+            ),
+            vec![("f", Some(1)), ("g", Some(1))]
+        );
+    }
+
+    #[test]
+    fn every_function_has_its_signature() {
+        for function in crate::BOT_CONTEXT_FUNCTIONS {
+            let signature = signature(function.name)
+                .unwrap_or_else(|| panic!("no signature for {}", function.name));
+            let arguments = &signature[function.name.len() + 1..signature.len() - 1];
+            let (required, optional) = arguments.split_once('[').unwrap_or((arguments, ""));
+            let count = |text: &str| {
+                text.split(',')
+                    .filter(|argument| !argument.trim_matches([' ', ']']).is_empty())
+                    .count()
+            };
+            assert_eq!(
+                (count(required), count(required) + count(optional)),
+                (function.min_args, function.max_args),
+                "{signature}"
+            );
+        }
+        assert_eq!(SIGNATURES.len(), crate::BOT_CONTEXT_FUNCTIONS.len());
     }
 
     #[test]
