@@ -34,15 +34,6 @@ const NOT_YET: &[&str] = &[
     "askMaven",
     "getChannel",
     "logEscalationEvent",
-    // Messages and flow
-    "getHoursType",
-    "setMessageDelay",
-    "setAllowMaxTextResponse",
-    "evaluateOptions",
-    "addQuickReplies",
-    "addQuickReples",
-    "getButtonPayload",
-    "sendMessageWithQuickReplies",
     // The Conversation Context Service
     "isContextApiEnabled",
     "registerContextNamespace",

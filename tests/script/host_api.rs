@@ -32,6 +32,7 @@ fn input() -> ScriptInput {
         api_status: Some(201),
         api_success: true,
         api: None,
+        ..ScriptInput::default()
     }
 }
 

@@ -219,6 +219,8 @@ pub(crate) struct Walk {
     /// The question that took no rule for the answer, and how many answers
     /// in a row it has not taken.
     pub(crate) no_match: Option<(String, u32)>,
+    /// Long texts allowed or not, quick replies waiting for a message.
+    pub(crate) flow: crate::message::TurnFlow,
 }
 
 impl Default for Walk {
@@ -231,12 +233,15 @@ impl Default for Walk {
             success: true,
             ran: 0,
             no_match: None,
+            flow: crate::message::TurnFlow::default(),
         }
     }
 }
 
 impl Walk {
-    pub(crate) fn record(&mut self, trace: StepTrace) {
+    pub(crate) fn record(&mut self, mut trace: StepTrace) {
+        let flow = std::mem::take(&mut trace.flow);
+        self.flow.finish(&mut trace.messages, flow);
         self.messages.extend(trace.messages.iter().cloned());
         self.steps.push(trace);
     }
@@ -307,6 +312,9 @@ pub struct StepTrace {
     pub debug: Vec<String>,
     /// `logCustomEvent` calls of its scripts, in order, secrets masked.
     pub events: Vec<CustomEvent>,
+    /// What its scripts asked of its messages (delay, quick replies, long
+    /// texts), until the step is recorded.
+    pub(crate) flow: crate::message::StepFlow,
 }
 
 /// One integration call.
@@ -669,7 +677,10 @@ impl Engine {
             .as_deref()
             .and_then(|name| find_interaction(bot, name))
             .map(|(dialog, _)| bot.dialogs[dialog].name.clone());
-        let mut walk = Walk::default();
+        let mut walk = Walk {
+            flow: crate::message::TurnFlow::new(&state),
+            ..Walk::default()
+        };
         let mut step = match resume_where_waiting(bot, start, waiting) {
             Resume::Answer(question) => self.answer(question, &mut state, input, &mut walk).await,
             Resume::Start(Start::Interaction(name)) => Step::Interaction(
@@ -745,6 +756,7 @@ impl Engine {
             Some((question, count)) if state.waiting_at.as_ref() == Some(question) => *count,
             _ => 0,
         };
+        walk.flow.end(&mut walk.steps);
         self.end_left_dialogs(&mut state);
         let variables = state.values();
         state.end_turn();
@@ -784,14 +796,19 @@ impl Engine {
             .interaction_code(Code::Pre, interaction, state, input, last, &mut trace)
             .instrument(span.clone())
             .await;
+        // `setMessageDelay` in preProcess: for the interaction's own
+        // messages too.
+        let own_delay = trace.flow.delay_ms;
         match &interaction.kind {
             InteractionKind::Text(text) => {
                 let text = self.text(&text.text, state, input);
-                trace.messages.push(Message::Text(text));
+                trace.flow.own_message = Some(trace.messages.len());
+                trace.messages.push(Message::Text(text).delayed(own_delay));
             }
             InteractionKind::Question(question) => {
                 let message = self.question_message(question, state, input);
-                trace.messages.push(message);
+                trace.flow.own_message = Some(trace.messages.len());
+                trace.messages.push(message.delayed(own_delay));
             }
             InteractionKind::Integration(call) => {
                 let integration = bot
@@ -833,7 +850,7 @@ impl Engine {
                     );
                     for text in &rule.messages {
                         let text = self.text(text, state, input);
-                        trace.messages.push(Message::Text(text));
+                        trace.messages.push(Message::Text(text).delayed(own_delay));
                     }
                     if let Some(next) = &rule.next {
                         action = next.clone();
@@ -841,7 +858,7 @@ impl Engine {
                 }
                 None if !success => {
                     let text = self.text(&self.failure_message, state, input);
-                    trace.messages.push(Message::Text(text));
+                    trace.messages.push(Message::Text(text).delayed(own_delay));
                 }
                 None => {}
             }
@@ -967,6 +984,7 @@ impl Engine {
             api_success: last.success,
             api,
             slots: state.current_slots().clone(),
+            now_ms: Some(now_ms()),
         };
         let run = self.scripts.run_keeping_effects(script, input).await;
         if let Some(error) = &run.error {
@@ -1422,9 +1440,17 @@ pub(crate) fn apply(
             )),
         }
     }
+    trace.flow.take_run(output);
     trace
         .messages
-        .extend(output.messages.iter().cloned().map(Message::Text));
+        .extend(crate::message::script_messages(output));
+}
+
+/// The time, in milliseconds since the Unix epoch (`getHoursType`).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| i64::try_from(since.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn system_value(

@@ -28,8 +28,9 @@ mod limits;
 mod runtime;
 mod worker;
 
+pub use host::ALLOW_MAX_TEXT_VARIABLE;
 pub use runtime::{
     ApiData, CustomEvent, DEBUG_MESSAGES_PER_RUN, DEBUG_TEXT_BYTES, EVENTS_PER_RUN, Limits,
-    Persistence, Realm, RuntimeOptions, Script, ScriptError, ScriptInput, ScriptOutput, ScriptRun,
-    ScriptRuntime, SlotWrite, VariableWrite,
+    Persistence, QuickReply, Realm, RuntimeOptions, Script, ScriptError, ScriptInput, ScriptOutput,
+    ScriptRun, ScriptRuntime, SlotWrite, VariableWrite,
 };

@@ -198,6 +198,10 @@ pub struct ScriptInput {
     pub api_success: bool,
     /// The response a transform script works on.
     pub api: Option<ApiData>,
+    /// The time `getHoursType` classifies, in milliseconds since the Unix
+    /// epoch (the engine gives the turn's time); `None`: the system clock
+    /// when the function is called.
+    pub now_ms: Option<i64>,
 }
 
 /// How long a variable written by a script lives.
@@ -242,6 +246,16 @@ pub struct CustomEvent {
     pub detail: String,
 }
 
+/// A quick reply: its title, and the payload a click sends back (written
+/// `Title~payload` in scripts, the payload optional).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuickReply {
+    /// What the user sees (at most 20 characters).
+    pub title: String,
+    /// What a click sends back as the turn's payload, if any.
+    pub payload: Option<String>,
+}
+
 /// What a run did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ScriptOutput {
@@ -266,6 +280,16 @@ pub struct ScriptOutput {
     pub debug_dropped: usize,
     /// `logCustomEvent` calls past [`EVENTS_PER_RUN`]: counted, not kept.
     pub events_dropped: usize,
+    /// The quick replies of messages sent with
+    /// `sendMessageWithQuickReplies`: the message's index in `messages`,
+    /// and its replies.
+    pub quick_reply_messages: Vec<(usize, Vec<QuickReply>)>,
+    /// The last `addQuickReplies` call's replies: for the last message the
+    /// interaction sends.
+    pub added_quick_replies: Option<Vec<QuickReply>>,
+    /// The last `setMessageDelay` call's delay, in milliseconds: for every
+    /// message of the run.
+    pub message_delay_ms: Option<u32>,
 }
 
 /// `printDebugMessage` calls a run keeps; later ones are counted in

@@ -1,5 +1,6 @@
 //! `botContext` functions that send messages, debug output and events.
 
+use super::flow::{quick_replies_argument, quick_replies_bytes, takes};
 use super::{Scope, capped_text, message_list, record, record_trace, state, text};
 use crate::runtime::{CustomEvent, DEBUG_MESSAGES_PER_RUN, EVENTS_PER_RUN, ScriptOutput};
 
@@ -11,6 +12,7 @@ pub(super) fn install<'s>(
         "sendMessage" => send_message,
         "sendMessages" => send_messages,
         "sendImmediateReply" => send_immediate_reply,
+        "sendMessageWithQuickReplies" => send_message_with_quick_replies,
         "printDebugMessage" => print_debug_message,
         "logCustomEvent" => log_custom_event,
     )
@@ -37,6 +39,34 @@ fn send_messages(
     };
     let bytes = messages.iter().map(String::len).sum();
     record(scope, bytes, |output| output.messages.extend(messages));
+}
+
+/// A message with quick replies (`"Title~payload"`, at most 10, titles of
+/// at most 20 characters); with none, the text alone, as `sendMessage`.
+fn send_message_with_quick_replies(
+    scope: &mut Scope<'_, '_>,
+    args: v8::FunctionCallbackArguments<'_>,
+    _rv: v8::ReturnValue<'_>,
+) {
+    const SIGNATURE: &str = "sendMessageWithQuickReplies(message, quickReplies)";
+    if !takes(scope, &args, SIGNATURE, 2) {
+        return;
+    }
+    let Some(replies) = quick_replies_argument(scope, &args, 1, SIGNATURE) else {
+        return;
+    };
+    let Some(message) = text(scope, &args, 0) else {
+        return;
+    };
+    let bytes = message.len() + quick_replies_bytes(&replies);
+    record(scope, bytes, |output| {
+        if !replies.is_empty() {
+            output
+                .quick_reply_messages
+                .push((output.messages.len(), replies));
+        }
+        output.messages.push(message);
+    });
 }
 
 fn send_immediate_reply(

@@ -17,8 +17,11 @@ macro_rules! methods {
     }};
 }
 
+mod flow;
 mod messages;
 mod session;
+
+pub use flow::ALLOW_MAX_TEXT_VARIABLE;
 
 /// What one run reads and writes; kept in an isolate slot for the run.
 pub(crate) struct RunState {
@@ -265,6 +268,7 @@ pub(crate) fn global_template<'s>(
     let bot_context = v8::ObjectTemplate::new(scope);
     session::install(scope, bot_context)?;
     messages::install(scope, bot_context)?;
+    flow::install(scope, bot_context)?;
     let global = v8::ObjectTemplate::new(scope);
     // The global is extensible (scripts make implicit globals), so without
     // this a script could swap its prototype for a Proxy whose traps the
