@@ -1,5 +1,6 @@
 //! Integration tests of `patchbay-config`: fixtures in, diagnostics out.
 
+mod botcontext_doc;
 mod examples;
 mod fixtures;
 mod hostile_input;
