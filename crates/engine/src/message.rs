@@ -181,7 +181,7 @@ impl Message {
             }) => (text, *delay_ms),
             Self::Question(_) => return vec![self],
         };
-        if allow_long || text.chars().count() <= TEXT_MESSAGE_LIMIT {
+        if allow_long || text.chars().nth(TEXT_MESSAGE_LIMIT).is_none() {
             return vec![self];
         }
         split_text(text, TEXT_MESSAGE_LIMIT)
@@ -205,15 +205,14 @@ pub(crate) fn quick_reply_buttons(replies: &[patchbay_script::QuickReply]) -> Ve
 
 /// `text` in parts of at most `limit` characters, each ending at a word
 /// boundary (the spaces there dropped), a word longer than `limit` cut.
+/// Linear in the text's length: each part looks no further than `limit`
+/// characters ahead.
 pub(crate) fn split_text(text: &str, limit: usize) -> Vec<String> {
     let mut parts = Vec::new();
     let mut rest = text;
-    while rest.chars().count() > limit {
-        // The byte offset of the first character past the limit.
-        let past = rest
-            .char_indices()
-            .nth(limit)
-            .map_or(rest.len(), |(at, _)| at);
+    // The byte offset of the first character past the limit, while there
+    // is one.
+    while let Some((past, _)) = rest.char_indices().nth(limit) {
         // The last space the part may end at: up to the one just past the
         // limit (the part then has exactly `limit` characters).
         let space_end = past + rest[past..].chars().next().map_or(0, char::len_utf8);
@@ -274,14 +273,18 @@ pub(crate) fn finish_step(
 /// quick replies (`sendMessageWithQuickReplies`) and the run's delay
 /// (`setMessageDelay`).
 pub(crate) fn script_messages(output: &ScriptOutput) -> impl Iterator<Item = Message> + '_ {
-    output.messages.iter().enumerate().map(|(index, text)| {
-        let replies = output
-            .quick_reply_messages
-            .iter()
-            .find(|(at, _)| *at == index)
-            .map(|(_, replies)| replies.as_slice());
-        Message::from_script(text.clone(), replies, output.message_delay_ms)
-    })
+    // The replies are in the order of their messages: one pass over both.
+    let mut quick_replies = output.quick_reply_messages.iter().peekable();
+    output
+        .messages
+        .iter()
+        .enumerate()
+        .map(move |(index, text)| {
+            let replies = quick_replies
+                .next_if(|(at, _)| *at == index)
+                .map(|(_, replies)| replies.as_slice());
+            Message::from_script(text.clone(), replies, output.message_delay_ms)
+        })
 }
 
 /// What a step's scripts asked of its messages (kept in its
@@ -499,6 +502,41 @@ mod tests {
         // Up to the limit, one part.
         let fits = "y".repeat(320);
         assert_eq!(split_text(&fits, 320), vec![fits.clone()]);
+    }
+
+    /// A script may send a megabyte of text, and a run thousands of
+    /// messages: splitting them and pairing them with their quick replies
+    /// takes one pass, not one per part or per message.
+    #[test]
+    fn large_outputs_take_linear_time() {
+        let started = std::time::Instant::now();
+        let text = "word ".repeat(2 * 1024 * 1024 / 5);
+        let parts = Message::Text(text).split(false);
+        assert_eq!(parts.len(), 2 * 1024 * 1024 / 5 / 64 + 1);
+        let count = 200_000;
+        let output = ScriptOutput {
+            messages: vec!["m".to_owned(); count],
+            quick_reply_messages: (0..count)
+                .map(|at| {
+                    let reply = patchbay_script::QuickReply {
+                        title: "t".to_owned(),
+                        payload: None,
+                    };
+                    (at, vec![reply])
+                })
+                .collect(),
+            ..ScriptOutput::default()
+        };
+        let sent: Vec<Message> = script_messages(&output).collect();
+        assert!(
+            sent.iter()
+                .all(|message| matches!(message, Message::Question(_)))
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "took {:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
