@@ -4,6 +4,7 @@
 //! `tests/credentials/shared_cache.rs`; the processes' in
 //! `crates/cli/tests/cli/store.rs`).
 
+mod context_store;
 mod rate_limits;
 mod state_store;
 

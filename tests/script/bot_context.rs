@@ -34,21 +34,6 @@ const NOT_YET: &[&str] = &[
     "askMaven",
     "getChannel",
     "logEscalationEvent",
-    // The Conversation Context Service
-    "isContextApiEnabled",
-    "registerContextNamespace",
-    "deleteContextNamespace",
-    "setGlobalContextData",
-    "setContextDataForUser",
-    "setContextDataForConversation",
-    "getGlobalContextData",
-    "getContextDataForUser",
-    "getContextDataForConversation",
-    "deleteGlobalContextData",
-    "deleteContextDataForUser",
-    "deleteContextDataForConversation",
-    "deleteAllContextDataForUser",
-    "deleteAllContextDataForConversation",
 ];
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Integration tests of `patchbay-script` on real V8.
 
 mod bot_context;
+mod context;
 mod flow;
 mod host_api;
 mod isolation;

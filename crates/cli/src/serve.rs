@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use patchbay_credentials::{MemoryTokenCache, TokenCache};
-use patchbay_engine::{Engine, EngineOptions, MemoryStateStore, MemoryStoreLimits, StateStore};
+use patchbay_engine::{
+    ContextStore, Engine, EngineOptions, MemoryContextStore, MemoryStateStore, MemoryStoreLimits,
+    StateStore,
+};
 use patchbay_script::{RuntimeOptions, ScriptRuntime};
 use patchbay_server::{Metrics, Server, ServerOptions};
 use patchbay_transport::{MemoryRateLimiter, ProxyConfig, RateLimiter};
@@ -146,6 +149,8 @@ struct Shared {
     scripts: ScriptRuntime,
     token_cache: Arc<dyn TokenCache>,
     rate_limiter: Arc<dyn RateLimiter>,
+    /// Every bot's context data (keyed by bot), kept across reloads.
+    context_store: Arc<dyn ContextStore>,
     proxy: ProxyConfig,
 }
 
@@ -159,6 +164,7 @@ impl Shared {
         );
         options.token_cache = Arc::clone(&self.token_cache);
         options.rate_limiter = Arc::clone(&self.rate_limiter);
+        options.context_store = Arc::clone(&self.context_store);
         options.proxy = self.proxy.clone();
         let engine = Engine::new(bot, options)
             .await
@@ -190,6 +196,7 @@ pub(crate) async fn run(options: ServeOptions) -> anyhow::Result<()> {
         scripts: ScriptRuntime::new(RuntimeOptions::default()),
         token_cache,
         rate_limiter: stores.rate_limiter,
+        context_store: stores.context,
         proxy: ProxyConfig::from_lookup(|name| std::env::var(name).ok()),
     };
     let server = Server::new(ServerOptions {
@@ -251,6 +258,8 @@ struct Stores {
     token_cache: Option<Arc<dyn TokenCache>>,
     conversations: Arc<dyn StateStore>,
     rate_limiter: Arc<dyn RateLimiter>,
+    /// The Conversation Context Service's data.
+    context: Arc<dyn ContextStore>,
 }
 
 impl Stores {
@@ -261,6 +270,7 @@ impl Stores {
                 MemoryStateStore::new(limits).with_user_variables_ttl(user_variables_ttl),
             ),
             rate_limiter: Arc::new(MemoryRateLimiter::default()),
+            context: Arc::new(MemoryContextStore::default()),
         }
     }
 }
@@ -280,6 +290,7 @@ async fn shared_stores(
         token_cache: Some(Arc::new(redis.token_cache())),
         conversations: Arc::new(conversations),
         rate_limiter: Arc::new(redis.rate_limiter()),
+        context: Arc::new(redis.context_store()),
     })
 }
 

@@ -61,6 +61,10 @@ pub struct EngineOptions {
     /// Hands out call slots for the bot's rate limits (share one between
     /// the engines of a process, or a shared store between replicas).
     pub rate_limiter: Arc<dyn RateLimiter>,
+    /// Where the Conversation Context Service keeps its data (share one
+    /// between the engines of a process, or a shared store between
+    /// replicas); in this engine's memory by default.
+    pub context_store: Arc<dyn crate::ContextStore>,
 }
 
 impl std::fmt::Debug for EngineOptions {
@@ -80,6 +84,7 @@ impl EngineOptions {
             extra_roots_pem: None,
             resolver: None,
             rate_limiter: Arc::new(MemoryRateLimiter::default()),
+            context_store: Arc::new(crate::MemoryContextStore::default()),
         }
     }
 }
@@ -510,6 +515,11 @@ pub struct Engine {
     /// The bot's secrets, to mask in what a host shows of a turn.
     secrets: KnownSecrets,
     rate_limiter: Arc<dyn RateLimiter>,
+    /// The Conversation Context Service's store.
+    pub(crate) context_store: Arc<dyn crate::ContextStore>,
+    /// The scripts (by key) whose source names a context function: the
+    /// store is loaded for those only.
+    pub(crate) context_scripts: std::collections::HashSet<String>,
     /// Rate limits by integration name, then by host.
     integration_rates: HashMap<String, RateSlot>,
     host_rates: HashMap<String, RateSlot>,
@@ -573,10 +583,14 @@ impl Engine {
         // One realm per bot load: its scripts get contexts of their own.
         let realm = options.scripts.realm(&bot.name);
         let mut compiled = HashMap::new();
+        let mut context_scripts = std::collections::HashSet::new();
         for integration in &bot.integrations {
             if let Some(code) = &integration.transform_script {
                 let owner = format!("integration {}, transformScript", integration.name);
                 let script = options.scripts.compile(&realm, &owner, code).await?;
+                if crate::context::uses_context_store(code) {
+                    context_scripts.insert(script_key("i", &integration.name));
+                }
                 compiled.insert(script_key("i", &integration.name), script);
             }
         }
@@ -584,6 +598,9 @@ impl Engine {
             for (field, source) in interaction.kind.scripts() {
                 let owner = format!("interaction {}, {field}", interaction.name);
                 let script = options.scripts.compile(&realm, &owner, source).await?;
+                if crate::context::uses_context_store(source) {
+                    context_scripts.insert(script_key(Code::of_field(field), &interaction.name));
+                }
                 compiled.insert(script_key(Code::of_field(field), &interaction.name), script);
             }
         }
@@ -616,6 +633,8 @@ impl Engine {
         Ok(Self {
             secrets,
             rate_limiter: options.rate_limiter,
+            context_store: options.context_store,
+            context_scripts,
             integration_rates,
             host_rates,
             failure_message: Template::parse(bot.failure_message()),
@@ -972,6 +991,9 @@ impl Engine {
         trace: &mut StepTrace,
     ) -> Option<ScriptOutput> {
         let script = self.compiled.get(key)?;
+        let context = self
+            .context_snapshot(key, script.owner(), state, trace)
+            .await;
         let input = ScriptInput {
             variables: self.script_variables(state),
             env: self.script_env.clone(),
@@ -985,8 +1007,11 @@ impl Engine {
             api,
             slots: state.current_slots().clone(),
             now_ms: Some(now_ms()),
+            context,
         };
         let run = self.scripts.run_keeping_effects(script, input).await;
+        self.write_context(script.owner(), state, &run.output.context, trace)
+            .await;
         if let Some(error) = &run.error {
             tracing::warn!(%error, "script failed");
             trace.script_errors.push(error.to_string());

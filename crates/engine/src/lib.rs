@@ -22,12 +22,17 @@ pub use patchbay_rules as rules;
 pub use patchbay_script as script;
 pub use patchbay_transport as transport;
 
+mod context;
 mod conversation;
 mod engine;
 mod message;
 mod state;
 mod store;
 
+pub use context::{
+    ContextKey, ContextRefusal, ContextStore, ContextStoreError, ContextUser, MemoryContextLimits,
+    MemoryContextStore, RecordId, uses_context_store,
+};
 pub use conversation::NOT_UNDERSTOOD;
 pub use engine::{
     CallFailure, Engine, EngineError, EngineOptions, Env, Invocation, MAX_MESSAGE_BYTES, Start,

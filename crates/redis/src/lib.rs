@@ -1,28 +1,34 @@
 //! Redis-backed stores for patchbay, so that replicas behind a load
 //! balancer behave as one (docs/deploy.md): [`RedisTokenCache`] (OAuth 2
 //! tokens with a fleet-wide single flight), [`RedisStateStore`]
-//! (conversations, with optimistic versioning) and [`RedisRateLimiter`]
-//! (GCRA buckets on Redis's clock). All three share one connection:
-//! [`Redis::connect`].
+//! (conversations, with optimistic versioning), [`RedisRateLimiter`]
+//! (GCRA buckets on Redis's clock) and [`RedisContextStore`] (the
+//! Conversation Context Service's namespaces and scopes). All four share
+//! one connection: [`Redis::connect`].
 //!
 //! # Invariant
-//! Every key carries an expiry, except users' "forever" variables. Each
+//! Every key carries an expiry, except users' "forever" variables and
+//! context data that the bot wrote without a time to live (as the product
+//! keeps it: a namespace's TTL is how a bot bounds it). Each
 //! store fails the way its caller can bear: the token cache and the rate
 //! limiter never fail a call by themselves (reads miss, the lock and the
 //! slot are granted: each replica goes on alone until Redis answers again);
 //! the state store fails the turn rather than run it on a state it could
 //! not read or save, and says what is known: `Unavailable` when Redis
 //! surely wrote nothing, `OutcomeUnknown` when a save was sent and never
-//! answered, `Unreadable` when what it holds cannot be read. Writes that
+//! answered, `Unreadable` when what it holds cannot be read; the context
+//! store fails the script's context calls (false, null) and records what
+//! it could not write in the turn's trace. Writes that
 //! must go together go in one Lua script, so a Redis that dies mid-turn
 //! leaves the old state or the new one, never a mix.
 //!
 //! # API boundary
-//! [`Redis`], the three stores (behind `patchbay-credentials`'
-//! `TokenCache`, `patchbay-engine`'s `StateStore` and
+//! [`Redis`], the four stores (behind `patchbay-credentials`'
+//! `TokenCache`, `patchbay-engine`'s `StateStore` and `ContextStore`, and
 //! `patchbay-transport`'s `RateLimiter`), [`RedisError`].
 #![deny(missing_docs)]
 
+mod context_store;
 mod rate_limiter;
 mod state_store;
 mod token_cache;
@@ -33,6 +39,7 @@ use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 
+pub use context_store::RedisContextStore;
 pub use rate_limiter::RedisRateLimiter;
 pub use state_store::RedisStateStore;
 pub use token_cache::RedisTokenCache;
@@ -100,6 +107,11 @@ impl Redis {
     /// The conversation store on this connection.
     pub fn state_store(&self) -> RedisStateStore {
         RedisStateStore::new(self.clone())
+    }
+
+    /// The Conversation Context Service's store on this connection.
+    pub fn context_store(&self) -> RedisContextStore {
+        RedisContextStore::new(self.clone())
     }
 
     /// The rate limiter on this connection.

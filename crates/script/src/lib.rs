@@ -23,11 +23,18 @@
 //! with a [`ScriptInput`].
 #![deny(missing_docs)]
 
+mod context;
 mod host;
 mod limits;
 mod runtime;
 mod worker;
 
+pub use context::{
+    CONTEXT_MAX_NAMESPACE_BYTES, CONTEXT_MAX_NAMESPACES, CONTEXT_MAX_PROPERTIES,
+    CONTEXT_MAX_PROPERTY_BYTES, CONTEXT_MAX_RECORD_BYTES, CONTEXT_MAX_TTL_SECONDS,
+    CONTEXT_MAX_VALUE_BYTES, CONTEXT_RESERVED_NAMESPACES, CONTEXT_WRITES_PER_RUN, ContextScope,
+    ContextScopeData, ContextSnapshot, ContextWrite, entry_bytes, record_bytes, valid_namespace,
+};
 pub use host::ALLOW_MAX_TEXT_VARIABLE;
 pub use runtime::{
     ApiData, CustomEvent, DEBUG_MESSAGES_PER_RUN, DEBUG_TEXT_BYTES, EVENTS_PER_RUN, Limits,

@@ -198,6 +198,9 @@ pub struct ScriptInput {
     pub api_success: bool,
     /// The response a transform script works on.
     pub api: Option<ApiData>,
+    /// The Conversation Context Service as the run starts: what the store
+    /// held for the bot, this user and this conversation.
+    pub context: crate::ContextSnapshot,
     /// The time `getHoursType` classifies, in milliseconds since the Unix
     /// epoch (the engine gives the turn's time); `None`: the system clock
     /// when the function is called.
@@ -280,6 +283,9 @@ pub struct ScriptOutput {
     pub debug_dropped: usize,
     /// `logCustomEvent` calls past [`EVENTS_PER_RUN`]: counted, not kept.
     pub events_dropped: usize,
+    /// Writes to the Conversation Context Service, in order (the engine
+    /// makes them once the run is over).
+    pub context: Vec<crate::ContextWrite>,
     /// The quick replies of messages sent with
     /// `sendMessageWithQuickReplies`: the message's index in `messages`,
     /// and its replies.

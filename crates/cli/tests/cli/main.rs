@@ -2,6 +2,7 @@
 //! module per area.
 
 mod commands;
+mod context_store;
 mod conversation;
 mod load;
 mod multi_turn;

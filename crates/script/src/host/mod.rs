@@ -17,6 +17,7 @@ macro_rules! methods {
     }};
 }
 
+mod context;
 mod flow;
 mod messages;
 mod session;
@@ -267,6 +268,7 @@ pub(crate) fn global_template<'s>(
 ) -> Option<v8::Local<'s, v8::ObjectTemplate>> {
     let bot_context = v8::ObjectTemplate::new(scope);
     session::install(scope, bot_context)?;
+    context::install(scope, bot_context)?;
     messages::install(scope, bot_context)?;
     flow::install(scope, bot_context)?;
     let global = v8::ObjectTemplate::new(scope);
