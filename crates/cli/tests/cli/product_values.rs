@@ -103,7 +103,13 @@ fn bot_path() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("patchbay-values-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("values-bot.yaml");
-    std::fs::write(&path, BOT).expect("bot");
+    // Written whole, then renamed over: tests of one process run at once,
+    // and one may read the file while another writes it.
+    static WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let partial = dir.join(format!("values-bot.yaml.{n}"));
+    std::fs::write(&partial, BOT).expect("bot");
+    std::fs::rename(&partial, &path).expect("bot in place");
     path
 }
 

@@ -410,11 +410,12 @@ async fn a_save_redis_never_confirmed_is_reported_unknown_and_its_retry_runs_onc
 async fn the_memory_store_is_bounded_per_conversation_and_in_number() {
     let upstream = GatedUpstream::start(true).await;
     let (server, dir) = upstream.serve(&[]);
-    // The attack as reported: 900 KB kept per turn, here in 60
-    // conversations (54 MB kept without a bound).
+    // The attack as reported: as much as a turn takes (a message just
+    // under the 64 KiB cap) kept per turn, here in 800 conversations
+    // (51 MB kept without a bound).
     let before = server.rss_kib();
-    let big = "x".repeat(900 * 1024);
-    for i in 0..60 {
+    let big = "x".repeat(64 * 1024 - 16);
+    for i in 0..800 {
         let (status, answer) = visit(
             &server,
             json!({"conversationId": format!("big-{i}"), "message": big}),
