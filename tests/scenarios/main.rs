@@ -4,7 +4,8 @@
 //! transcript (`expected.json`): the `patchbay run --json` object plus the
 //! requests the upstream saw. `UPDATE_EXPECT=1` rewrites the expectations.
 //!
-//! A `run.json` with `"turns": [{"message", "payload"?, "interaction"?}, ...]`
+//! A turn's `attributes` are sent with its message (docs/http-api.md).
+//! A `run.json` with `"turns": [{"message", "payload"?, "interaction"?, "attributes"?}, ...]`
 //! plays them on one conversation, each turn taking the state the previous
 //! one left (through its JSON form); its `expected.json` is then
 //! `{"turns": [<turn, with its "state">...], "upstream": [...]}`.
@@ -188,6 +189,10 @@ async fn play(
     let mut message = UserMessage::new(spec["message"].as_str().unwrap_or_default());
     if let Some(payload) = spec["payload"].as_str() {
         message = message.with_payload(payload);
+    }
+    if let Some(attributes) = spec.get("attributes") {
+        let attributes = patchbay_engine::Attributes::from_json(attributes.clone());
+        message = message.with_attributes(attributes.expect("run.json: attributes"));
     }
     engine.run_turn(state, start, message).await
 }

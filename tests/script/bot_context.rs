@@ -1,40 +1,12 @@
 //! The `botContext` a script sees on real V8 has exactly the functions
 //! `patchbay check` knows of (`patchbay_config::BOT_CONTEXT_FUNCTIONS`): a
-//! function added to `crates/script/src/host.rs` without the list would be
+//! function added to `crates/script/src/host/` without the list would be
 //! reported as unknown, and one in the list without a host function would
 //! let a TypeError through unwarned.
 
 use patchbay_script::ScriptInput;
 
 use crate::{run, runtime};
-
-/// Functions of the catalogue the runtime does not have yet (issue 20):
-/// each is taken off as it is built, and the list goes when it is empty.
-const NOT_YET: &[&str] = &[
-    // Platform data, actions, NLU (attributes of the turn)
-    "setBotTransferIntentbyDomain",
-    "setBotTransferIntentId",
-    "setBotTransferUserMessage",
-    "getLPAccountId",
-    "getLPEngagementAttribute",
-    "getMetadata",
-    "getDialogStarterIntent",
-    "getNamedEntities",
-    "getNlpResponse",
-    "getSentiment",
-    "getDisambiguatedIntentName",
-    "getDisambiguatedIntentId",
-    "getWebViewVariable",
-    "getWebViewVariables",
-    "getUserChannel",
-    "getLPUserPersonalInfo",
-    "getLPCustomerInfo",
-    "getFileCaption",
-    "getFileType",
-    "askMaven",
-    "getChannel",
-    "logEscalationEvent",
-];
 
 #[tokio::test]
 async fn bot_context_has_exactly_the_functions_check_knows() {
@@ -54,11 +26,10 @@ async fn bot_context_has_exactly_the_functions_check_knows() {
     let mut known: Vec<&str> = patchbay_config::BOT_CONTEXT_FUNCTIONS
         .iter()
         .map(|function| function.name)
-        .filter(|name| !NOT_YET.contains(name))
         .collect();
     known.sort_unstable();
     assert_eq!(
         host, known,
-        "crates/script/src/host and patchbay_config::BOT_CONTEXT_FUNCTIONS (less NOT_YET) differ"
+        "crates/script/src/host and patchbay_config::BOT_CONTEXT_FUNCTIONS differ"
     );
 }

@@ -6,6 +6,7 @@ mod flow;
 mod host_api;
 mod isolation;
 mod limits;
+mod platform;
 mod slots;
 
 use std::time::Duration;

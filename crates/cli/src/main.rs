@@ -191,6 +191,13 @@ Examples:
         /// An environment variable of the bot, NAME=VALUE (repeatable).
         #[arg(long = "env", value_name = "NAME=VALUE")]
         env: Vec<String>,
+        /// An attribute the platform sends with the turn, KEY=VALUE
+        /// (repeatable; a dotted key names a member of an object:
+        /// channel=lp_web, engagement.campaignId=7,
+        /// customerInfo.customerId=c1; values are strings). Set over the
+        /// state's attributes, member by member.
+        #[arg(long = "attr", value_name = "KEY=VALUE")]
+        attrs: Vec<String>,
         /// Print one JSON object (spec section 5) instead of the trace.
         #[arg(long)]
         json: bool,
@@ -358,6 +365,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             payload,
             vars,
             env,
+            attrs,
             json,
             token_store,
             record,
@@ -385,6 +393,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 };
                 let vars = pairs("var", &vars)?;
                 let env = pairs("env", &env)?;
+                let attrs = pairs("attr", &attrs)?;
+                let attributes = if attrs.is_empty() {
+                    None
+                } else {
+                    let pairs = attrs
+                        .iter()
+                        .map(|(key, value)| (key.as_str(), value.as_str()));
+                    Some(
+                        patchbay_engine::Attributes::from_pairs(pairs)
+                            .map_err(run_error::RunError::attributes)?,
+                    )
+                };
                 let token_store =
                     token_store.unwrap_or_else(token_store::FileTokenStore::default_path);
                 let runtime = runtime().map_err(|error| {
@@ -397,6 +417,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     payload: payload.as_deref(),
                     vars: &vars,
                     env: &env,
+                    attributes,
                     json,
                     token_store: &token_store,
                     record: record.as_deref(),

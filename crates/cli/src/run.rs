@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use patchbay_engine::rules::find_interaction;
 use patchbay_engine::{
-    ConversationState, Engine, EngineError, EngineOptions, Env, Start, Turn, UserMessage,
+    Attributes, ConversationState, Engine, EngineError, EngineOptions, Env, Start, Turn,
+    UserMessage,
 };
 use patchbay_script::{Persistence, RuntimeOptions, ScriptRuntime};
 use patchbay_transport::ProxyConfig;
@@ -29,6 +30,8 @@ pub(crate) struct RunOptions<'a> {
     pub(crate) payload: Option<&'a str>,
     pub(crate) vars: &'a [(String, String)],
     pub(crate) env: &'a [(String, String)],
+    /// The attributes the platform sends with the turn (`--attr`).
+    pub(crate) attributes: Option<Attributes>,
     pub(crate) json: bool,
     pub(crate) token_store: &'a Path,
     pub(crate) record: Option<&'a Path>,
@@ -200,6 +203,7 @@ async fn run_redacted(
             UserMessage {
                 text: options.message.to_owned(),
                 payload: options.payload.map(str::to_owned),
+                attributes: options.attributes,
             },
         )
         .await
@@ -301,6 +305,13 @@ pub(crate) fn trace(turn: &Turn) -> String {
         }
         for message in &step.messages {
             out.push_str(&format!("  bot: {message}\n"));
+        }
+        for action in patchbay_engine::actions_json(&step.actions)
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            out.push_str(&format!("  action: {action}\n"));
         }
     }
     out.push_str(&format!("next: {}\n", turn.next));

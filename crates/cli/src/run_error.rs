@@ -58,6 +58,12 @@ impl RunError {
         Self::new("invalid_state", 1, message)
     }
 
+    /// `--attr` pairs that are not attributes (`serve`'s codes for bad
+    /// `attributes`: `invalid_attributes`, `attributes_too_large`).
+    pub(crate) fn attributes(error: patchbay_engine::AttributesError) -> Self {
+        Self::new(error.code(), 2, format!("--attr: {error}"))
+    }
+
     /// The `--save-state` file could not be written.
     pub(crate) fn state_unwritable(message: impl Into<String>) -> Self {
         Self::new("state_unwritable", 1, message)

@@ -166,6 +166,8 @@ impl Engine {
                 "context switch to dialog {}",
                 bot.dialogs[target.0].name
             ));
+            // Its starter matched the message (getDialogStarterIntent).
+            state.dialog_starter = Some(bot.dialogs[target.0].name.clone());
             // The product never returns to the fallback dialog.
             if dialog.dialog_type != DialogType::Fallback {
                 state.push_return(&interaction.name);

@@ -130,6 +130,9 @@ pub enum EngineError {
     /// A stored conversation could not be loaded or saved.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The turn's attributes, set over the conversation's, are too large.
+    #[error(transparent)]
+    Attributes(#[from] crate::AttributesError),
 }
 
 /// `text` cut to at most `bytes` (at a character boundary), ending with
@@ -170,6 +173,7 @@ impl EngineError {
             Self::Store(StoreError::Unreadable { .. }) => "conversation_corrupt",
             Self::Store(StoreError::TooLarge { .. }) => "conversation_too_large",
             Self::Store(_) => "store_unavailable",
+            Self::Attributes(error) => error.code(),
         }
     }
 }
@@ -224,6 +228,8 @@ pub(crate) struct Walk {
     /// The question that took no rule for the answer, and how many answers
     /// in a row it has not taken.
     pub(crate) no_match: Option<(String, u32)>,
+    /// The platform actions of the turn's scripts, in order.
+    pub(crate) actions: Vec<patchbay_script::Action>,
     /// Long texts allowed or not, quick replies waiting for a message.
     pub(crate) flow: crate::message::TurnFlow,
 }
@@ -238,6 +244,7 @@ impl Default for Walk {
             success: true,
             ran: 0,
             no_match: None,
+            actions: Vec::new(),
             flow: crate::message::TurnFlow::default(),
         }
     }
@@ -248,6 +255,9 @@ impl Walk {
         let flow = std::mem::take(&mut trace.flow);
         self.flow.finish(&mut trace.messages, flow);
         self.messages.extend(trace.messages.iter().cloned());
+        for action in &trace.actions {
+            action.clone().add_to(&mut self.actions);
+        }
         self.steps.push(trace);
     }
 }
@@ -317,6 +327,9 @@ pub struct StepTrace {
     pub debug: Vec<String>,
     /// `logCustomEvent` calls of its scripts, in order, secrets masked.
     pub events: Vec<CustomEvent>,
+    /// The platform actions its scripts asked for, in order (one Transfer
+    /// Bot Context at most).
+    pub actions: Vec<patchbay_script::Action>,
     /// What its scripts asked of its messages (delay, quick replies, long
     /// texts), until the step is recorded.
     pub(crate) flow: crate::message::StepFlow,
@@ -426,6 +439,7 @@ impl StepTrace {
                 "eventName": event.name,
                 "eventDetail": event.detail,
             })).collect::<Vec<_>>(),
+            "actions": crate::platform::actions_json(&self.actions),
         })
     }
 }
@@ -469,6 +483,10 @@ pub struct Turn {
     /// Bot variables as they were at the end of the turn (this turn's
     /// request-scoped ones included; fields are in `state.fields`).
     pub variables: HashMap<String, String>,
+    /// The platform actions the turn's scripts asked for, in order: one
+    /// Transfer Bot Context at most (its fields set by the latest calls),
+    /// and escalation events.
+    pub actions: Vec<patchbay_script::Action>,
 }
 
 impl Turn {
@@ -494,6 +512,7 @@ impl Turn {
             "fields": fields,
             "messages": self.messages,
             "next": self.next,
+            "actions": crate::platform::actions_json(&self.actions),
         })
     }
 }
@@ -697,6 +716,10 @@ impl Engine {
             .and_then(|name| find_interaction(bot, name))
             .map(|(dialog, _)| bot.dialogs[dialog].name.clone());
         let mut walk = Walk {
+        if let Some(attributes) = &input.attributes {
+            state.attributes.merge(attributes)?;
+        }
+        state.dialog_starter = None;
             flow: crate::message::TurnFlow::new(&state),
             ..Walk::default()
         };
@@ -705,11 +728,15 @@ impl Engine {
             Resume::Start(Start::Interaction(name)) => Step::Interaction(
                 find_interaction(bot, &name).ok_or(EngineError::UnknownInteraction(name))?,
             ),
-            Resume::Start(Start::Message) => Step::Interaction(
-                trigger_target(bot, &input.text)
-                    .or_else(|| patchbay_rules::fallback_start(bot))
-                    .ok_or(EngineError::NoDialog)?,
-            ),
+            Resume::Start(Start::Message) => {
+                let matched = trigger_target(bot, &input.text);
+                state.dialog_starter = matched.map(|at| bot.dialogs[at.0].name.clone());
+                Step::Interaction(
+                    matched
+                        .or_else(|| patchbay_rules::fallback_start(bot))
+                        .ok_or(EngineError::NoDialog)?,
+                )
+            }
         };
         let next = loop {
             let position = match step {
@@ -780,9 +807,11 @@ impl Engine {
         let variables = state.values();
         state.end_turn();
         state.dialog = None;
+        state.dialog_starter = None;
         Ok(Turn {
             state,
             messages: walk.messages,
+            actions: walk.actions,
             next,
             status: walk.status,
             success: walk.success,
@@ -1006,6 +1035,8 @@ impl Engine {
             api_success: last.success,
             api,
             slots: state.current_slots().clone(),
+            platform: state.attributes.platform(),
+            dialog_starter_intent: state.dialog_starter.clone(),
             now_ms: Some(now_ms()),
             context,
         };
@@ -1469,6 +1500,9 @@ pub(crate) fn apply(
     trace
         .messages
         .extend(crate::message::script_messages(output));
+    for action in &output.actions {
+        action.clone().add_to(&mut trace.actions);
+    }
 }
 
 /// The time, in milliseconds since the Unix epoch (`getHoursType`).

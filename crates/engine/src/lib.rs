@@ -26,6 +26,7 @@ mod context;
 mod conversation;
 mod engine;
 mod message;
+mod platform;
 mod state;
 mod store;
 
@@ -39,6 +40,7 @@ pub use engine::{
     StepTrace, Turn,
 };
 pub use message::{ButtonMessage, CardMessage, Message, QuestionMessage, UserMessage};
+pub use platform::{Attributes, AttributesError, MAX_ATTRIBUTES_BYTES, action_json, actions_json};
 pub use state::{ConversationState, MAX_RETURN_TO, Variable};
 pub use store::{
     ConversationKey, DEFAULT_MAX_CONVERSATION_BYTES, DEFAULT_MAX_CONVERSATIONS,

@@ -440,6 +440,9 @@ pub struct UserMessage {
     pub text: String,
     /// The clicked button's or quick reply's payload.
     pub payload: Option<String>,
+    /// What the platform sends with the message (its attributes): set over
+    /// the conversation's, member by member, as the turn starts.
+    pub attributes: Option<crate::Attributes>,
 }
 
 impl UserMessage {
@@ -448,6 +451,7 @@ impl UserMessage {
         Self {
             text: text.into(),
             payload: None,
+            attributes: None,
         }
     }
 
@@ -455,6 +459,13 @@ impl UserMessage {
     #[must_use]
     pub fn with_payload(mut self, payload: impl Into<String>) -> Self {
         self.payload = Some(payload.into());
+        self
+    }
+
+    /// The message with the attributes the platform sends with it.
+    #[must_use]
+    pub fn with_attributes(mut self, attributes: crate::Attributes) -> Self {
+        self.attributes = Some(attributes);
         self
     }
 }

@@ -53,6 +53,14 @@ pub struct ConversationState {
     /// The dialog the turn is in, as the engine walks (not part of the
     /// JSON form: a turn starts from `waiting_at`).
     pub dialog: Option<String>,
+    /// What the platform sent with the conversation's turns (their
+    /// attributes, each turn's set over the ones before, member by
+    /// member).
+    pub attributes: crate::Attributes,
+    /// The dialog whose starter matched this turn's message (the turn
+    /// started from the starters, or switched context), as the engine
+    /// walks (not part of the JSON form).
+    pub dialog_starter: Option<String>,
 }
 
 /// The most questions [`ConversationState::return_to`] holds; older ones
@@ -161,6 +169,9 @@ struct StateJson {
     no_match_count: u32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     return_to: Vec<String>,
+    /// The platform's attributes (absent when none were sent).
+    #[serde(default, skip_serializing_if = "crate::Attributes::is_empty")]
+    attributes: crate::Attributes,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's signature
@@ -181,7 +192,7 @@ impl ConversationState {
     /// `fields` (`"RDVN.key"` to a string or an array), `waitingAt` (the
     /// question the next message answers, when the conversation waits),
     /// `slots` (by dialog), `dialogVariables`, `noMatchCount` and
-    /// `returnTo` (when set).
+    /// `returnTo` (when set), `attributes` (when any were sent).
     /// Request variables are not part of it: they end with the turn.
     pub fn to_json(&self) -> serde_json::Value {
         let mut json = StateJson {
@@ -217,6 +228,7 @@ impl ConversationState {
                 .collect(),
             no_match_count: self.no_match_count,
             return_to: self.return_to.clone(),
+            attributes: self.attributes.clone(),
         };
         for (name, variable) in &self.variables {
             let map = match variable.persistence {
@@ -274,6 +286,8 @@ impl ConversationState {
             no_match_count: json.no_match_count,
             return_to: json.return_to,
             dialog: None,
+            attributes: json.attributes,
+            dialog_starter: None,
         };
         let over = state.return_to.len().saturating_sub(MAX_RETURN_TO);
         state.return_to.drain(..over);

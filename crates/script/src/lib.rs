@@ -36,6 +36,10 @@ pub use context::{
     ContextScopeData, ContextSnapshot, ContextWrite, entry_bytes, record_bytes, valid_namespace,
 };
 pub use host::ALLOW_MAX_TEXT_VARIABLE;
+pub use host::{
+    Action, EMPTY_CAPTION, ESCALATIONS_PER_RUN, FileData, NO_MAVEN_ANSWER, PlatformData,
+    TransferContext, TransferIntent,
+};
 pub use runtime::{
     ApiData, CustomEvent, DEBUG_MESSAGES_PER_RUN, DEBUG_TEXT_BYTES, EVENTS_PER_RUN, Limits,
     Persistence, QuickReply, Realm, RuntimeOptions, Script, ScriptError, ScriptInput, ScriptOutput,

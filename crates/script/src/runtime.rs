@@ -201,6 +201,12 @@ pub struct ScriptInput {
     /// The Conversation Context Service as the run starts: what the store
     /// held for the bot, this user and this conversation.
     pub context: crate::ContextSnapshot,
+    /// What the platform sent with the turn (its attributes), prepared
+    /// once per turn and shared by its runs.
+    pub platform: Arc<crate::PlatformData>,
+    /// The dialog whose starter matched the turn's message
+    /// (`getDialogStarterIntent`), if one did.
+    pub dialog_starter_intent: Option<String>,
     /// The time `getHoursType` classifies, in milliseconds since the Unix
     /// epoch (the engine gives the turn's time); `None`: the system clock
     /// when the function is called.
@@ -286,6 +292,8 @@ pub struct ScriptOutput {
     /// Writes to the Conversation Context Service, in order (the engine
     /// makes them once the run is over).
     pub context: Vec<crate::ContextWrite>,
+    /// Platform actions, in order (one Transfer Bot Context at most).
+    pub actions: Vec<crate::Action>,
     /// The quick replies of messages sent with
     /// `sendMessageWithQuickReplies`: the message's index in `messages`,
     /// and its replies.

@@ -8,8 +8,8 @@ use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use patchbay_engine::{
-    ConversationKey, ConversationState, Engine, EngineError, Start, StoreError, StoredTurn,
-    StoredTurnRequest, Turn, UserMessage,
+    Attributes, AttributesError, ConversationKey, ConversationState, Engine, EngineError, Start,
+    StoreError, StoredTurn, StoredTurnRequest, Turn, UserMessage,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -108,6 +108,10 @@ struct TurnRequest {
     /// The payload of the button or quick reply the user clicked.
     #[serde(default)]
     payload: Option<String>,
+    /// What the platform sends with the turn (docs/http-api.md,
+    /// "Attributes"): set over the conversation's, member by member.
+    #[serde(default)]
+    attributes: Option<Value>,
 }
 
 /// `POST /v1/bots/{bot}/integrations/{name}/invoke`.
@@ -391,11 +395,17 @@ impl Server {
                     payload,
                     turn_id,
                     reset,
+                    attributes,
                     ..
                 } = body;
+                let attributes = attributes
+                    .map(Attributes::from_json)
+                    .transpose()
+                    .map_err(attributes_error)?;
                 let message = UserMessage {
                     text: message,
                     payload,
+                    attributes,
                 };
                 let start = interaction.map_or(Start::Message, Start::Interaction);
                 let deadline = self.shared.options.deadline;
@@ -631,6 +641,16 @@ fn state(json: Option<Value>, engine: &Engine) -> Result<ConversationState, ApiE
             )
         }),
     }
+}
+
+/// A turn's `attributes` that are not what the documentation describes:
+/// 400 `invalid_attributes`, or 413 `attributes_too_large`.
+fn attributes_error(error: AttributesError) -> ApiError {
+    let status = match error.code() {
+        "attributes_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    ApiError::new(status, error.code(), error.to_string())
 }
 
 fn deadline_exceeded(deadline: std::time::Duration) -> ApiError {

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use patchbay_engine::Attributes;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -35,6 +36,9 @@ pub struct Case {
     pub variables: BTreeMap<String, String>,
     /// Environment variables of this case.
     pub env: BTreeMap<String, String>,
+    /// The platform's attributes the conversation has before its first
+    /// turn (docs/http-api.md, "Attributes").
+    pub attributes: Option<Attributes>,
     /// A directory of recordings (`patchbay run --record`), relative to the
     /// test file, that answers the calls of every turn that the turn's own
     /// `upstream` and `replay` do not.
@@ -61,6 +65,10 @@ pub struct CaseTurn {
     /// The postback payload of the button or quick reply the user chose.
     #[serde(default)]
     pub payload: Option<String>,
+    /// The attributes the platform sends with the turn: set over the
+    /// conversation's, member by member.
+    #[serde(default)]
+    pub attributes: Option<Attributes>,
     /// What the upstream answers, call by call, in this turn.
     #[serde(default)]
     pub upstream: Vec<UpstreamAnswer>,
@@ -82,6 +90,8 @@ struct RawCase {
     variables: BTreeMap<String, String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
+    #[serde(default)]
+    attributes: Option<Attributes>,
     #[serde(default)]
     replay: Option<String>,
     #[serde(default)]
@@ -135,6 +145,7 @@ impl TryFrom<RawCase> for Case {
                     interaction: raw.interaction,
                     message: raw.message.unwrap_or_default(),
                     payload: None,
+                    attributes: None,
                     upstream: raw.upstream.unwrap_or_default(),
                     replay: None,
                     expect,
@@ -146,6 +157,7 @@ impl TryFrom<RawCase> for Case {
             name,
             variables: raw.variables,
             env: raw.env,
+            attributes: raw.attributes,
             replay: raw.replay,
             turns,
             multi_turn,
@@ -212,6 +224,11 @@ pub struct Expect {
     /// Bot variables at the end of the turn: these, at least.
     #[serde(default)]
     pub variables: BTreeMap<String, String>,
+    /// The platform actions the turn asked for, all of them, in order,
+    /// each with these members at least (`{ type: escalation-event,
+    /// escalationType: ... }`).
+    #[serde(default)]
+    pub actions: Option<Vec<serde_json::Map<String, Value>>>,
 }
 
 /// A message a turn must send.

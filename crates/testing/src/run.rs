@@ -246,6 +246,10 @@ pub async fn run_case(
     for (name, value) in &case.variables {
         state.set(name, value.as_str(), Persistence::Session);
     }
+    if let Some(attributes) = &case.attributes {
+        // Read as a state's are: a member given as null is not set.
+        state.attributes = attributes.clone();
+    }
     let mut mismatches = Vec::new();
     for (index, turn) in case.turns.iter().enumerate() {
         answers.current.store(index, Ordering::SeqCst);
@@ -257,6 +261,9 @@ pub async fn run_case(
         let mut message = UserMessage::new(turn.message.as_str());
         if let Some(payload) = &turn.payload {
             message = message.with_payload(payload.as_str());
+        }
+        if let Some(attributes) = &turn.attributes {
+            message = message.with_attributes(attributes.clone());
         }
         let ran = match engine.run_turn(state, start, message).await {
             Ok(played) => Some(played),
@@ -390,6 +397,33 @@ fn compare(
             None => Value::Null,
         };
         report(&format!("fields.{key}"), holds, expected, &actual);
+    }
+    if let Some(expected) = &expect.actions {
+        let actual = patchbay_engine::actions_json(&turn.actions);
+        let actual = actual.as_array().cloned().unwrap_or_default();
+        // An expected action names the members it checks.
+        let matches = |expected: &serde_json::Map<String, Value>, actual: &Value| {
+            expected
+                .iter()
+                .all(|(member, value)| actual.get(member) == Some(value))
+        };
+        let holds = expected.len() == actual.len()
+            && expected
+                .iter()
+                .zip(&actual)
+                .all(|(expected, actual)| matches(expected, actual));
+        // What matches is shown as it was expected, so the diff marks only
+        // what differs.
+        let shown = actual
+            .iter()
+            .enumerate()
+            .map(|(index, action)| match expected.get(index) {
+                Some(expected) if matches(expected, action) => Value::Object(expected.clone()),
+                _ => action.clone(),
+            })
+            .collect();
+        let expected = Value::Array(expected.iter().cloned().map(Value::Object).collect());
+        report("actions", holds, &expected, &Value::Array(shown));
     }
     for (name, expected) in &expect.variables {
         let actual = turn

@@ -1,6 +1,7 @@
 //! The `patchbay` binary, run as a user runs it: one test binary, one
 //! module per area.
 
+mod attributes;
 mod commands;
 mod context_store;
 mod conversation;

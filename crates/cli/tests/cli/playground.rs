@@ -112,6 +112,7 @@ dialogs:
         postProcess: |
           botContext.printDebugMessage("status was '" + botContext.getApiStatusCode() + "'");
           botContext.logCustomEvent(botContext.getCurrentUserMessage(), "item lookup", "down");
+          botContext.logEscalationEvent("on " + botContext.getUserChannel(), "agent");
         rules:
           - match:
               apiResult: success
@@ -167,6 +168,13 @@ async fn the_playground_runs_a_turn_in_a_real_browser() {
         .await
         .expect("type a message");
     browser
+        .find(Locator::Id("attributes"))
+        .await
+        .expect("attributes")
+        .send_keys(r#"{"channel": "lp_web"}"#)
+        .await
+        .expect("type attributes");
+    browser
         .find(Locator::Id("run"))
         .await
         .expect("run button")
@@ -190,6 +198,17 @@ async fn the_playground_runs_a_turn_in_a_real_browser() {
         trace.contains("event: item lookup (where is my mug?) down"),
         "{trace}"
     );
+    // The actions the scripts asked for, with the attributes sent.
+    let escalation = r#"action: escalation-event escalationType="agent" userMessage="on lp_web""#;
+    assert!(trace.contains(escalation), "{trace}");
+    let actions = browser
+        .find(Locator::Id("actions"))
+        .await
+        .expect("actions")
+        .text()
+        .await
+        .expect("actions text");
+    assert_eq!(actions, escalation);
     let conversation = browser
         .find(Locator::Id("messages"))
         .await

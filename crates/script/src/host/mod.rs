@@ -20,9 +20,14 @@ macro_rules! methods {
 mod context;
 mod flow;
 mod messages;
+mod platform;
 mod session;
 
 pub use flow::ALLOW_MAX_TEXT_VARIABLE;
+pub use platform::{
+    Action, EMPTY_CAPTION, ESCALATIONS_PER_RUN, FileData, NO_MAVEN_ANSWER, PlatformData,
+    TransferContext, TransferIntent,
+};
 
 /// What one run reads and writes; kept in an isolate slot for the run.
 pub(crate) struct RunState {
@@ -271,6 +276,7 @@ pub(crate) fn global_template<'s>(
     context::install(scope, bot_context)?;
     messages::install(scope, bot_context)?;
     flow::install(scope, bot_context)?;
+    platform::install(scope, bot_context)?;
     let global = v8::ObjectTemplate::new(scope);
     // The global is extensible (scripts make implicit globals), so without
     // this a script could swap its prototype for a Proxy whose traps the
