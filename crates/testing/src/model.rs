@@ -66,8 +66,9 @@ pub struct CaseTurn {
     #[serde(default)]
     pub payload: Option<String>,
     /// The attributes the platform sends with the turn: set over the
-    /// conversation's, member by member.
-    #[serde(default)]
+    /// conversation's, member by member (a member given as null is
+    /// dropped).
+    #[serde(default, deserialize_with = "turn_attributes")]
     pub attributes: Option<Attributes>,
     /// What the upstream answers, call by call, in this turn.
     #[serde(default)]
@@ -255,6 +256,17 @@ impl<'de> Deserialize<'de> for ExpectedMessage {
             ))),
         }
     }
+}
+
+/// A turn's attributes as sent: a member given as null stays, to drop the
+/// conversation's.
+fn turn_attributes<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Attributes>, D::Error> {
+    Option::<Value>::deserialize(deserializer)?
+        .map(Attributes::from_json)
+        .transpose()
+        .map_err(serde::de::Error::custom)
 }
 
 /// Tells `status: null` (checked: no response) from no `status` at all.

@@ -415,6 +415,12 @@ cases:
           actions:
             - {{ type: bot-transfer-context, intentName: billing, domainName: support }}
             - {{ type: escalation-event, escalationType: agent }}
+      - message: hello
+        attributes: {{ channel: null }}
+        expect:
+          messages: ['account="le1"', 'channel=[null,null]', 'campaign="7"', customer=null,
+                     person=null, metadata=null, 'webView=[null,{{}}]', 'file=[null,null]', 'maven={{}}',
+                     'starter="main"', Done.]
   - name: expects the wrong escalation
     message: hello agent
     expect:
