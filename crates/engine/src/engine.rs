@@ -104,17 +104,17 @@ pub enum EngineError {
     /// dialog.
     #[error("no dialog starter matches the message and the bot has no fallback dialog")]
     NoDialog,
-    /// More than [`CHAIN_LIMIT`] interactions ran without user input.
-    #[error(
-        "more than {CHAIN_LIMIT} interactions ran without user input (a loop?); stopped at `{0}`"
-    )]
-    ChainLimit(String),
     /// The user's message (or its payload) is longer than
     /// [`MAX_MESSAGE_BYTES`].
     #[error(
         "the message is {0} bytes; a turn takes at most {MAX_MESSAGE_BYTES} (a chat message, not a document)"
     )]
     MessageTooLarge(usize),
+    /// More than [`CHAIN_LIMIT`] interactions ran without user input.
+    #[error(
+        "more than {CHAIN_LIMIT} interactions ran without user input (a loop?); stopped at `{0}`"
+    )]
+    ChainLimit(String),
     /// A credential could not be built.
     #[error(transparent)]
     Credential(#[from] patchbay_credentials::CredentialError),
@@ -158,6 +158,7 @@ impl EngineError {
             Self::UnknownInteraction(_) => "unknown_interaction",
             Self::UnknownIntegration(_) => "unknown_integration",
             Self::NoDialog => "no_dialog",
+            Self::MessageTooLarge(_) => "message_too_large",
             Self::ChainLimit(_) => "chain_limit",
             Self::Credential(patchbay_credentials::CredentialError::MissingEnv { .. }) => {
                 "missing_env"
@@ -166,7 +167,6 @@ impl EngineError {
             Self::Script(patchbay_script::ScriptError::Syntax { .. }) => "script_syntax",
             Self::Script(_) => "script_runtime",
             Self::Network(_) => "invalid_network",
-            Self::MessageTooLarge(_) => "message_too_large",
             Self::Transport(_) => "transport",
             Self::Store(StoreError::Conflict { .. }) => "conversation_conflict",
             Self::Store(StoreError::OutcomeUnknown(_)) => "store_outcome_unknown",
@@ -708,7 +708,18 @@ impl Engine {
         input: &UserMessage,
     ) -> Result<Turn, EngineError> {
         let bot = &*self.bot;
+        let longest = input
+            .text
+            .len()
+            .max(input.payload.as_ref().map_or(0, String::len));
+        if longest > MAX_MESSAGE_BYTES {
+            return Err(EngineError::MessageTooLarge(longest));
+        }
         state.start_from_bot_variables(bot);
+        if let Some(attributes) = &input.attributes {
+            state.attributes.merge(attributes)?;
+        }
+        state.dialog_starter = None;
         let waiting = state.waiting_at.take();
         // The dialog the conversation waits in is the one the turn is in.
         state.dialog = waiting
@@ -716,10 +727,6 @@ impl Engine {
             .and_then(|name| find_interaction(bot, name))
             .map(|(dialog, _)| bot.dialogs[dialog].name.clone());
         let mut walk = Walk {
-        if let Some(attributes) = &input.attributes {
-            state.attributes.merge(attributes)?;
-        }
-        state.dialog_starter = None;
             flow: crate::message::TurnFlow::new(&state),
             ..Walk::default()
         };
@@ -765,13 +772,6 @@ impl Engine {
                         step = Step::Interaction(question);
                         continue;
                     }
-        let longest = input
-            .text
-            .len()
-            .max(input.payload.as_ref().map_or(0, String::len));
-        if longest > MAX_MESSAGE_BYTES {
-            return Err(EngineError::MessageTooLarge(longest));
-        }
                     self.leave_dialog(&mut state, None);
                     break if step == Step::End {
                         "end"
@@ -1509,7 +1509,9 @@ pub(crate) fn apply(
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| i64::try_from(since.as_millis()).unwrap_or(i64::MAX))
+        .map_or(0, |since| {
+            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+        })
 }
 
 fn system_value(
