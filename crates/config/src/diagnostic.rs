@@ -101,6 +101,12 @@ pub enum Code {
     /// A `payload` match or capture on a question with no button or quick
     /// reply to send one.
     PayloadNeverSent,
+    /// A URL whose host is a private or loopback address (written, or the
+    /// default of the `{$env.NAME}` it starts with) that `network.allow`
+    /// does not name: the network guard refuses every call to it.
+    BlockedByNetwork,
+    /// A test file whose bot file does not exist or does not load.
+    BotNotLoaded,
 }
 
 impl Code {
@@ -143,6 +149,8 @@ impl Code {
             Self::UnknownSlot => "unknown-slot",
             Self::QuestionKindMismatch => "question-kind-mismatch",
             Self::PayloadNeverSent => "payload-never-sent",
+            Self::BlockedByNetwork => "blocked-by-network",
+            Self::BotNotLoaded => "bot-not-loaded",
         }
     }
 }

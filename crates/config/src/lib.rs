@@ -10,7 +10,7 @@
 //!
 //! # API boundary
 //! [`load`] (text in, [`Loaded`] or a [`Report`] out), the model types, and
-//! [`json_schema`]. A [`Report`] holds [`Diagnostic`]s with byte spans and
+//! [`json_schema`] (with [`BOT_SCHEMA_ID`] and [`text_takes_scalars`]). A [`Report`] holds [`Diagnostic`]s with byte spans and
 //! renders them (file, line, column, the source line with a caret, and a
 //! suggestion), or turns them into JSON.
 #![deny(missing_docs)]
@@ -18,12 +18,14 @@
 mod bot_context;
 mod conversation;
 mod diagnostic;
+mod document;
 mod field_path;
 mod load;
 mod locate;
 mod model;
 mod pattern;
 mod raw;
+mod schema;
 mod suggest;
 mod template;
 mod validate;
@@ -37,20 +39,27 @@ pub use conversation::{
     same_text,
 };
 pub use diagnostic::{Code, Diagnostic, Position, RenderStyle, Report, ScriptSite, Severity};
+pub use document::{DocStep, Document, did_you_mean};
 pub use field_path::{
     CompiledPath, FieldPath, FieldPathError, compile_json_path, splice_path_values,
 };
 pub use load::{Format, Loaded, MAX_FILE_BYTES, load};
 pub use model::*;
 pub use pattern::{CompiledPattern, PatternError};
+pub use schema::{BOT_SCHEMA_ID, text_takes_scalars};
 pub use template::{
     FieldName, FieldRef, FieldSelector, Reference, Segment, SystemVariable, Template, UrlPart,
     fixes_domain_after_value, is_dns_label, is_host_name, url_part,
 };
 
-/// The JSON Schema of the bot file, for editors and other tools.
+/// The JSON Schema (draft 2020-12, `$id` [`BOT_SCHEMA_ID`]) of the bot
+/// file, for editors and other tools: it takes every file [`load`] reads
+/// into a bot, and refuses what [`load`] refuses wherever a schema can say
+/// so (unknown fields, the fields of each `type`, wrong values); what needs
+/// the whole bot (names that resolve, compiled URLs and paths) is left to
+/// [`load`].
 pub fn json_schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(Bot)).unwrap_or_default()
+    schema::bot_schema()
 }
 
 /// Counts one compilation (`patchbay_compiled_total{kind}`): everything is

@@ -207,12 +207,12 @@ fn script_sites(bot: &Bot, locator: &Locator) -> Vec<ScriptSite> {
     sites
 }
 
-fn covers_everything(text: &str, range: &Range<usize>) -> bool {
+pub(crate) fn covers_everything(text: &str, range: &Range<usize>) -> bool {
     text[..range.start].trim().is_empty() && text[range.end..].trim().is_empty()
 }
 
 /// The key of a `key: value` entry's text (empty for a sequence element).
-fn key_of(entry: &str) -> String {
+pub(crate) fn key_of(entry: &str) -> String {
     entry
         .split_once(':')
         .map(|(key, _)| key.trim().trim_matches(|c| c == '"' || c == '\''))
@@ -222,13 +222,13 @@ fn key_of(entry: &str) -> String {
 }
 
 /// How many errors the loader recovers from before it stops reading.
-const MAX_REPAIRS: usize = 32;
+pub(crate) const MAX_REPAIRS: usize = 32;
 
 /// Serde stops at the first error. To report more than one in a run, the
 /// loader blanks the entry an error is about and reads the text again; the
 /// blanked bytes become spaces, so every other position stays the same.
 /// In flow style (JSON) the entry's comma goes too, so the rest still parses.
-fn blank_entry(text: &mut String, range: Range<usize>) {
+pub(crate) fn blank_entry(text: &mut String, range: Range<usize>) {
     let mut bytes = std::mem::take(text).into_bytes();
     let mut range = range.start.min(bytes.len())..range.end.min(bytes.len());
     let after = bytes[range.end..]
@@ -254,7 +254,7 @@ fn blank_entry(text: &mut String, range: Range<usize>) {
 
 /// The diagnostic for a serde error, and the span of the entry to blank so
 /// that reading can go on (see [`blank_entry`]).
-fn from_yaml_error(
+pub(crate) fn from_yaml_error(
     error: &YamlError,
     text: &str,
     locator: &Locator,
@@ -437,7 +437,7 @@ fn pattern_fault(text: &str, token: Range<usize>, message: &str) -> Range<usize>
 
 /// serde-saphyr and serde_json end messages with their own "at line L,
 /// column C"; diagnostics carry the position separately.
-fn strip_position(message: &str) -> String {
+pub(crate) fn strip_position(message: &str) -> String {
     let message = message.lines().next().unwrap_or(message);
     let message = match message.rfind(" at line ") {
         Some(at) => &message[..at],

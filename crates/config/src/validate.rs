@@ -28,6 +28,7 @@ pub(crate) fn validate(bot: &Bot, locator: &Locator) -> Vec<Diagnostic> {
     checker.http_settings();
     checker.rate_limits();
     checker.integrations();
+    checker.blocked_by_network();
     checker.credentials();
     checker.dialogs();
     checker.templates();
@@ -443,6 +444,103 @@ impl Checker<'_> {
             None if starts_template => "https://env.invalid".to_owned(),
             None => "env.invalid".to_owned(),
         }
+    }
+
+    /// Calls the network guard would refuse every time: a URL whose host
+    /// is a private or loopback address (or `localhost`), written or the
+    /// default of the `{$env.NAME}` that gives it, that `network.allow`
+    /// does not name (spec section 6).
+    fn blocked_by_network(&mut self) {
+        let mut urls: Vec<(&Template, Path)> = Vec::new();
+        for (i, integration) in self.bot.integrations.iter().enumerate() {
+            urls.push((&integration.url, doc_path!["integrations", i, "url"]));
+        }
+        for (i, credential) in self.bot.credentials.iter().enumerate() {
+            if let CredentialKind::OAuth2(oauth) = &credential.kind {
+                urls.push((&oauth.token_url, doc_path!["credentials", i, "tokenUrl"]));
+            }
+        }
+        for (url, path) in urls {
+            let Some((host, kind)) = self.fixed_private_host(url) else {
+                continue;
+            };
+            if allowed_by_network(&host, &self.bot.network.allow) {
+                continue;
+            }
+            let from_env = url.segments().iter().find_map(|segment| match segment {
+                Segment::Reference(Reference::Env(name)) => Some(name),
+                _ => None,
+            });
+            let shown = host_text(&host);
+            let message = match from_env {
+                Some(name) if !url.to_string().contains(&shown) => format!(
+                    "calls to `{shown}` (the default of `{{$env.{name}}}`) would be refused: it is a {kind} address and `network.allow` does not name it"
+                ),
+                _ => format!(
+                    "calls to `{shown}` would be refused: it is a {kind} address and `network.allow` does not name it"
+                ),
+            };
+            let allow = match &host {
+                url::Host::Ipv6(ip) => format!("\"{ip}\""),
+                _ => shown.clone(),
+            };
+            let help = if self.bot.network.allow.is_empty() {
+                format!(
+                    "private and loopback addresses are refused unless the bot allows them: `network: {{ allow: [{allow}] }}`"
+                )
+            } else {
+                format!("add {allow} to `network.allow` if the bot is meant to call it")
+            };
+            self.warn(Code::BlockedByNetwork, &path, At::Value, message)
+                .help = Some(help);
+        }
+    }
+
+    /// The host a URL template always calls, when it is a private or
+    /// loopback one, and what kind it is: written in the template or given
+    /// by the default of an `{$env.NAME}` before it. A host a value fills
+    /// in (or an env variable with no default) is not known before run
+    /// time.
+    fn fixed_private_host(&self, url: &Template) -> Option<(url::Host, &'static str)> {
+        // A character no URL holds stands for what is not known.
+        const UNKNOWN: char = '\u{1}';
+        let mut probe = String::new();
+        for segment in url.segments() {
+            match segment {
+                Segment::Literal(text) => probe.push_str(text),
+                Segment::Reference(Reference::Env(name)) => {
+                    match self.bot.env.get(name).and_then(Clone::clone) {
+                        Some(default) => probe.push_str(&default),
+                        None => probe.push(UNKNOWN),
+                    }
+                }
+                Segment::Reference(_) => probe.push(UNKNOWN),
+            }
+        }
+        let (scheme, rest) = probe.split_once("://")?;
+        if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+            return None;
+        }
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+        let host = if host_port.starts_with('[') {
+            host_port.split_inclusive(']').next().unwrap_or(host_port)
+        } else {
+            host_port.split(':').next().unwrap_or(host_port)
+        };
+        if host.is_empty() || host.contains(UNKNOWN) {
+            return None;
+        }
+        let host = url::Host::parse(host).ok()?;
+        let kind = match &host {
+            url::Host::Ipv4(ip) => non_public(std::net::IpAddr::V4(*ip))?,
+            url::Host::Ipv6(ip) => non_public(std::net::IpAddr::V6(*ip))?,
+            url::Host::Domain(name) => {
+                let name = name.trim_end_matches('.');
+                (name == "localhost" || name.ends_with(".localhost")).then_some("loopback")?
+            }
+        };
+        Some((host, kind))
     }
 
     /// Every `allowedHosts` entry is a host name, an address or
@@ -1521,6 +1619,126 @@ fn credential_templates(kind: &CredentialKind) -> Vec<(&'static str, &Template)>
         CredentialKind::MutualTls(_) | CredentialKind::ApiKey(_) | CredentialKind::OAuth1(_) => {
             kind.secrets()
         }
+    }
+}
+
+/// What kind of address the network guard refuses `ip` as, or `None` for
+/// a public one (the ranges of `patchbay_transport`'s guard, spec
+/// section 6).
+fn non_public(ip: std::net::IpAddr) -> Option<&'static str> {
+    use std::net::IpAddr;
+    let v4 = match ip {
+        IpAddr::V4(v4) => v4,
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return non_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            return if v6.is_loopback() {
+                Some("loopback")
+            } else if (first & 0xfe00) == 0xfc00 {
+                Some("private")
+            } else if (first & 0xffc0) == 0xfe80 {
+                Some("link-local")
+            } else if v6.is_unspecified()
+                || (first & 0xff00) == 0xff00
+                || v6.segments()[..6] == [0, 0, 0, 0, 0, 0]
+            {
+                Some("reserved")
+            } else {
+                None
+            };
+        }
+    };
+    let [a, b, ..] = v4.octets();
+    if v4.is_loopback() {
+        Some("loopback")
+    } else if v4.is_private() {
+        Some("private")
+    } else if v4.is_link_local() {
+        Some("link-local")
+    } else if a == 0
+        || (a == 100 && (b & 0xc0) == 64)
+        || (a == 192 && b == 0 && v4.octets()[2] == 0)
+        || (a == 198 && (b & 0xfe) == 18)
+        || a >= 224
+    {
+        Some("reserved")
+    } else {
+        None
+    }
+}
+
+/// Whether `network.allow` opens `host`: by name (for `localhost`), or
+/// by an address or CIDR range holding it (for `localhost`, 127.0.0.1 or
+/// ::1).
+fn allowed_by_network(host: &url::Host, allow: &[String]) -> bool {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let addresses: Vec<IpAddr> = match host {
+        url::Host::Ipv4(ip) => vec![IpAddr::V4(*ip)],
+        url::Host::Ipv6(ip) => vec![IpAddr::V6(*ip)],
+        url::Host::Domain(_) => vec![
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ],
+    };
+    allow.iter().any(|entry| {
+        let entry = entry.trim();
+        if let url::Host::Domain(name) = host
+            && entry
+                .trim_end_matches('.')
+                .eq_ignore_ascii_case(name.trim_end_matches('.'))
+        {
+            return true;
+        }
+        let (address, prefix) = match entry.split_once('/') {
+            Some((address, prefix)) => (address, prefix.parse::<u32>().ok()),
+            None => (entry, None),
+        };
+        let address = address.trim_start_matches('[').trim_end_matches(']');
+        let Ok(network) = address.parse::<IpAddr>() else {
+            return false;
+        };
+        addresses
+            .iter()
+            .any(|ip| in_network(canonical(*ip), canonical(network), prefix))
+    })
+}
+
+/// An IPv4-mapped IPv6 address as its IPv4 address.
+fn canonical(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(ip, std::net::IpAddr::V4),
+        std::net::IpAddr::V4(_) => ip,
+    }
+}
+
+/// Whether `ip` is in `network/prefix` (the whole address without a
+/// prefix).
+fn in_network(ip: std::net::IpAddr, network: std::net::IpAddr, prefix: Option<u32>) -> bool {
+    use std::net::IpAddr;
+    match (ip, network) {
+        (IpAddr::V4(ip), IpAddr::V4(network)) => {
+            let prefix = prefix.unwrap_or(32).min(32);
+            let mask = u32::MAX.checked_shl(32 - prefix).unwrap_or(0);
+            u32::from(ip) & mask == u32::from(network) & mask
+        }
+        (IpAddr::V6(ip), IpAddr::V6(network)) => {
+            let prefix = prefix.unwrap_or(128).min(128);
+            let mask = u128::MAX.checked_shl(128 - prefix).unwrap_or(0);
+            u128::from(ip) & mask == u128::from(network) & mask
+        }
+        _ => false,
+    }
+}
+
+/// A host as written in `network.allow` and messages.
+fn host_text(host: &url::Host) -> String {
+    match host {
+        url::Host::Ipv6(ip) => ip.to_string(),
+        other => other.to_string(),
     }
 }
 

@@ -23,6 +23,7 @@
 //! [`Answer`], [`Recorder`], [`Recordings`], [`Redactor`].
 #![deny(missing_docs)]
 
+mod check;
 mod model;
 mod recording;
 mod report;

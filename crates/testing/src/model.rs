@@ -294,40 +294,107 @@ impl TestFile {
             message,
         };
         let parsed: Self = serde_saphyr::from_str(text).map_err(|e| error(e.to_string()))?;
+        match parsed.problems().into_iter().next() {
+            Some(problem) => Err(error(problem.message)),
+            None => Ok(parsed),
+        }
+    }
+
+    /// What is wrong with a test file that reads: two cases of one name, a
+    /// `request` that is not `METHOD URL`, an expected field that is no
+    /// field's value, no cases; in file order.
+    pub(crate) fn problems(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        for case in &parsed.cases {
+        for (c, case) in self.cases.iter().enumerate() {
+            let case_path = vec![PathStep::key("cases"), PathStep::Index(c)];
             if !seen.insert(case.name.as_str()) {
-                return Err(error(format!("two cases are named `{}`", case.name)));
+                problems.push(Problem {
+                    path: [case_path.clone(), vec![PathStep::key("name")]].concat(),
+                    duplicate: true,
+                    message: format!("two cases are named `{}`", case.name),
+                });
             }
             for (index, turn) in case.turns.iter().enumerate() {
-                let at = |what: String| {
-                    error(format!(
-                        "case `{}`: {}",
-                        case.name,
-                        case.turn_label(index, &what)
-                    ))
+                let turn_path = if case.multi_turn {
+                    [
+                        case_path.clone(),
+                        vec![PathStep::key("turns"), PathStep::Index(index)],
+                    ]
+                    .concat()
+                } else {
+                    case_path.clone()
                 };
-                for answer in &turn.upstream {
+                let mut at = |path: Vec<PathStep>, what: String| {
+                    problems.push(Problem {
+                        path: [turn_path.clone(), path].concat(),
+                        duplicate: false,
+                        message: format!(
+                            "case `{}`: {}",
+                            case.name,
+                            case.turn_label(index, &what)
+                        ),
+                    });
+                };
+                for (k, answer) in turn.upstream.iter().enumerate() {
                     if answer.request.split_once(' ').is_none() {
-                        return Err(at(format!(
-                            "`request: {}` must be `METHOD URL`",
-                            answer.request
-                        )));
+                        at(
+                            vec![
+                                PathStep::key("upstream"),
+                                PathStep::Index(k),
+                                PathStep::key("request"),
+                            ],
+                            format!("`request: {}` must be `METHOD URL`", answer.request),
+                        );
                     }
                 }
                 for (key, value) in &turn.expect.fields {
                     if expected_values(value).is_none() {
-                        return Err(at(format!(
-                            "`expect.fields.{key}` must be a value or a list of values, not `{value}`"
-                        )));
+                        at(
+                            vec![
+                                PathStep::key("expect"),
+                                PathStep::key("fields"),
+                                PathStep::key(key),
+                            ],
+                            format!(
+                                "`expect.fields.{key}` must be a value or a list of values, not `{value}`"
+                            ),
+                        );
                     }
                 }
             }
         }
-        if parsed.cases.is_empty() {
-            return Err(error("it has no cases".to_owned()));
+        if self.cases.is_empty() {
+            problems.push(Problem {
+                path: vec![PathStep::key("cases")],
+                duplicate: false,
+                message: "it has no cases".to_owned(),
+            });
         }
-        Ok(parsed)
+        problems
+    }
+}
+
+/// A mistake in a test file that reads, and where it is.
+pub(crate) struct Problem {
+    /// The path of the value it is about.
+    pub(crate) path: Vec<PathStep>,
+    /// Two cases share a name (else: a value that is not allowed).
+    pub(crate) duplicate: bool,
+    /// What is wrong, naming the case and turn.
+    pub(crate) message: String,
+}
+
+/// One step of a [`Problem`]'s path.
+#[derive(Clone, Debug)]
+pub(crate) enum PathStep {
+    Key(String),
+    Index(usize),
+}
+
+impl PathStep {
+    fn key(key: &str) -> Self {
+        Self::Key(key.to_owned())
     }
 }
 
