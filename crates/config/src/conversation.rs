@@ -10,11 +10,13 @@ use crate::model::{Condition, NextAction, Pattern, StarterPattern};
 use crate::template::Template;
 
 /// The fields of a question interaction (every kind).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, JsonSchema)]
+#[schemars(rename_all = "camelCase")]
 pub struct Question {
     /// What the bot asks; every kind but `structured` has it.
     pub text: Option<Template>,
     /// The question's kind and what it offers the user.
+    #[schemars(skip)]
     pub ask: Ask,
     /// JavaScript run before the question is prepared.
     pub pre_process: Option<String>,
@@ -24,6 +26,7 @@ pub struct Question {
     /// JavaScript run when the answer arrives, before the rules.
     pub process_user_response: Option<String>,
     /// Rules tried on the answer; the first whose match holds wins.
+    #[schemars(with = "Option<Vec<AnswerRuleForm>>")]
     pub rules: Vec<AnswerRule>,
     /// What happens to an answer no rule takes.
     pub no_match: Option<NoMatch>,
@@ -60,6 +63,7 @@ pub enum Ask {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MultipleChoice {
     /// The choices, in order.
+    #[schemars(transform = choices_schema)]
     pub choices: Vec<String>,
     /// Shown as buttons (the default) or quick replies where the channel
     /// can.
@@ -316,6 +320,140 @@ pub fn same_text(a: &str, b: &str) -> bool {
 // The bot file's form of a question is read by `crate::raw`; these give its
 // schema and write it back (for tools), as one flat record.
 
+/// Choices are texts with something in them, one at least.
+fn choices_schema(schema: &mut schemars::Schema) {
+    schema.insert("minItems".to_owned(), serde_json::json!(1));
+    schema.insert(
+        "items".to_owned(),
+        serde_json::json!({ "type": ["string", "number", "boolean"], "pattern": "\\S" }),
+    );
+}
+
+// The file's forms of a question's rules, read by `crate::raw` into
+// `AnswerRule`, `AnswerMatch` and `Capture`: for the schema only.
+
+/// A rule on a question's answer.
+#[derive(JsonSchema)]
+#[schemars(rename = "AnswerRule", rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct AnswerRuleForm {
+    /// A name for traces.
+    name: Option<String>,
+    /// What the answer must be: exactly one of `pattern`, `regex`,
+    /// `exact`, `options`, `payload` or `noMatch`, and `conditions` on
+    /// variables and fields, all of which must hold too.
+    #[schemars(rename = "match")]
+    when: AnswerMatchForm,
+    /// Values stored when the rule wins.
+    set: Option<Vec<CaptureForm>>,
+    /// Messages sent when the rule wins.
+    messages: Option<Vec<Template>>,
+    /// Where to go when the rule wins; the question's `next` unless given.
+    next: Option<NextAction>,
+}
+
+/// How a question's rule matches the answer: exactly one of `pattern`,
+/// `regex`, `exact`, `options`, `payload` or `noMatch`, and `conditions`
+/// on variables and fields, all of which must hold too.
+#[derive(JsonSchema)]
+#[schemars(
+    rename = "AnswerMatch",
+    rename_all = "camelCase",
+    deny_unknown_fields,
+    transform = one_answer_match
+)]
+#[allow(dead_code)]
+struct AnswerMatchForm {
+    /// The answer fits one of these patterns (`*` matches any text,
+    /// `(a|b|)` are alternates; case and surrounding punctuation ignored).
+    pattern: Option<crate::schema::OneOrMany<StarterPattern>>,
+    /// The regular expression finds a match in the answer; its named
+    /// groups can be captured (`set: [{ slot: x, group: NAME }]`).
+    regex: Option<Pattern>,
+    /// The answer is one of these values (case and surrounding spaces
+    /// ignored).
+    exact: Option<crate::schema::OneOrMany<String>>,
+    /// The user picked one of these choices, by number (from 1), letter or
+    /// text (the product's "Evaluate Options").
+    #[schemars(length(min = 1))]
+    options: Option<Vec<ChoiceRef>>,
+    /// A button or quick reply with one of these payloads was clicked (or
+    /// the payload was typed).
+    payload: Option<crate::schema::OneOrMany<String>>,
+    /// `true`: any answer that no other rule takes; tried last.
+    #[schemars(extend("enum" = [true, null]))]
+    no_match: Option<bool>,
+    /// Conditions on variables and fields, all of which must hold too.
+    conditions: Option<Vec<Condition>>,
+}
+
+/// A question's rule matches the answer one way.
+fn one_answer_match(schema: &mut schemars::Schema) {
+    let kinds = ["pattern", "regex", "exact", "options", "payload", "noMatch"];
+    schema.insert(
+        "oneOf".to_owned(),
+        kinds
+            .iter()
+            .map(|kind| crate::schema::present(kind))
+            .collect(),
+    );
+}
+
+/// A value a winning rule stores: into one `variable` or `slot`, from
+/// one of `value`, `group` and `from` (the answer unless given).
+#[derive(JsonSchema)]
+#[schemars(
+    rename = "Capture",
+    rename_all = "camelCase",
+    deny_unknown_fields,
+    transform = one_capture
+)]
+#[allow(dead_code)]
+struct CaptureForm {
+    /// The bot variable it goes to.
+    variable: Option<String>,
+    /// The slot of the question's dialog it goes to (instead of a
+    /// variable).
+    slot: Option<String>,
+    /// How long the variable lives; `session` unless given (variables
+    /// only).
+    scope: Option<Scope>,
+    /// A template stored (`{$userMessage}`, a variable, plain text).
+    value: Option<Template>,
+    /// A named group of the rule's regular expression, stored.
+    group: Option<String>,
+    /// What of the answer is stored when neither `value` nor `group` is
+    /// given; `answer` unless given.
+    from: Option<CaptureFromForm>,
+}
+
+/// What of the answer a capture stores.
+#[derive(JsonSchema)]
+#[schemars(rename = "CaptureFrom", rename_all = "lowercase")]
+#[allow(dead_code)]
+enum CaptureFromForm {
+    /// The user's answer as written.
+    Answer,
+    /// The picked choice's text (multiple choice).
+    Choice,
+    /// The clicked button's or quick reply's payload.
+    Payload,
+}
+
+/// A capture names one target and at most one source; a slot has no scope.
+fn one_capture(schema: &mut schemars::Schema) {
+    use crate::schema::{add_rule, at_most_one, present};
+    add_rule(
+        schema,
+        serde_json::json!({ "oneOf": [present("variable"), present("slot")] }),
+    );
+    add_rule(
+        schema,
+        serde_json::json!({ "if": present("slot"), "then": { "not": present("scope") } }),
+    );
+    add_rule(schema, at_most_one(&["value", "group", "from"]));
+}
+
 impl Serialize for Question {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
@@ -350,82 +488,6 @@ impl Serialize for Question {
             map.serialize_entry("noMatch", no_match)?;
         }
         map.end()
-    }
-}
-
-impl JsonSchema for Question {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Question".into()
-    }
-
-    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        let next = generator.subschema_for::<NextAction>();
-        let template = generator.subschema_for::<Template>();
-        let condition = generator.subschema_for::<Condition>();
-        let button = generator.subschema_for::<Button>();
-        let card = generator.subschema_for::<Card>();
-        let no_match = generator.subschema_for::<NoMatch>();
-        let strings = serde_json::json!({
-            "anyOf": [{ "type": "string" }, { "type": "array", "items": { "type": "string" } }]
-        });
-        schemars::json_schema!({
-            "type": "object",
-            "description": "A question: `question` (text), `multiple-choice`, `buttons`, `quick-replies` or `structured`.",
-            "properties": {
-                "text": template,
-                "choices": { "type": "array", "items": { "type": "string" } },
-                "display": { "enum": ["buttons", "quick-replies"] },
-                "listStyle": { "enum": ["numbers", "letters"] },
-                "buttons": { "type": "array", "items": button },
-                "quickReplies": { "type": "array", "items": button },
-                "cards": { "type": "array", "items": card },
-                "preProcess": { "type": "string" },
-                "postProcess": { "type": "string" },
-                "processUserResponse": { "type": "string" },
-                "noMatch": no_match,
-                "rules": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "name": { "type": "string" },
-                            "match": {
-                                "type": "object",
-                                "properties": {
-                                    "pattern": strings,
-                                    "regex": { "type": "string", "format": "regex" },
-                                    "exact": strings,
-                                    "options": { "type": "array", "items": { "type": ["string", "integer"] } },
-                                    "payload": strings,
-                                    "noMatch": { "type": "boolean" },
-                                    "conditions": { "type": "array", "items": condition }
-                                },
-                                "additionalProperties": false
-                            },
-                            "set": {
-                                "type": "array",
-                                "items": {
-                                    "type": "object",
-                                    "properties": {
-                                        "variable": { "type": "string" },
-                                        "slot": { "type": "string" },
-                                        "scope": { "enum": ["request", "dialog", "session", "forever"] },
-                                        "value": template,
-                                        "group": { "type": "string" },
-                                        "from": { "enum": ["answer", "choice", "payload"] }
-                                    },
-                                    "additionalProperties": false
-                                }
-                            },
-                            "messages": { "type": "array", "items": template },
-                            "next": next
-                        },
-                        "required": ["match"],
-                        "additionalProperties": false
-                    }
-                }
-            }
-        })
     }
 }
 
@@ -543,9 +605,18 @@ mod tests {
     fn empty_choices_and_empty_match_lists_are_refused() {
         for (rule, says) in [
             ("choices: [Yes, \"  \"]", "a choice is empty"),
-            ("choices: [Yes]\n        rules: [{ match: { exact: [] } }]", "an empty list"),
-            ("choices: [Yes]\n        rules: [{ match: { pattern: [] } }]", "an empty list"),
-            ("choices: [Yes]\n        rules: [{ match: { options: [] } }]", "an empty list"),
+            (
+                "choices: [Yes]\n        rules: [{ match: { exact: [] } }]",
+                "an empty list",
+            ),
+            (
+                "choices: [Yes]\n        rules: [{ match: { pattern: [] } }]",
+                "an empty list",
+            ),
+            (
+                "choices: [Yes]\n        rules: [{ match: { options: [] } }]",
+                "an empty list",
+            ),
         ] {
             let text = format!(
                 "name: b\ndialogs:\n  - name: d\n    interactions:\n      - name: q\n        type: multiple-choice\n        text: Sure?\n        {rule}\n"

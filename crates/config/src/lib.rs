@@ -10,9 +10,10 @@
 //!
 //! # API boundary
 //! [`load`] (text in, [`Loaded`] or a [`Report`] out), the model types, and
-//! [`json_schema`] (with [`BOT_SCHEMA_ID`] and [`text_takes_scalars`]). A [`Report`] holds [`Diagnostic`]s with byte spans and
-//! renders them (file, line, column, the source line with a caret, and a
-//! suggestion), or turns them into JSON.
+//! [`json_schema`] (with [`BOT_SCHEMA_ID`] and [`finish_schema`]). A
+//! [`Report`] holds [`Diagnostic`]s with byte spans and renders them (file,
+//! line, column, the source line with a caret, and a suggestion), or turns
+//! them into JSON.
 #![deny(missing_docs)]
 
 mod bot_context;
@@ -46,7 +47,7 @@ pub use field_path::{
 pub use load::{Format, Loaded, MAX_FILE_BYTES, load};
 pub use model::*;
 pub use pattern::{CompiledPattern, PatternError};
-pub use schema::{BOT_SCHEMA_ID, text_takes_scalars};
+pub use schema::{BOT_SCHEMA_ID, finish_schema};
 pub use template::{
     FieldName, FieldRef, FieldSelector, Reference, Segment, SystemVariable, Template, UrlPart,
     fixes_domain_after_value, is_dns_label, is_host_name, url_part,

@@ -26,7 +26,8 @@ pub struct Bot {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Sent when a call fails and no rule matches the failure; defaults to
-    /// [`DEFAULT_FAILURE_MESSAGE`].
+    /// "Sorry, I could not find anything for that."
+    /// ([`DEFAULT_FAILURE_MESSAGE`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_failure_message: Option<Template>,
     /// Which private or loopback destinations calls may reach.
@@ -37,6 +38,7 @@ pub struct Bot {
     pub http: HttpSettings,
     /// Environment variables of the bot: a default value, or `null` for one
     /// that the host must supply at run time (secrets).
+    #[schemars(transform = crate::schema::or_null)]
     #[serde(
         default,
         deserialize_with = "nullable",
@@ -44,6 +46,7 @@ pub struct Bot {
     )]
     pub env: IndexMap<String, Option<String>>,
     /// Bot variables and their initial values.
+    #[schemars(transform = crate::schema::or_null)]
     #[serde(
         default,
         deserialize_with = "nullable",
@@ -51,6 +54,7 @@ pub struct Bot {
     )]
     pub variables: IndexMap<String, String>,
     /// Named secret material that integrations refer to.
+    #[schemars(with = "Vec<CredentialForm>", transform = crate::schema::or_null)]
     #[serde(
         default,
         deserialize_with = "nullable",
@@ -58,6 +62,7 @@ pub struct Bot {
     )]
     pub credentials: Vec<Credential>,
     /// Named, reusable HTTP calls.
+    #[schemars(transform = crate::schema::or_null)]
     #[serde(
         default,
         deserialize_with = "nullable",
@@ -65,6 +70,7 @@ pub struct Bot {
     )]
     pub integrations: Vec<Integration>,
     /// Ordered lists of interactions, entered by their starters.
+    #[schemars(transform = one_fallback, transform = crate::schema::or_null)]
     #[serde(
         default,
         deserialize_with = "nullable",
@@ -74,6 +80,7 @@ pub struct Bot {
     /// Whether an answer to a question that fits another dialog's starter
     /// (and none of the question's rules) switches to that dialog; on
     /// unless set to `false` here or on the dialog.
+    #[schemars(extend("default" = true))]
     #[serde(default = "yes", skip_serializing_if = "is_yes")]
     pub context_switching: bool,
 }
@@ -103,11 +110,13 @@ impl Bot {
 pub struct Network {
     /// Hosts, addresses or CIDR ranges that calls may reach even though they
     /// are private, loopback or otherwise refused by default.
+    #[schemars(transform = crate::schema::or_null)]
     #[serde(default, deserialize_with = "nullable")]
     pub allow: Vec<String>,
     /// Rate limits per destination host (as written in URLs), shared by
     /// every integration, and with a shared store every replica, that calls
     /// that host.
+    #[schemars(transform = crate::schema::or_null)]
     #[serde(
         default,
         deserialize_with = "nullable",
@@ -129,11 +138,14 @@ impl Network {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RateLimit {
     /// Calls allowed per period.
+    #[schemars(range(min = 1))]
     pub calls: u32,
     /// The period, in milliseconds; default 1000.
+    #[schemars(range(min = 1), extend("default" = 1000))]
     #[serde(default = "one_second", skip_serializing_if = "is_one_second")]
     pub period_ms: u64,
     /// Calls that may go at once after a quiet time; default 1.
+    #[schemars(range(min = 1), extend("default" = 1))]
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub burst: u32,
 }
@@ -162,15 +174,18 @@ fn is_one(value: &u32) -> bool {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpSettings {
     /// One deadline for the whole call, retries included, in milliseconds.
+    #[schemars(range(min = 1))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
     /// The longest a new connection may take, in milliseconds.
+    #[schemars(range(min = 1))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect_timeout_ms: Option<u64>,
     /// Retries where retrying is safe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<u32>,
     /// The largest response body accepted, before and after decompression.
+    #[schemars(range(min = 1))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_response_bytes: Option<u64>,
     /// Redirects followed; 0 returns a redirect as the response.
@@ -202,6 +217,7 @@ pub struct Integration {
     /// Unique name of the integration.
     pub name: String,
     /// The response data variable name (RDVN): an identifier, unique.
+    #[schemars(extend("pattern" = "^[A-Za-z_][A-Za-z0-9_]*$", "type" = ["string", "number", "boolean"]))]
     pub response_data_variable: String,
     /// Always `api`.
     #[serde(rename = "type")]
@@ -219,6 +235,7 @@ pub struct Integration {
     /// `example.com`, in any case. A call to any other host is refused;
     /// without this list such a URL is refused at load. Not used when the
     /// URL template fixes the host.
+    #[schemars(transform = crate::schema::or_null)]
     #[serde(
         default,
         deserialize_with = "nullable",
@@ -232,9 +249,11 @@ pub struct Integration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
     /// Whether the default `Accept` and `Content-Type` headers are sent.
+    #[schemars(extend("default" = true))]
     #[serde(default = "yes", skip_serializing_if = "is_yes")]
     pub default_headers: bool,
     /// Request headers, in order; these win over the default headers.
+    #[schemars(transform = crate::schema::or_null)]
     #[serde(
         default,
         deserialize_with = "nullable",
@@ -242,6 +261,7 @@ pub struct Integration {
     )]
     pub headers: IndexMap<String, Template>,
     /// Query parameters, in order, appended to the URL's query string.
+    #[schemars(transform = crate::schema::or_null)]
     #[serde(
         default,
         deserialize_with = "nullable",
@@ -255,6 +275,7 @@ pub struct Integration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transform_script: Option<String>,
     /// Named JSONPath extractions from the (transformed) response.
+    #[schemars(transform = crate::schema::or_null)]
     #[serde(
         default,
         deserialize_with = "nullable",
@@ -346,11 +367,12 @@ pub struct Credential {
     pub name: String,
     /// The credential's type and its fields.
     #[serde(flatten)]
+    #[schemars(skip)]
     pub kind: CredentialKind,
 }
 
 /// The credential types of spec section 1.
-#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum CredentialKind {
     /// HTTP Basic (RFC 7617).
@@ -423,6 +445,7 @@ pub struct AccessTokenCredential {
     /// The token (a secret).
     pub token: Template,
     /// Free text put before the token; `Bearer` unless given.
+    #[schemars(default = "bearer")]
     pub token_type: String,
 }
 
@@ -446,9 +469,11 @@ pub struct OAuth2Credential {
     /// The token endpoint, also used to refresh tokens.
     pub token_url: Template,
     /// Extra form fields sent to the token endpoint (e.g. `audience`).
+    #[schemars(default)]
     #[serde(skip_serializing_if = "IndexMap::is_empty")]
     pub extra_params: IndexMap<String, Template>,
     /// Where the client id and secret go in token requests.
+    #[schemars(default)]
     pub client_auth: ClientAuth,
 }
 
@@ -523,6 +548,7 @@ pub struct OAuth1Credential {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_secret: Option<Template>,
     /// The signature method.
+    #[schemars(default)]
     pub signature_method: OAuth1SignatureMethod,
     /// The `realm` of the `Authorization` header.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -548,6 +574,7 @@ pub struct Dialog {
     /// Unique name of the dialog.
     pub name: String,
     /// Patterns a user message is matched against to enter the dialog.
+    #[schemars(transform = crate::schema::or_null)]
     #[serde(
         default,
         deserialize_with = "nullable",
@@ -556,6 +583,7 @@ pub struct Dialog {
     pub starters: Vec<StarterPattern>,
     /// The dialog's type: `regular` (the default) or `fallback`, the dialog
     /// that runs when no starter matches a user's message.
+    #[schemars(extend("default" = "regular"))]
     #[serde(
         rename = "type",
         default,
@@ -563,9 +591,11 @@ pub struct Dialog {
     )]
     pub dialog_type: DialogType,
     /// The dialog's interactions, in order.
+    #[schemars(with = "Vec<InteractionForm>", length(min = 1))]
     pub interactions: Vec<Interaction>,
     /// The dialog's slots: values its questions' rules capture, kept while
     /// the dialog runs and cleared when it ends.
+    #[schemars(transform = crate::schema::or_null)]
     #[serde(
         default,
         deserialize_with = "nullable",
@@ -608,12 +638,15 @@ impl DialogType {
 #[serde(rename_all = "camelCase")]
 pub struct Interaction {
     /// Unique name in the whole bot.
+    #[schemars(transform = not_reserved)]
     pub name: String,
     /// Where to go afterwards; the following interaction unless given.
+    #[schemars(default, extend("default" = "next"))]
     #[serde(skip_serializing_if = "NextAction::is_next")]
     pub next: NextAction,
     /// The interaction's type and its fields.
     #[serde(flatten)]
+    #[schemars(skip)]
     pub kind: InteractionKind,
 }
 
@@ -689,37 +722,240 @@ impl Serialize for InteractionKind {
     }
 }
 
-impl JsonSchema for InteractionKind {
+/// An interaction as the bot file has it (read flat by `crate::raw`, then
+/// checked against its `type`): the schema of [`Dialog::interactions`].
+struct InteractionForm;
+
+impl JsonSchema for InteractionForm {
     fn schema_name() -> std::borrow::Cow<'static, str> {
-        "InteractionKind".into()
+        "Interaction".into()
     }
 
     fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        let typed = |types: &[&str], fields: schemars::Schema| {
-            schemars::json_schema!({
-                "allOf": [
-                    { "properties": { "type": { "enum": types } }, "required": ["type"] },
-                    fields
-                ]
+        use crate::schema::{Variant, object_of};
+        let button = generator.subschema_for::<crate::Button>();
+        let card = generator.subschema_for::<crate::Card>();
+        let list = |items: &schemars::Schema, description: &str| {
+            serde_json::json!({
+                "type": "array",
+                "items": items,
+                "minItems": 1,
+                "description": description,
             })
         };
-        let text = typed(&["text"], generator.subschema_for::<TextInteraction>());
-        let question = typed(
-            &[
-                "question",
-                "multiple-choice",
-                "buttons",
-                "quick-replies",
-                "structured",
-            ],
-            generator.subschema_for::<crate::Question>(),
+        let mut cards = list(
+            &card,
+            "The cards (the product's tiles), in order: one to 10.",
         );
-        let integration = typed(
-            &["integration"],
-            generator.subschema_for::<IntegrationInteraction>(),
-        );
-        schemars::json_schema!({ "oneOf": [text, question, integration] })
+        cards["maxItems"] = serde_json::json!(10);
+        let variants = vec![
+            Variant::new(&["text"], vec![object_of::<TextInteraction>(generator)]),
+            Variant::new(
+                &["integration"],
+                vec![object_of::<IntegrationInteraction>(generator)],
+            ),
+            Variant {
+                required: &["text"],
+                ..Variant::new(&["question"], vec![object_of::<crate::Question>(generator)])
+            },
+            Variant {
+                required: &["text"],
+                ..Variant::new(
+                    &["multiple-choice"],
+                    vec![
+                        object_of::<crate::Question>(generator),
+                        object_of::<crate::MultipleChoice>(generator),
+                    ],
+                )
+            },
+            Variant {
+                required: &["text", "buttons"],
+                properties: vec![(
+                    "buttons",
+                    list(&button, "The buttons, in order (a button question)."),
+                )],
+                ..Variant::new(&["buttons"], vec![object_of::<crate::Question>(generator)])
+            },
+            Variant {
+                required: &["text", "quickReplies"],
+                properties: vec![(
+                    "quickReplies",
+                    list(
+                        &button,
+                        "The quick replies, in order (a quick reply question).",
+                    ),
+                )],
+                ..Variant::new(
+                    &["quick-replies"],
+                    vec![object_of::<crate::Question>(generator)],
+                )
+            },
+            Variant {
+                required: &["cards"],
+                without: &["text"],
+                properties: vec![("cards", cards)],
+                ..Variant::new(
+                    &["structured"],
+                    vec![object_of::<crate::Question>(generator)],
+                )
+            },
+        ];
+        crate::schema::typed_record(
+            Interaction::json_schema(generator),
+            "The interaction's type, which sets the fields it has: `text`, `question`, `multiple-choice`, `buttons`, `quick-replies`, `structured` (questions) or `integration`.",
+            variants,
+        )
     }
+}
+
+/// A credential as the bot file has it (read flat by `crate::raw`, then
+/// checked against its `type`): the schema of [`Bot::credentials`].
+struct CredentialForm;
+
+impl JsonSchema for CredentialForm {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Credential".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        use serde_json::json;
+
+        use crate::schema::{Variant, at_most_one, object_of, present};
+        let if_then = |field: &str, value: &str, then: serde_json::Value| {
+            json!({
+                "if": { "properties": { field: { "const": value } }, "required": [field] },
+                "then": then,
+            })
+        };
+        let variants = vec![
+            Variant {
+                secrets: &["password"],
+                ..Variant::new(&["basic"], vec![object_of::<BasicCredential>(generator)])
+            },
+            Variant {
+                secrets: &["token"],
+                ..Variant::new(
+                    &["access-token"],
+                    vec![object_of::<AccessTokenCredential>(generator)],
+                )
+            },
+            Variant {
+                secrets: &["clientSecret"],
+                rules: vec![
+                    if_then("grant", "authorization-code", present("authUrl")),
+                    if_then("grant", "client-credentials", present("clientSecret")),
+                ],
+                ..Variant::new(&["oauth2"], vec![object_of::<OAuth2Credential>(generator)])
+            },
+            Variant {
+                secrets: &["privateKey", "pkcs12", "password"],
+                rules: vec![json!({
+                    "anyOf": [
+                        {
+                            "allOf": [present("certificate"), present("privateKey")],
+                            "not": { "anyOf": [present("pkcs12"), present("password")] }
+                        },
+                        {
+                            "allOf": [present("pkcs12")],
+                            "not": { "anyOf": [present("certificate"), present("privateKey")] }
+                        }
+                    ]
+                })],
+                ..Variant::new(
+                    &["mutual-tls"],
+                    vec![object_of::<MutualTlsCredential>(generator)],
+                )
+            },
+            Variant {
+                secrets: &["value"],
+                rules: vec![
+                    json!({ "anyOf": [present("header"), present("queryParam")] }),
+                    at_most_one(&["header", "queryParam"]),
+                ],
+                ..Variant::new(&["api-key"], vec![object_of::<ApiKeyCredential>(generator)])
+            },
+            Variant {
+                secrets: &["consumerSecret", "tokenSecret"],
+                ..Variant::new(&["oauth1"], vec![object_of::<OAuth1Credential>(generator)])
+            },
+        ];
+        crate::schema::typed_record(
+            Credential::json_schema(generator),
+            "The credential's type, which sets the fields it has: `basic`, `access-token`, `oauth2`, `mutual-tls`, `api-key` or `oauth1`.",
+            variants,
+        )
+    }
+}
+
+fn bearer() -> String {
+    "Bearer".to_owned()
+}
+
+/// An interaction's name is not a next action's word.
+fn not_reserved(schema: &mut schemars::Schema) {
+    schema.insert(
+        "not".to_owned(),
+        serde_json::json!({
+            "anyOf": [{ "enum": NextAction::KEYWORDS }, { "pattern": "^dialog:" }]
+        }),
+    );
+}
+
+/// A bot has one fallback dialog at most.
+fn one_fallback(schema: &mut schemars::Schema) {
+    schema.insert(
+        "contains".to_owned(),
+        serde_json::json!({ "properties": { "type": { "const": "fallback" } }, "required": ["type"] }),
+    );
+    schema.insert("minContains".to_owned(), serde_json::json!(0));
+    schema.insert("maxContains".to_owned(), serde_json::json!(1));
+}
+
+/// A condition tests one variable or field, with the operand its `op`
+/// takes.
+fn condition_rules(schema: &mut schemars::Schema) {
+    use serde_json::json;
+
+    use crate::schema::{add_rule, present};
+    let when_op = |ops: &[&str], then: serde_json::Value| {
+        json!({
+            "if": { "properties": { "op": { "enum": ops } }, "required": ["op"] },
+            "then": then,
+        })
+    };
+    add_rule(
+        schema,
+        json!({ "oneOf": [present("variable"), present("field")] }),
+    );
+    add_rule(
+        schema,
+        when_op(
+            &["matches"],
+            json!({ "allOf": [present("pattern"), { "not": present("value") }] }),
+        ),
+    );
+    add_rule(
+        schema,
+        when_op(
+            &["empty", "not-empty"],
+            json!({ "not": { "anyOf": [present("value"), present("pattern")] } }),
+        ),
+    );
+    add_rule(
+        schema,
+        when_op(
+            &[
+                "equals",
+                "not-equals",
+                "contains",
+                "greater-than",
+                "at-least",
+                "less-than",
+                "at-most",
+            ],
+            json!({ "allOf": [present("value"), { "not": present("pattern") }] }),
+        ),
+    );
 }
 
 /// Fields of a `text` interaction.
@@ -749,6 +985,7 @@ pub struct IntegrationInteraction {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub post_process: Option<String>,
     /// Rules tried in order; the first whose match holds wins.
+    #[schemars(default)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<Rule>,
 }
@@ -761,9 +998,11 @@ pub struct Rule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// When the rule applies.
+    #[schemars(transform = crate::schema::or_null)]
     #[serde(rename = "match", default, deserialize_with = "nullable")]
     pub when: RuleMatch,
     /// Messages sent when the rule wins.
+    #[schemars(transform = crate::schema::or_null)]
     #[serde(
         default,
         deserialize_with = "nullable",
@@ -783,6 +1022,7 @@ pub struct RuleMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_result: Option<ApiResult>,
     /// Conditions on bot variables and fields.
+    #[schemars(transform = crate::schema::or_null)]
     #[serde(
         default,
         deserialize_with = "nullable",
@@ -804,6 +1044,7 @@ pub enum ApiResult {
 /// A condition on one bot variable or custom data field.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = condition_rules)]
 pub struct Condition {
     /// The bot variable tested.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -913,7 +1154,10 @@ impl JsonSchema for Pattern {
     }
 
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({ "type": "string", "format": "regex" })
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A regular expression (Rust's regex syntax), compiled when the bot loads."
+        })
     }
 }
 
