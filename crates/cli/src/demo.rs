@@ -76,7 +76,7 @@ impl DemoBots {
 
 pub(crate) async fn run() -> anyhow::Result<()> {
     let counters = Arc::new(Counters::default());
-    let base = serve_demo_api(Arc::clone(&counters)).await?;
+    let base = serve_demo_api(Arc::clone(&counters), ANY_LOOPBACK_PORT).await?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
@@ -166,10 +166,18 @@ pub(crate) async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `patchbay demo --serve`: the demo API and the example bots behind
-/// `patchbay serve`, until Ctrl-C or SIGTERM.
-pub(crate) async fn serve(listen: std::net::SocketAddr) -> anyhow::Result<()> {
-    let base = serve_demo_api(Arc::new(Counters::default())).await?;
+/// `patchbay demo --serve`: the demo API (on `api_listen`, else a free
+/// loopback port) and the example bots behind `patchbay serve`, until
+/// Ctrl-C or SIGTERM.
+pub(crate) async fn serve(
+    listen: std::net::SocketAddr,
+    api_listen: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
+    let base = serve_demo_api(
+        Arc::new(Counters::default()),
+        api_listen.unwrap_or(ANY_LOOPBACK_PORT),
+    )
+    .await?;
     let bots = DemoBots::start(&base).await?;
     let server = Server::new(ServerOptions {
         metrics: Some(Metrics::install()?),
@@ -339,6 +347,25 @@ async fn answer(
         ),
         // The flaky one.
         "/orders-api/orders/5000" => reply(503, json!({"error": "maintenance"})),
+        // An open order API, for the bot `patchbay init` writes
+        // (docs/getting-started.md).
+        "/orders/1234" => reply(
+            200,
+            json!({
+                "number": "1234",
+                "status": "shipped",
+                "carrier": "DHL",
+                "items": [{"name": "Headphones", "quantity": 1}, {"name": "Cable", "quantity": 2}]
+            }),
+        ),
+        "/orders/5678" => reply(
+            200,
+            json!({
+                "number": "5678",
+                "status": "being packed",
+                "items": [{"name": "Desk lamp", "quantity": 1}]
+            }),
+        ),
         "/helpdesk/tickets" if api_key => {
             let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
             let subject = request["subject"].as_str().unwrap_or("ticket");
@@ -351,9 +378,18 @@ async fn answer(
     }
 }
 
-/// Starts the demo API on a loopback port; returns its base URL.
-async fn serve_demo_api(counters: Arc<Counters>) -> anyhow::Result<String> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
+/// Where the demo API listens unless told: a free port on 127.0.0.1.
+const ANY_LOOPBACK_PORT: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+
+/// Starts the demo API on `address`; returns its base URL.
+async fn serve_demo_api(
+    counters: Arc<Counters>,
+    address: std::net::SocketAddr,
+) -> anyhow::Result<String> {
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("the demo API cannot listen on {address}"))?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {

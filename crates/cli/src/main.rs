@@ -2,7 +2,9 @@
 
 mod auth;
 mod bot_env;
+mod check;
 mod demo;
+mod init;
 mod logging;
 mod run;
 mod run_error;
@@ -44,14 +46,19 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Load, validate and lint bot files. Exit 0 when clean, 1 on errors.
+    /// Load, validate and lint bot files and test files (`*.test.yaml`).
+    /// Exit 0 when clean, 1 on errors.
     #[command(after_help = "\
 Examples:
   patchbay check examples/faq-bot.yaml
+  patchbay check examples/                  # every *.yaml under it: bots and test files
   patchbay check --deny-warnings --json examples/*.yaml")]
     Check {
-        /// Bot files (YAML, or JSON when the name ends in .json).
-        #[arg(required = true, value_name = "BOT")]
+        /// Bot files (YAML, or JSON when the name ends in .json), test
+        /// files (`*.test.yaml`: read as test files, their bot loaded and
+        /// the interactions their cases name looked up in it), or
+        /// directories to search for both (`*.yaml`, `*.yml`).
+        #[arg(required = true, value_name = "PATH")]
         bots: Vec<PathBuf>,
         /// Print one JSON object instead of the human report.
         #[arg(long)]
@@ -64,7 +71,8 @@ Examples:
     #[command(after_help = "\
 Examples:
   patchbay demo
-  patchbay demo --serve --listen 127.0.0.1:8080")]
+  patchbay demo --serve --listen 127.0.0.1:8080
+  patchbay demo --serve --api-listen 127.0.0.1:9090   # the API `patchbay init`'s bot calls")]
     Demo {
         /// Leave the demo API and `patchbay serve` running, and print curl
         /// commands to try (Ctrl-C stops).
@@ -73,12 +81,35 @@ Examples:
         /// Where the server listens with --serve.
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
+        /// Where the demo API listens with --serve [default: a free port on
+        /// 127.0.0.1].
+        #[arg(long, value_name = "ADDR", requires = "serve")]
+        api_listen: Option<std::net::SocketAddr>,
     },
-    /// Print the JSON Schema of the bot file.
+    /// Write a bot that works and its test file into DIR (`bot.yaml`,
+    /// `bot.test.yaml`), to start your own from; never replaces a file.
     #[command(after_help = "\
 Examples:
-  patchbay schema > bot.schema.json")]
-    Schema,
+  patchbay init my-bot && patchbay test my-bot
+  patchbay init            # into the current directory
+
+docs/getting-started.md walks through the files.")]
+    Init {
+        /// The directory (created if need be).
+        #[arg(value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Print the JSON Schema of the bot file (or of the test file), for
+    /// editors: docs/config.md, "Editor set-up".
+    #[command(after_help = "\
+Examples:
+  patchbay schema > bot.schema.json
+  patchbay schema --test-file > test-file.schema.json")]
+    Schema {
+        /// The schema of test files (`*.test.yaml`) instead of bot files.
+        #[arg(long)]
+        test_file: bool,
+    },
     /// Serve bots over HTTP: turns, invocations, health, readiness, metrics.
     /// SIGTERM or Ctrl-C drains in-flight requests and exits 0; SIGHUP
     /// reloads the bot files (a file that no longer loads keeps its old bot).
@@ -158,7 +189,9 @@ Examples:
     },
     /// Run one turn of a bot and show what happened: from an interaction,
     /// or from a message (where the state waits, or the dialog the
-    /// starters pick).
+    /// starters pick). A call that reaches no upstream (a name that does
+    /// not resolve, a refused or timed-out connection, TLS, an address the
+    /// network guard refuses) fails the run: the turn is shown, exit 1.
     #[command(after_help = "\
 Examples:
   patchbay run examples/order-status.yaml --interaction look-up-order --message 1234 \\
@@ -308,9 +341,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             deny_warnings,
         } => {
             let mut scripts = ScriptChecker::default();
-            let reports = bots
+            let reports = check::files(&bots)?
                 .iter()
-                .map(|bot| check(bot, &mut scripts))
+                .map(|path| {
+                    if check::is_test_file(path) {
+                        check::test_file(path)
+                    } else {
+                        check(path, &mut scripts)
+                    }
+                })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let errors: usize = reports.iter().map(|r| r.count(Severity::Error)).sum();
             let warnings: usize = reports.iter().map(|r| r.count(Severity::Warning)).sum();
@@ -437,10 +476,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
             replay,
         })),
-        Command::Demo { serve, listen } => {
+        Command::Demo {
+            serve,
+            listen,
+            api_listen,
+        } => {
             let runtime = runtime()?;
             if serve {
-                runtime.block_on(demo::serve(listen))?;
+                runtime.block_on(demo::serve(listen, api_listen))?;
             } else {
                 runtime.block_on(demo::run())?;
             }
@@ -490,13 +533,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Init { dir } => {
+            init::run(&dir, &mut stdout)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "patchbay", &mut stdout);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Schema => {
-            let schema = patchbay_config::json_schema();
+        Command::Schema { test_file } => {
+            let schema = if test_file {
+                patchbay_testing::json_schema()
+            } else {
+                patchbay_config::json_schema()
+            };
             writeln!(stdout, "{}", serde_json::to_string_pretty(&schema)?)?;
             Ok(ExitCode::SUCCESS)
         }

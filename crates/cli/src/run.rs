@@ -69,7 +69,21 @@ pub(crate) async fn run(options: RunOptions<'_>) -> Result<ExitCode, RunError> {
             ..ConversationState::default()
         },
     };
-    let env = BotEnv::with_overrides(&bot, options.env.iter().cloned().collect());
+    let mut overrides: std::collections::HashMap<String, String> =
+        options.env.iter().cloned().collect();
+    if options.replay.is_some() {
+        // Recordings hold no secret, so a replay needs none: a secret the
+        // run is not given stands in as a placeholder (which is masked
+        // like the real one wherever it would show).
+        let given = BotEnv::with_overrides(&bot, overrides.clone());
+        for name in secret_env_names(&bot) {
+            if given.get(&name).is_none() {
+                let placeholder = format!("replay-placeholder-{name}");
+                overrides.insert(name, placeholder);
+            }
+        }
+    }
+    let env = BotEnv::with_overrides(&bot, overrides);
     let env: Env = Arc::new(move |name: &str| env.get(name));
     let scripts = ScriptRuntime::new(RuntimeOptions {
         workers: 1,
@@ -80,6 +94,58 @@ pub(crate) async fn run(options: RunOptions<'_>) -> Result<ExitCode, RunError> {
     run_redacted(options, bot, state, env, scripts, redactor.clone())
         .await
         .map_err(|error| error.map_message(|text| redactor.text(text)))
+}
+
+/// The environment variables a bot's credentials take their secrets
+/// from, and those its integrations' headers read.
+fn secret_env_names(bot: &patchbay_engine::config::Bot) -> Vec<String> {
+    use patchbay_engine::config::{Reference, Template};
+    let env_names = |template: &Template| -> Vec<String> {
+        template
+            .references()
+            .filter_map(|reference| match reference {
+                Reference::Env(name) => Some(name.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut names: Vec<String> = bot
+        .credentials
+        .iter()
+        .flat_map(|credential| credential.kind.secrets())
+        .flat_map(|(_, template)| env_names(template))
+        .collect();
+    names.extend(
+        bot.integrations
+            .iter()
+            .flat_map(|integration| integration.headers.values())
+            .flat_map(env_names),
+    );
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The transport's failure kinds that mean a call never reached its
+/// upstream: `run` exits 1 when a call failed so (docs/testing.md).
+const UNREACHABLE: [&str; 5] = ["dns", "connect", "tls", "timeout", "blocked"];
+
+/// Each call of the turn that failed to reach its upstream, as
+/// `METHOD URL: why (kind)`.
+fn unreachable_calls(turn: &Turn) -> Vec<String> {
+    turn.steps
+        .iter()
+        .filter_map(|step| step.call.as_ref())
+        .filter_map(|call| {
+            let failure = call.failure.as_ref()?;
+            UNREACHABLE.contains(&failure.kind).then(|| {
+                format!(
+                    "{}: {} ({})",
+                    call.request_line, failure.message, failure.kind
+                )
+            })
+        })
+        .collect()
 }
 
 /// A failure that is not the engine's, with its cause chain.
@@ -218,6 +284,13 @@ async fn run_redacted(
         .iter()
         .map(|call| shown.text(call))
         .collect();
+    // A call that never reached its upstream fails the run (exit 1) once
+    // the turn is shown: the turn is real (it took the failure path), so
+    // its state is kept; with --json it comes inside the error object.
+    let unreachable: Vec<String> = unreachable_calls(&turn)
+        .iter()
+        .map(|call| shown.text(call))
+        .collect();
     // The state is written before anything is printed, so a failure to
     // write it is the run's one outcome (with --json, its one object). A
     // turn whose calls went unanswered failed: its state is not kept.
@@ -232,7 +305,7 @@ async fn run_redacted(
     };
     let mut stdout = std::io::stdout().lock();
     match &shown_json {
-        Some(_) if !unanswered.is_empty() => {}
+        Some(_) if !unanswered.is_empty() || !unreachable.is_empty() => {}
         Some(json) => writeln!(stdout, "{json}").map_err(failed)?,
         None => write!(stdout, "{}", shown.text(&trace(&turn))).map_err(failed)?,
     }
@@ -261,6 +334,13 @@ async fn run_redacted(
             .and_then(|json| serde_json::from_str(json).ok())
             .unwrap_or_default();
         return Err(RunError::replay_miss(unanswered, turn));
+    }
+    if !unreachable.is_empty() {
+        let turn = shown_json
+            .as_deref()
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_default();
+        return Err(RunError::upstream_unreachable(unreachable, turn));
     }
     Ok(ExitCode::SUCCESS)
 }

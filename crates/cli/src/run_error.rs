@@ -109,6 +109,28 @@ impl RunError {
         error
     }
 
+    /// Calls that never reached their upstream (a name that does not
+    /// resolve, a refused or timed-out connection, a TLS failure, an
+    /// address the network guard refuses): `calls` each with why (already
+    /// redacted). The turn ran, on the failure path for them.
+    pub(crate) fn upstream_unreachable(calls: Vec<String>, turn: Value) -> Self {
+        let mut error = Self::new(
+            "upstream_unreachable",
+            1,
+            format!("{} call(s) did not reach the upstream", calls.len()),
+        );
+        error.human_lines = calls
+            .iter()
+            .map(|call| format!("no response to {call}"))
+            .collect();
+        error.details.insert(
+            "calls".to_owned(),
+            Value::Array(calls.into_iter().map(Value::String).collect()),
+        );
+        error.turn = Some(Box::new(turn));
+        error
+    }
+
     /// Anything else that stopped the run (the message says what).
     pub(crate) fn failed(message: impl Into<String>) -> Self {
         Self::new("failed", 1, message)

@@ -127,7 +127,7 @@ async fn run_file(
 }
 
 /// `faq-bot.test.yaml` tests `faq-bot.yaml`.
-fn bot_beside(test: &Path) -> PathBuf {
+pub(crate) fn bot_beside(test: &Path) -> PathBuf {
     let name = test
         .file_name()
         .and_then(|name| name.to_str())

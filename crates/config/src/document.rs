@@ -124,9 +124,8 @@ impl Document {
                 match diagnostic.code {
                     Code::MissingField => {
                         diagnostic.message == format!("missing field `{key}`")
-                            && container.is_some_and(|mapping| {
-                                mapping.start <= at && at <= mapping.end
-                            })
+                            && container
+                                .is_some_and(|mapping| mapping.start <= at && at <= mapping.end)
                     }
                     Code::InvalidValue => {
                         diagnostic.message.starts_with("expected a ")
@@ -258,11 +257,19 @@ mod tests {
         let (file, document) = Document::read::<File>("f.yaml", text);
         assert_eq!(file.map(|file| file.items.len()), Some(2));
         let span = document
-            .value(&[DocStep::Key("items"), DocStep::Index(1), DocStep::Key("name")])
+            .value(&[
+                DocStep::Key("items"),
+                DocStep::Index(1),
+                DocStep::Key("name"),
+            ])
             .expect("located");
         assert_eq!(&text[span], "b");
         let key = document
-            .key(&[DocStep::Key("items"), DocStep::Index(1), DocStep::Key("name")])
+            .key(&[
+                DocStep::Key("items"),
+                DocStep::Index(1),
+                DocStep::Key("name"),
+            ])
             .expect("located");
         assert_eq!(&text[key], "name");
         assert!(document.value(&[DocStep::Key("nothing")]).is_none());
@@ -276,7 +283,11 @@ mod tests {
         assert!(file.is_none());
         let report = document.into_report();
         let codes: Vec<_> = report.diagnostics().iter().map(|d| d.code).collect();
-        assert_eq!(codes, [Code::UnknownField, Code::InvalidValue], "{report:?}");
+        assert_eq!(
+            codes,
+            [Code::UnknownField, Code::InvalidValue],
+            "{report:?}"
+        );
         let rendered = report.render(crate::RenderStyle::Plain);
         assert!(
             rendered.contains("error[unknown-field]: f.yaml:1:1: unknown field `itemz`"),

@@ -522,7 +522,9 @@ impl Checker<'_> {
             return None;
         }
         let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+        let host_port = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
         let host = if host_port.starts_with('[') {
             host_port.split_inclusive(']').next().unwrap_or(host_port)
         } else {
@@ -1708,9 +1710,7 @@ fn allowed_by_network(host: &url::Host, allow: &[String]) -> bool {
 /// An IPv4-mapped IPv6 address as its IPv4 address.
 fn canonical(ip: std::net::IpAddr) -> std::net::IpAddr {
     match ip {
-        std::net::IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(ip, std::net::IpAddr::V4),
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
         std::net::IpAddr::V4(_) => ip,
     }
 }

@@ -61,10 +61,7 @@ impl TestFile {
                 let message = format!(
                     "case `{}`: {}",
                     case.name,
-                    case.turn_label(
-                        t,
-                        &format!("the bot has no interaction `{interaction}`")
-                    )
+                    case.turn_label(t, &format!("the bot has no interaction `{interaction}`"))
                 );
                 let diagnostic =
                     document.add(Severity::Error, Code::UnknownInteraction, &path, message);
@@ -99,7 +96,8 @@ dialogs:
 
     #[test]
     fn a_good_file_checks_clean_against_its_bot() {
-        let text = "cases:\n  - name: one\n    interaction: look-up\n    expect: { messages: [Hello] }\n";
+        let text =
+            "cases:\n  - name: one\n    interaction: look-up\n    expect: { messages: [Hello] }\n";
         let (file, mut document) = TestFile::check("shop.test.yaml", text);
         let file = file.expect("reads");
         file.check_against(&bot(), &mut document);
@@ -122,8 +120,7 @@ dialogs:
         let report = document.into_report();
         let rendered = report.render(RenderStyle::Plain);
         assert!(
-            rendered
-                .contains("error[unknown-field]: shop.test.yaml:4:15: unknown field `mesages`"),
+            rendered.contains("error[unknown-field]: shop.test.yaml:4:15: unknown field `mesages`"),
             "{rendered}"
         );
         assert!(rendered.contains("did you mean `messages`?"), "{rendered}");

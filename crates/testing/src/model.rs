@@ -3,11 +3,35 @@
 use std::collections::BTreeMap;
 
 use patchbay_engine::Attributes;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Value, json};
+
+/// The `$id` of the test file's schema: a name that stays, not a place the
+/// schema is fetched from (`patchbay schema --test-file` prints it).
+pub const TEST_FILE_SCHEMA_ID: &str = "https://patchbay.dev/schema/test-file.json";
+
+/// The JSON Schema (draft 2020-12, `$id` [`TEST_FILE_SCHEMA_ID`]) of the
+/// test file, for editors and other tools: it takes every file
+/// [`TestFile::parse`] reads, and refuses what it refuses wherever a schema
+/// can say so (unknown members, `turns` beside one-turn members, a case
+/// without `expect`, a `request` that is not `METHOD URL`, attributes of
+/// the wrong type); two cases of one name are left to `patchbay check`.
+pub fn json_schema() -> Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(TestFile)).unwrap_or_default();
+    patchbay_config::finish_schema(&mut schema);
+    // Attributes are JSON as the platform sends it: no scalar is text
+    // there, so they are added once the text fields are widened.
+    schema["$defs"]["Attributes"] = attributes_schema();
+    if let Some(root) = schema.as_object_mut() {
+        root.insert("$id".to_owned(), json!(TEST_FILE_SCHEMA_ID));
+        root.insert("title".to_owned(), json!("patchbay test file"));
+    }
+    schema
+}
 
 /// A test file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TestFile {
     /// The bot file, relative to the test file; by default the test file's
@@ -18,6 +42,7 @@ pub struct TestFile {
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// The cases, run in order, each on a new conversation.
+    #[schemars(length(min = 1))]
     pub cases: Vec<Case>,
 }
 
@@ -51,7 +76,7 @@ pub struct Case {
 }
 
 /// One turn of a case.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CaseTurn {
     /// The interaction the turn starts at; without it, where the
@@ -69,6 +94,7 @@ pub struct CaseTurn {
     /// conversation's, member by member (a member given as null is
     /// dropped).
     #[serde(default, deserialize_with = "turn_attributes")]
+    #[schemars(with = "Option<AttributesSchema>")]
     pub attributes: Option<Attributes>,
     /// What the upstream answers, call by call, in this turn.
     #[serde(default)]
@@ -82,29 +108,141 @@ pub struct CaseTurn {
     pub expect: Expect,
 }
 
-/// A case as written, before it is known to be one turn or several.
-#[derive(Deserialize)]
+// A case as written, before it is known to be one turn or several (its
+// doc comments are the schema's descriptions).
+
+/// One case: a new conversation, one turn (`message`, `interaction`,
+/// `upstream`, `expect`) or several (`turns`), never both.
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "Case", transform = one_form_of_case)]
 struct RawCase {
+    /// What it checks, for people; unique in the file.
     name: String,
+    /// Bot variables the conversation has before its first turn (session).
     #[serde(default)]
     variables: BTreeMap<String, String>,
+    /// Environment variables of this case (over the file's).
     #[serde(default)]
     env: BTreeMap<String, String>,
+    /// The platform's attributes the conversation has before its first
+    /// turn (docs/http-api.md, "Attributes").
     #[serde(default)]
+    #[schemars(with = "Option<AttributesSchema>")]
     attributes: Option<Attributes>,
+    /// A directory of recordings (`patchbay run --record`), relative to the
+    /// test file, that answers the calls of every turn that the turn's own
+    /// `upstream` and `replay` do not.
     #[serde(default)]
     replay: Option<String>,
+    /// The turns, in order, each given the state the one before left (a
+    /// case of several turns).
     #[serde(default)]
+    #[schemars(length(min = 1))]
     turns: Option<Vec<CaseTurn>>,
+    /// The interaction the turn starts at (a one-turn case); without it,
+    /// the dialog whose starter matches `message`.
     #[serde(default)]
     interaction: Option<String>,
+    /// The user's message (a one-turn case).
     #[serde(default)]
     message: Option<String>,
+    /// What the upstream answers, call by call (a one-turn case).
     #[serde(default)]
     upstream: Option<Vec<UpstreamAnswer>>,
+    /// What the turn must show (a one-turn case, where it is required).
     #[serde(default)]
     expect: Option<Expect>,
+}
+
+/// A case's schema is that of the case as written.
+impl JsonSchema for Case {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Case".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        RawCase::json_schema(generator)
+    }
+}
+
+/// A case has `turns` or the one-turn members, and a one-turn case has
+/// `expect`.
+fn one_form_of_case(schema: &mut schemars::Schema) {
+    let present = |field: &str| json!({ "required": [field], "properties": { field: { "not": { "type": "null" } } } });
+    let absent = json!({ "type": "null" });
+    schema.insert("if".to_owned(), present("turns"));
+    schema.insert(
+        "then".to_owned(),
+        json!({
+            "properties": {
+                "interaction": absent,
+                "message": absent,
+                "upstream": absent,
+                "expect": absent,
+            }
+        }),
+    );
+    schema.insert("else".to_owned(), present("expect"));
+}
+
+/// The schema of attributes, a reference to the definition
+/// [`json_schema`] adds.
+struct AttributesSchema;
+
+impl JsonSchema for AttributesSchema {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Attributes".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "$ref": "#/$defs/Attributes" })
+    }
+}
+
+/// The members attributes may have and their JSON types, as
+/// `patchbay_engine::Attributes` checks them (docs/http-api.md,
+/// "Attributes"); each may be `null`, which drops it.
+fn attributes_schema() -> Value {
+    let strings = json!({ "type": "object", "additionalProperties": { "type": "string" } });
+    let member = |schema: Value, description: &str| {
+        let mut schema = schema;
+        if let Some(Value::String(kind)) = schema.get("type").cloned() {
+            schema["type"] = json!([kind, "null"]);
+        }
+        schema["description"] = json!(description);
+        schema
+    };
+    json!({
+        "type": "object",
+        "description": "What the platform knows of the conversation (docs/http-api.md, \"Attributes\"): set over the conversation's member by member; a member given as null is dropped.",
+        "additionalProperties": false,
+        "properties": {
+            "accountId": member(json!({ "type": "string" }), "The account id: getLPAccountId()."),
+            "channel": member(json!({ "type": "string" }), "The channel (lp_web, lp_sms, lp_inapp, lp_whatsapp, ...): getUserChannel()."),
+            "engagement": member(strings.clone(), "Engagement attributes (campaignId, engagementId, currentSkillId, ...): getLPEngagementAttribute(name)."),
+            "customerInfo": member(json!({ "type": "object" }), "The customer info (customerId, ctype, balance, ...): getLPCustomerInfo()."),
+            "personalInfo": member(json!({ "type": "object" }), "Personal info (firstname, lastname, company, contacts, ...): getLPUserPersonalInfo()."),
+            "metadata": member(json!({ "type": "object" }), "A metadata event type's name to its value: getMetadata(name)."),
+            "webView": member(strings, "Web view variables: getWebViewVariable(name), getWebViewVariables()."),
+            "file": member(
+                json!({
+                    "type": "object",
+                    "additionalProperties": false,
+                    "properties": {
+                        "caption": { "type": ["string", "null"] },
+                        "type": { "type": ["string", "null"] }
+                    }
+                }),
+                "The file the message came with: getFileCaption(), getFileType().",
+            ),
+            "maven": { "description": "Conversation Orchestrator's Next Actions answer, any JSON: askMaven()." }
+        }
+    })
 }
 
 impl TryFrom<RawCase> for Case {
@@ -179,11 +317,12 @@ impl Case {
 }
 
 /// An answer of the local upstream.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpstreamAnswer {
     /// The call it answers: `METHOD URL`. Without a query in the URL, any
     /// query matches.
+    #[schemars(regex(pattern = " "))]
     pub request: String,
     /// The status; 200 by default.
     #[serde(default = "ok")]
@@ -202,7 +341,7 @@ fn ok() -> u16 {
 }
 
 /// What a turn must show; what is left out is not checked.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Expect {
     /// The messages the bot sent, all of them, in order.
@@ -221,6 +360,7 @@ pub struct Expect {
     /// value is a list of one, `null` a field that is not there): these,
     /// at least.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, ExpectedField>")]
     pub fields: BTreeMap<String, Value>,
     /// Bot variables at the end of the turn: these, at least.
     #[serde(default)]
@@ -242,6 +382,39 @@ pub enum ExpectedMessage {
     /// Members: match a structured message that has each of them, with an
     /// equal value (it may have more).
     Members(serde_json::Map<String, Value>),
+}
+
+impl JsonSchema for ExpectedMessage {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ExpectedMessage".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": ["string", "number", "boolean", "object"],
+            "description": "A text (a plain message of that text, or a structured one whose `text` it is), or members a structured message must have with equal values (`{ type: question, text: ... }`)."
+        })
+    }
+}
+
+/// An expected field's values, for the schema: one value, a list of
+/// values, or `null` (the field is not there).
+struct ExpectedField;
+
+impl JsonSchema for ExpectedField {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ExpectedField".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "anyOf": [
+                { "type": ["string", "number", "boolean", "null"] },
+                { "type": "array", "items": { "type": ["string", "number", "boolean"] } }
+            ],
+            "description": "A value or a list of values the field must have; null: the field is not there."
+        })
+    }
 }
 
 impl<'de> Deserialize<'de> for ExpectedMessage {
@@ -329,11 +502,7 @@ impl TestFile {
                     problems.push(Problem {
                         path: [turn_path.clone(), path].concat(),
                         duplicate: false,
-                        message: format!(
-                            "case `{}`: {}",
-                            case.name,
-                            case.turn_label(index, &what)
-                        ),
+                        message: format!("case `{}`: {}", case.name, case.turn_label(index, &what)),
                     });
                 };
                 for (k, answer) in turn.upstream.iter().enumerate() {
