@@ -4,6 +4,7 @@ mod botcontext_doc;
 mod examples;
 mod fixtures;
 mod hostile_input;
+mod schema;
 
 use std::path::{Path, PathBuf};
 

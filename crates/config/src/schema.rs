@@ -36,16 +36,8 @@ const ENV_REFERENCE: &str = r"^\{\$env\.[A-Za-z0-9_.\[\]-]+\}$";
 pub(crate) fn bot_schema() -> Value {
     let mut schema = serde_json::to_value(schemars::schema_for!(Bot)).unwrap_or_default();
     if let Some(root) = schema.as_object_mut() {
-        let mut head = Map::new();
-        for key in ["$schema"] {
-            if let Some(value) = root.remove(key) {
-                head.insert(key.to_owned(), value);
-            }
-        }
-        head.insert("$id".to_owned(), json!(BOT_SCHEMA_ID));
-        head.insert("title".to_owned(), json!("patchbay bot file"));
-        head.extend(std::mem::take(root));
-        *root = head;
+        root.insert("$id".to_owned(), json!(BOT_SCHEMA_ID));
+        root.insert("title".to_owned(), json!("patchbay bot file"));
     }
     finish_schema(&mut schema);
     schema
@@ -275,7 +267,7 @@ pub(crate) struct Variant {
     pub(crate) properties: Vec<(&'static str, Value)>,
     /// Fields it must have beyond the parts' required ones.
     pub(crate) required: &'static [&'static str],
-    /// Fields of the common part it does not have.
+    /// Fields of the parts it does not have.
     pub(crate) without: &'static [&'static str],
     /// Fields that hold secrets.
     pub(crate) secrets: &'static [&'static str],
@@ -347,9 +339,6 @@ pub(crate) fn typed_record(
     let mut branches = Vec::new();
     for variant in variants {
         let mut properties = common_properties.clone();
-        for name in variant.without {
-            properties.remove(*name);
-        }
         let mut required = common_required.clone();
         required.push("type".to_owned());
         for part in &variant.parts {
@@ -360,6 +349,9 @@ pub(crate) fn typed_record(
         }
         for (name, schema) in variant.properties {
             properties.insert(name.to_owned(), schema);
+        }
+        for name in variant.without {
+            properties.remove(*name);
         }
         // The common fields are checked (and described) once, on the
         // record; here they need only be allowed.

@@ -17,7 +17,8 @@
 //! unanswered, since both are printed.
 //!
 //! # API boundary
-//! [`TestFile`] with [`Case`] and [`CaseTurn`], [`run_case`] with
+//! [`TestFile`] with [`Case`] and [`CaseTurn`] (and its schema,
+//! [`json_schema`] with [`TEST_FILE_SCHEMA_ID`]), [`run_case`] with
 //! [`CaseRecordings`], [`CaseOutcome`], the report functions
 //! ([`case_line`], [`summary`], [`junit`]), [`StubUpstream`] with
 //! [`Answer`], [`Recorder`], [`Recordings`], [`Redactor`].
@@ -30,7 +31,10 @@ mod report;
 mod run;
 mod stub;
 
-pub use model::{Case, CaseTurn, Expect, ExpectedMessage, TestFile, TestFileError, UpstreamAnswer};
+pub use model::{
+    Case, CaseTurn, Expect, ExpectedMessage, TEST_FILE_SCHEMA_ID, TestFile, TestFileError,
+    UpstreamAnswer, json_schema,
+};
 pub use recording::{REDACTED, Recorder, RecorderError, RecordingError, Recordings, Redactor};
 pub use report::{FileOutcome, case_line, diff, junit, summary, totals};
 pub use run::{CaseOutcome, CaseRecordings, Mismatch, RunError, run_case, stub_options};
