@@ -729,3 +729,104 @@ async fn the_redis_store_refuses_what_another_replica_made_impossible() {
         "{refused:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_record_of_many_small_properties_is_written_whole() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let connection = Redis::connect(&redis.url(), "many:")
+        .await
+        .expect("connect");
+    let store = connection.context_store();
+    let key = ContextKey {
+        bot: "shop".to_owned(),
+        user: None,
+        conversation: None,
+    };
+    // 5 namespaces of 1000 properties: 10,000 hash arguments, past what
+    // one Lua call's stack takes at once.
+    let mut writes = Vec::new();
+    for namespace in 0..5 {
+        writes.push(ContextWrite::RegisterNamespace {
+            namespace: format!("n{namespace}"),
+            ttl_seconds: None,
+        });
+        writes.extend((0..1000).map(|property| ContextWrite::Set {
+            scope: patchbay_engine::script::ContextScope::Global,
+            namespace: format!("n{namespace}"),
+            property: format!("p{property}"),
+            value: "1".to_owned(),
+        }));
+    }
+    assert_eq!(store.write(&key, &writes).await.expect("write"), []);
+    let delete = [ContextWrite::Delete {
+        scope: patchbay_engine::script::ContextScope::Global,
+        namespace: "n0".to_owned(),
+        property: "p0".to_owned(),
+    }];
+    assert_eq!(store.write(&key, &delete).await.expect("write"), []);
+    let loaded = store.load(&key).await.expect("load");
+    let count: usize = loaded
+        .global
+        .values()
+        .map(|properties| properties.len())
+        .sum();
+    assert_eq!(count, 4999);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_over_maxmemory_refuses_a_write_whole() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let connection = Redis::connect(&redis.url(), "full:")
+        .await
+        .expect("connect");
+    let store = connection.context_store();
+    let key = ContextKey {
+        bot: "shop".to_owned(),
+        user: Some(patchbay_engine::ContextUser::User("ada".to_owned())),
+        conversation: None,
+    };
+    let scope = patchbay_engine::script::ContextScope::User;
+    let set = |property: &str| ContextWrite::Set {
+        scope,
+        namespace: "ns".to_owned(),
+        property: property.to_owned(),
+        value: "1".to_owned(),
+    };
+    let setup = [
+        ContextWrite::RegisterNamespace {
+            namespace: "ns".to_owned(),
+            ttl_seconds: None,
+        },
+        set("kept"),
+    ];
+    assert_eq!(store.write(&key, &setup).await.expect("write"), []);
+    // Full: Redis uses more than its limit, and may evict nothing.
+    redis.command(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+    redis.command(&["CONFIG", "SET", "maxmemory", "1"]);
+    // A delete and a set in one run: refused before either is made.
+    let writes = [
+        ContextWrite::Delete {
+            scope,
+            namespace: "ns".to_owned(),
+            property: "kept".to_owned(),
+        },
+        set("new"),
+    ];
+    let refused = store.write(&key, &writes).await;
+    assert!(
+        matches!(&refused, Err(ContextStoreError::Unavailable(reason)) if reason.contains("OOM")),
+        "{refused:?}"
+    );
+    redis.command(&["CONFIG", "SET", "maxmemory", "0"]);
+    let loaded = store.load(&key).await.expect("load");
+    assert_eq!(
+        loaded.user.expect("user scope")["ns"]
+            .keys()
+            .collect::<Vec<_>>(),
+        ["kept"]
+    );
+}

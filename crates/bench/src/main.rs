@@ -9,7 +9,10 @@
 //! 6. stored, stored-redis: a turn of a conversation the store keeps, in
 //!    memory and in a real `redis-server`;
 //! 7. oauth, oauth-redis: a turn whose OAuth 2 token is read from the
-//!    cache, in memory and in Redis.
+//!    cache, in memory and in Redis;
+//! 8. context-base, context, context-redis: a turn whose script reads and
+//!    writes the Conversation Context Service (memory, Redis), against the
+//!    same turn without it, interleaved.
 #![allow(clippy::print_stdout)] // a report printer
 
 mod load;
@@ -183,7 +186,17 @@ fn main() -> anyhow::Result<()> {
         let scripts = sum("patchbay_script_duration_seconds_sum")
             / sum("patchbay_script_duration_seconds_count").max(1.0);
         println!("script run   mean {:>8.1} µs", scripts * 1e6);
-        for (name, samples) in [("raw", &raw), ("invoke", &invoke), ("turn", &turn)] {
+        let mut printed = vec![
+            ("raw", &raw),
+            ("invoke", &invoke),
+            ("turn", &turn),
+            ("context-base", &stores.context_base),
+            ("context", &stores.context_memory),
+        ];
+        if let Some(samples) = &stores.context_redis {
+            printed.push(("context-redis", samples));
+        }
+        for (name, samples) in printed {
             println!(
                 "{name:<8} p50 {:>8.1} µs  p99 {:>8.1} µs",
                 samples.quantile_us(0.5),
@@ -270,6 +283,29 @@ fn main() -> anyhow::Result<()> {
             samples,
             errors: 0,
             baseline: Some("oauth"),
+        });
+    }
+    rows.push(Row {
+        name: "context-base",
+        what: "turn, interleaved with the context row's turns",
+        samples: stores.context_base,
+        errors: 0,
+        baseline: Some("turn"),
+    });
+    rows.push(Row {
+        name: "context",
+        what: "turn whose script reads and writes the context store (memory)",
+        samples: stores.context_memory,
+        errors: 0,
+        baseline: Some("context-base"),
+    });
+    if let Some(samples) = stores.context_redis {
+        rows.push(Row {
+            name: "context-redis",
+            what: "the same, context store in Redis (2 round trips)",
+            samples,
+            errors: 0,
+            baseline: Some("context"),
         });
     }
     let report = report(&rows, compiled_during, serve_memory, node_memory, &options);
@@ -562,7 +598,7 @@ fn table(rows: &[Row], report: &Value) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<12} {:>10} {:>10} {:>10}  {:<20} what",
+        "{:<13} {:>10} {:>10} {:>10}  {:<20} what",
         "row", "p50 µs", "p99 µs", "req/s", "vs baseline"
     );
     for (row, json) in rows
@@ -579,7 +615,7 @@ fn table(rows: &[Row], report: &Value) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<12} {:>10.1} {:>10.1} {:>10.0}  {:<20} {}",
+            "{:<13} {:>10.1} {:>10.1} {:>10.0}  {:<20} {}",
             row.name,
             row.samples.quantile_us(0.5),
             row.samples.quantile_us(0.99),

@@ -35,7 +35,9 @@ use crate::Redis;
 ///
 /// Every record the writes touch is read once, cleaned (expired
 /// properties and those of namespaces not registered in their generation
-/// dropped), changed in memory and written back whole.
+/// dropped) and changed in memory; then what changed is written, the
+/// writes that take memory first (so a Redis over `maxmemory` refuses the
+/// script before it changed anything), the removals after.
 const WRITE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -71,10 +73,11 @@ end
 local function record(scope)
   local r = records[scope]
   if r then return r end
-  r = {fields = {}, count = {}, bytes = 0, dirty = false}
+  r = {fields = {}, held = {}, count = {}, bytes = 0, dirty = false}
   local flat = redis.call('HGETALL', scope_key[scope])
   for i = 1, #flat, 2 do
     local f, v = flat[i], flat[i + 1]
+    r.held[f] = v
     local ns = split_field(f)
     local gen, expires, json = split_value(v)
     local info = ns and reg[ns]
@@ -174,29 +177,60 @@ for i = 1, n do
     remove_namespace(record(scope), ns)
   end
 end
+-- Writes that take memory first, then removals: a Redis over maxmemory
+-- refuses the first, before anything changed.
+local function sliced(command, key, list)
+  -- unpack's results go on Lua's stack (8000 at most).
+  for first = 1, #list, 1000 do
+    redis.call(command, key, unpack(list, first, math.min(first + 999, #list)))
+  end
+end
+local registered, unregistered = {}, {}
 for ns in pairs(reg_changed) do
   local info = reg[ns]
   if info then
-    redis.call('HSET', KEYS[1], 'n:' .. ns, string.format('%.0f %.0f', info[1], info[2]))
+    table.insert(registered, 'n:' .. ns)
+    table.insert(registered, string.format('%.0f %.0f', info[1], info[2]))
   else
-    redis.call('HDEL', KEYS[1], 'n:' .. ns)
+    table.insert(unregistered, 'n:' .. ns)
   end
 end
-if gen_changed then redis.call('HSET', KEYS[1], 'gen', string.format('%.0f', last_gen)) end
+if gen_changed then
+  table.insert(registered, 'gen')
+  table.insert(registered, string.format('%.0f', last_gen))
+end
+sliced('HSET', KEYS[1], registered)
+for scope, r in pairs(records) do
+  if r.dirty then
+    local changed = {}
+    for f, v in pairs(r.fields) do
+      if r.held[f] ~= v then
+        table.insert(changed, f)
+        table.insert(changed, v)
+      end
+    end
+    sliced('HSET', scope_key[scope], changed)
+  end
+end
+sliced('HDEL', KEYS[1], unregistered)
 for scope, r in pairs(records) do
   if r.dirty then
     local key = scope_key[scope]
-    redis.call('DEL', key)
-    local args, forever, last = {}, false, 0
-    for f, v in pairs(r.fields) do
-      table.insert(args, f)
-      table.insert(args, v)
+    local gone = {}
+    for f in pairs(r.held) do
+      if r.fields[f] == nil then table.insert(gone, f) end
+    end
+    sliced('HDEL', key, gone)
+    -- The record lives as long as its longest-lived property.
+    local forever, last = false, 0
+    for _, v in pairs(r.fields) do
       local _, expires = split_value(v)
       if expires == 0 then forever = true elseif expires > last then last = expires end
     end
-    if #args > 0 then
-      redis.call('HSET', key, unpack(args))
-      if not forever then redis.call('PEXPIREAT', key, string.format('%.0f', last)) end
+    if forever then
+      redis.call('PERSIST', key)
+    elseif last > 0 then
+      redis.call('PEXPIREAT', key, string.format('%.0f', last))
     end
   end
 end
