@@ -5,6 +5,7 @@ mod attributes;
 mod commands;
 mod context_store;
 mod conversation;
+mod getting_started;
 mod init;
 mod load;
 mod multi_turn;
