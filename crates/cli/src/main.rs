@@ -165,6 +165,13 @@ See docs/http-api.md for the API.")]
         /// turns by hand, see each step's trace and the state.
         #[arg(long)]
         playground: bool,
+        /// Let a turn ask for each call's response (status, headers, body
+        /// and the document its fields read, 16 KiB each, secrets masked)
+        /// in its `steps` with `"showResponses": true`; without it such a
+        /// turn answers 403 `responses_hidden`. Off by default: responses
+        /// may hold personal data.
+        #[arg(long)]
+        show_responses: bool,
         /// The largest request body accepted, in bytes.
         #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
         max_request_bytes: usize,
@@ -234,6 +241,12 @@ Examples:
         /// Print one JSON object (spec section 5) instead of the trace.
         #[arg(long)]
         json: bool,
+        /// Show each call's response under it: status, headers, the body as
+        /// received and the document the fields read (after the transform),
+        /// each cut at 16 KiB, secrets masked; with --json, as
+        /// `steps[i].call.response`.
+        #[arg(long)]
+        show_body: bool,
         /// Where OAuth 2 tokens are kept [default: $XDG_DATA_HOME/patchbay/tokens.json].
         #[arg(long, value_name = "PATH")]
         token_store: Option<PathBuf>,
@@ -406,6 +419,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             env,
             attrs,
             json,
+            show_body,
             token_store,
             record,
             replay,
@@ -458,6 +472,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     env: &env,
                     attributes,
                     json,
+                    show_body,
                     token_store: &token_store,
                     record: record.as_deref(),
                     replay: replay.as_deref(),
@@ -503,6 +518,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             max_conversations,
             user_variables_ttl_secs,
             playground,
+            show_responses,
             clients,
         } => {
             let env = match env.iter().map(|item| parse_pair(item)).collect() {
@@ -529,6 +545,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
                 user_variables_ttl: Duration::from_secs(user_variables_ttl_secs.max(1)),
                 playground,
+                show_responses,
                 clients,
             }))?;
             Ok(ExitCode::SUCCESS)

@@ -33,6 +33,8 @@ pub(crate) struct RunOptions<'a> {
     /// The attributes the platform sends with the turn (`--attr`).
     pub(crate) attributes: Option<Attributes>,
     pub(crate) json: bool,
+    /// Keep each call's response and show it (`--show-body`).
+    pub(crate) show_body: bool,
     pub(crate) token_store: &'a Path,
     pub(crate) record: Option<&'a Path>,
     pub(crate) replay: Option<&'a Path>,
@@ -270,6 +272,7 @@ async fn run_redacted(
                 text: options.message.to_owned(),
                 payload: options.payload.map(str::to_owned),
                 attributes: options.attributes,
+                show_responses: options.show_body,
             },
         )
         .await
@@ -364,6 +367,9 @@ pub(crate) fn trace(turn: &Turn) -> String {
                 call.request_line,
                 call.elapsed.as_millis()
             ));
+            if let Some(response) = &call.response {
+                out.push_str(&response_text(response));
+            }
             for (key, value) in &call.fields {
                 out.push_str(&format!("  field {key} = {}\n", value.text()));
             }
@@ -395,5 +401,34 @@ pub(crate) fn trace(turn: &Turn) -> String {
         }
     }
     out.push_str(&format!("next: {}\n", turn.next));
+    out
+}
+
+/// A call's response as `--show-body` shows it, under the call: its status
+/// line and headers, its body as received, then the document its fields
+/// read (pretty when it is whole JSON), each line indented.
+fn response_text(response: &patchbay_engine::ResponseView) -> String {
+    let mut out = format!("    response {}\n", response.status);
+    for (name, value) in &response.headers {
+        out.push_str(&format!("    {name}: {value}\n"));
+    }
+    let indented = |label: &str, text: &str| {
+        let mut block = format!("    {label}:\n");
+        for line in text.lines() {
+            block.push_str(&format!("      {line}\n"));
+        }
+        block
+    };
+    out.push_str(&indented(
+        &format!("body ({} bytes)", response.body_bytes),
+        &response.body,
+    ));
+    if let Some(document) = &response.document {
+        let pretty = serde_json::from_str::<serde_json::Value>(document)
+            .ok()
+            .and_then(|value| serde_json::to_string_pretty(&value).ok())
+            .unwrap_or_else(|| document.clone());
+        out.push_str(&indented("document (what the fields read)", &pretty));
+    }
     out
 }

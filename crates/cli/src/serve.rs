@@ -40,6 +40,8 @@ pub(crate) struct ServeOptions {
     /// that set one of them, in memory and in Redis.
     pub(crate) user_variables_ttl: Duration,
     pub(crate) playground: bool,
+    /// Let turns ask for each call's response (`showResponses`).
+    pub(crate) show_responses: bool,
     pub(crate) clients: ClientLimits,
 }
 
@@ -206,6 +208,7 @@ pub(crate) async fn run(options: ServeOptions) -> anyhow::Result<()> {
         metrics: Some(Metrics::install()?),
         session_ttl: options.session_ttl,
         playground: options.playground,
+        show_responses: options.show_responses,
         store: stores.conversations,
         ..options
             .clients

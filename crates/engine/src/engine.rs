@@ -352,6 +352,124 @@ pub struct Invocation {
     pub elapsed: Duration,
     /// The fields extracted.
     pub fields: Vec<(String, patchbay_rules::FieldValue)>,
+    /// The response as received and as the fields read it, when the turn
+    /// asked for it ([`UserMessage::show_responses`]) and one came back.
+    pub response: Option<ResponseView>,
+}
+
+/// How many bytes of a response's body, and of the document its fields
+/// read, a [`ResponseView`] keeps (16 KiB); the rest is cut at a character
+/// boundary and a marker says how much there was.
+pub const RESPONSE_VIEW_LIMIT: usize = 16 * 1024;
+
+/// A call's response as a bot author needs it to write its JSONPath: the
+/// status, headers (those that carry credentials or sessions masked), the
+/// body as received (UTF-8, lossy) and the document the fields read (after
+/// the transform), each cut at [`RESPONSE_VIEW_LIMIT`] bytes and with the
+/// bot's secrets masked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResponseView {
+    /// The status.
+    pub status: u16,
+    /// The headers by lower-case name, in order (repeated ones joined with
+    /// `, `); a credential-like header's value is `[redacted]`.
+    pub headers: Vec<(String, String)>,
+    /// The body as received, cut at [`RESPONSE_VIEW_LIMIT`] bytes.
+    pub body: String,
+    /// The body's size in bytes.
+    pub body_bytes: usize,
+    /// The document the fields read (`{"api_RDVN": ...}` or what the
+    /// transform left), as JSON text cut at [`RESPONSE_VIEW_LIMIT`] bytes;
+    /// `None` when the fields were not read (a status other than 200 or
+    /// 201).
+    pub document: Option<String>,
+}
+
+/// Header names whose value is never shown: cookies, credentials and
+/// sessions; and any name with one of [`HIDDEN_HEADER_WORDS`].
+const HIDDEN_HEADERS: [&str; 6] = [
+    "set-cookie",
+    "set-cookie2",
+    "cookie",
+    "authorization",
+    "proxy-authorization",
+    "proxy-authenticate",
+];
+
+/// Words in a header's name that say its value is a credential.
+const HIDDEN_HEADER_WORDS: [&str; 7] = [
+    "auth",
+    "token",
+    "secret",
+    "key",
+    "session",
+    "password",
+    "signature",
+];
+
+impl ResponseView {
+    fn new(response: &patchbay_transport::Response, secrets: &KnownSecrets) -> Self {
+        let mut headers: Vec<(String, String)> = Vec::new();
+        for (name, value) in &response.headers {
+            let name = name.as_str();
+            let hidden = HIDDEN_HEADERS.contains(&name)
+                || HIDDEN_HEADER_WORDS.iter().any(|word| name.contains(word));
+            let value = if hidden {
+                patchbay_credentials::MASK.to_owned()
+            } else {
+                secrets.mask(&String::from_utf8_lossy(value.as_bytes()))
+            };
+            match headers.iter_mut().find(|(seen, _)| seen == name) {
+                Some((_, joined)) if !hidden => {
+                    joined.push_str(", ");
+                    joined.push_str(&value);
+                }
+                Some(_) => {}
+                None => headers.push((name.to_owned(), value)),
+            }
+        }
+        Self {
+            status: response.status,
+            headers,
+            body: truncated(
+                &secrets.mask(&String::from_utf8_lossy(&response.body)),
+                response.body.len(),
+            ),
+            body_bytes: response.body.len(),
+            document: None,
+        }
+    }
+
+    /// The view as JSON: `status`, `headers` (an object), `body`,
+    /// `bodyBytes`, `document` (text or null).
+    pub fn to_json(&self) -> Value {
+        let headers: serde_json::Map<String, Value> = self
+            .headers
+            .iter()
+            .map(|(name, value)| (name.clone(), json!(value)))
+            .collect();
+        json!({
+            "status": self.status,
+            "headers": headers,
+            "body": self.body,
+            "bodyBytes": self.body_bytes,
+            "document": self.document,
+        })
+    }
+}
+
+/// `text` (masked) cut at [`RESPONSE_VIEW_LIMIT`] bytes (at a character
+/// boundary), with `…[truncated: N bytes in all]` when it was longer, `N`
+/// the size of what it shows (`total`, before masking).
+fn truncated(text: &str, total: usize) -> String {
+    if text.len() <= RESPONSE_VIEW_LIMIT {
+        return text.to_owned();
+    }
+    let mut end = RESPONSE_VIEW_LIMIT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…[truncated: {total} bytes in all]", &text[..end])
 }
 
 /// Why a call got no response.
@@ -405,9 +523,10 @@ impl From<patchbay_transport::Error> for CallFailure {
 
 impl Invocation {
     /// The call as JSON: `integration`, `request`, `status`, `success`,
-    /// `failure` (`{kind, message}` or null), `elapsedMs`, `fields`.
+    /// `failure` (`{kind, message}` or null), `elapsedMs`, `fields`; and
+    /// `response` ([`ResponseView::to_json`]) when the turn kept it.
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut json = json!({
             "integration": self.integration,
             "request": self.request_line,
             "status": self.status,
@@ -418,7 +537,11 @@ impl Invocation {
             })),
             "elapsedMs": duration_ms(self.elapsed),
             "fields": fields_json(self.fields.iter().map(|(key, value)| (key.as_str(), value))),
-        })
+        });
+        if let (Some(response), Some(members)) = (&self.response, json.as_object_mut()) {
+            members.insert("response".to_owned(), response.to_json());
+        }
+        json
     }
 }
 
@@ -1169,6 +1292,9 @@ impl Engine {
         };
         invocation.status = Some(response.status);
         invocation.success = matches!(response.status, 200 | 201);
+        if message.show_responses {
+            invocation.response = Some(ResponseView::new(&response, &self.secrets));
+        }
         count_upstream(
             integration,
             status_class(response.status),
@@ -1220,6 +1346,10 @@ impl Engine {
         } else {
             json!({ api_name: response_document(&response) })
         };
+        if let Some(view) = &mut invocation.response {
+            let text = document.to_string();
+            view.document = Some(truncated(&self.secrets.mask(&text), text.len()));
+        }
         let fields_started = Instant::now();
         let fields = self.with_values(state, message, |values| {
             let mut paths = self.paths.lock().unwrap_or_else(PoisonError::into_inner);

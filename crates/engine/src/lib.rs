@@ -36,8 +36,8 @@ pub use context::{
 };
 pub use conversation::NOT_UNDERSTOOD;
 pub use engine::{
-    CallFailure, Engine, EngineError, EngineOptions, Env, Invocation, MAX_MESSAGE_BYTES, Start,
-    StepTrace, Turn,
+    CallFailure, Engine, EngineError, EngineOptions, Env, Invocation, MAX_MESSAGE_BYTES,
+    RESPONSE_VIEW_LIMIT, ResponseView, Start, StepTrace, Turn,
 };
 pub use message::{ButtonMessage, CardMessage, Message, QuestionMessage, UserMessage};
 pub use platform::{Attributes, AttributesError, MAX_ATTRIBUTES_BYTES, action_json, actions_json};

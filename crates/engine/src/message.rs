@@ -443,6 +443,10 @@ pub struct UserMessage {
     /// What the platform sends with the message (its attributes): set over
     /// the conversation's, member by member, as the turn starts.
     pub attributes: Option<crate::Attributes>,
+    /// Keep each call's response in the turn's trace
+    /// ([`crate::Invocation::response`]): off by default, for privacy
+    /// (docs/http-api.md, "Responses in the trace").
+    pub show_responses: bool,
 }
 
 impl UserMessage {
@@ -452,6 +456,7 @@ impl UserMessage {
             text: text.into(),
             payload: None,
             attributes: None,
+            show_responses: false,
         }
     }
 
@@ -466,6 +471,14 @@ impl UserMessage {
     #[must_use]
     pub fn with_attributes(mut self, attributes: crate::Attributes) -> Self {
         self.attributes = Some(attributes);
+        self
+    }
+
+    /// The message with each call's response kept in the turn's trace
+    /// ([`crate::Invocation::response`]).
+    #[must_use]
+    pub fn with_show_responses(mut self) -> Self {
+        self.show_responses = true;
         self
     }
 }

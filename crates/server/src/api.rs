@@ -112,6 +112,11 @@ struct TurnRequest {
     /// "Attributes"): set over the conversation's, member by member.
     #[serde(default)]
     attributes: Option<Value>,
+    /// Each call's response in `steps[i].call.response` (docs/http-api.md,
+    /// "Responses in the trace"): refused (403 `responses_hidden`) unless
+    /// the server runs with `--show-responses`.
+    #[serde(default)]
+    show_responses: bool,
 }
 
 /// `POST /v1/bots/{bot}/integrations/{name}/invoke`.
@@ -396,8 +401,16 @@ impl Server {
                     turn_id,
                     reset,
                     attributes,
+                    show_responses,
                     ..
                 } = body;
+                if show_responses && !self.shared.options.show_responses {
+                    return Err(ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "responses_hidden",
+                        "this server does not show upstream responses: start it with --show-responses",
+                    ));
+                }
                 let attributes = attributes
                     .map(Attributes::from_json)
                     .transpose()
@@ -406,6 +419,7 @@ impl Server {
                     text: message,
                     payload,
                     attributes,
+                    show_responses,
                 };
                 let start = interaction.map_or(Start::Message, Start::Interaction);
                 let deadline = self.shared.options.deadline;

@@ -59,6 +59,10 @@ pub struct ServerOptions {
     pub session_ttl: Duration,
     /// Serve the playground page at `/` (docs/testing.md).
     pub playground: bool,
+    /// Let a turn ask for each call's response in its `steps`
+    /// (`showResponses`); refused with 403 `responses_hidden` otherwise.
+    /// Off by default: responses may hold personal data.
+    pub show_responses: bool,
 }
 
 impl Default for ServerOptions {
@@ -78,6 +82,7 @@ impl Default for ServerOptions {
             store: Arc::new(MemoryStateStore::default()),
             session_ttl: Duration::from_secs(30 * 60),
             playground: false,
+            show_responses: false,
         }
     }
 }

@@ -12,6 +12,7 @@ mod multi_turn;
 mod playground;
 mod product_values;
 mod reload;
+mod responses;
 mod run_json;
 mod script_output;
 mod secrets;
