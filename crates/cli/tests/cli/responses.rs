@@ -261,6 +261,12 @@ async fn serve_shows_responses_only_with_the_flag_and_the_request_member() {
     let (status, answer) = post_json(hidden.addr, path, &turn(Some(true))).await;
     assert_eq!(status, 403, "{answer}");
     assert!(answer.to_string().contains("responses_hidden"), "{answer}");
+    let openapi =
+        std::fs::read_to_string(crate::root().join("docs/openapi.json")).expect("openapi");
+    assert!(
+        openapi.contains("\"responses_hidden\"") && openapi.contains("\"showResponses\""),
+        "documented in docs/openapi.json"
+    );
     let (status, answer) = post_json(hidden.addr, path, &turn(None)).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["messages"], json!(["Found BLUE MUG"]), "{answer}");
