@@ -6,6 +6,7 @@
 //! the loaded bots' secrets before it is written.
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{PoisonError, RwLock};
 
 use patchbay_credentials::KnownSecrets;
@@ -17,7 +18,8 @@ use tracing_subscriber::fmt::format::FmtSpan;
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub(crate) enum Format {
-    /// One readable line per event, coloured on a terminal.
+    /// One readable line per event, coloured on a terminal (never with
+    /// `NO_COLOR` set).
     Text,
     /// One JSON object per event.
     Json,
@@ -36,11 +38,36 @@ pub(crate) fn init(filter: Option<&str>, default: &str, format: Format) -> anyho
         .with_span_events(FmtSpan::CLOSE);
     let installed = match format {
         Format::Text => builder
-            .with_ansi(std::io::stderr().is_terminal())
+            .with_ansi(color(std::io::stderr().is_terminal()))
             .try_init(),
         Format::Json => builder.json().try_init(),
     };
+    JSON.store(matches!(format, Format::Json), Ordering::Relaxed);
     installed.map_err(|error| anyhow::anyhow!("{error}"))
+}
+
+/// Whether logs are JSON lines (`--log-format json`): then nothing else
+/// (a diagnostic's box) may be written to stderr, only log events.
+static JSON: AtomicBool = AtomicBool::new(false);
+
+/// Whether logs are JSON lines: what would be printed to stderr is logged
+/// instead.
+pub(crate) fn json() -> bool {
+    JSON.load(Ordering::Relaxed)
+}
+
+/// Whether to colour what goes to a stream (logs, diagnostics): never when
+/// `NO_COLOR` is set to anything (https://no-color.org), always when
+/// `CLICOLOR_FORCE` is (and is not `0`), else on a terminal.
+pub(crate) fn color(is_terminal: bool) -> bool {
+    let set = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+    if set("NO_COLOR").is_some() {
+        false
+    } else if set("CLICOLOR_FORCE").is_some_and(|value| value != "0") {
+        true
+    } else {
+        is_terminal
+    }
 }
 
 /// The secrets of the bots this process has loaded.

@@ -375,7 +375,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 });
                 writeln!(stdout, "{}", serde_json::to_string_pretty(&out)?)?;
             } else {
-                let style = if std::io::stdout().is_terminal() {
+                let style = if logging::color(std::io::stdout().is_terminal()) {
                     RenderStyle::Color
                 } else {
                     RenderStyle::Plain
@@ -616,20 +616,32 @@ fn load_bot_or_report(path: &Path) -> Result<Bot, LoadError> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read bot file {}", path.display()))
         .map_err(LoadError::Unreadable)?;
-    let style = if std::io::stderr().is_terminal() {
+    let style = if logging::color(std::io::stderr().is_terminal()) {
         RenderStyle::Color
     } else {
         RenderStyle::Plain
     };
+    // With JSON logs the report is a log event, not a box between them.
+    let show = |report: &Report| {
+        if logging::json() {
+            let diagnostics = report.to_json();
+            match report.count(Severity::Error) {
+                0 => tracing::warn!(%diagnostics, "{}", report.summary()),
+                _ => tracing::error!(%diagnostics, "{}", report.summary()),
+            }
+        } else {
+            let _ = write!(std::io::stderr(), "{}", report.render(style));
+        }
+    };
     match patchbay_config::load(&path.display().to_string(), &text) {
         Ok(loaded) => {
             if !loaded.warnings.diagnostics().is_empty() {
-                let _ = write!(std::io::stderr(), "{}", loaded.warnings.render(style));
+                show(&loaded.warnings);
             }
             Ok(loaded.bot)
         }
         Err(report) => {
-            let _ = write!(std::io::stderr(), "{}", report.render(style));
+            show(&report);
             Err(LoadError::Invalid(report))
         }
     }

@@ -1378,6 +1378,16 @@ impl Engine {
             limits: limits(&self.bot.http, &integration.http),
             ..request
         };
+        // The caller's trace (W3C Trace Context) reaches the upstream, unless
+        // the bot sets `traceparent` itself.
+        if let Some(parent) = crate::message::TraceParent::current()
+            && let Ok(value) = HeaderValue::from_str(&parent.child())
+        {
+            request
+                .headers
+                .entry(HeaderName::from_static("traceparent"))
+                .or_insert(value);
+        }
         let waited = self
             .wait_for_rate_slots(integration, &request.url, request.limits.deadline)
             .await?;

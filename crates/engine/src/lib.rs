@@ -39,7 +39,7 @@ pub use engine::{
     CallFailure, Engine, EngineError, EngineOptions, Env, Invocation, MAX_MESSAGE_BYTES,
     RESPONSE_VIEW_LIMIT, ResponseView, Start, StepTrace, Turn,
 };
-pub use message::{ButtonMessage, CardMessage, Message, QuestionMessage, UserMessage};
+pub use message::{ButtonMessage, CardMessage, Message, QuestionMessage, TraceParent, UserMessage};
 pub use platform::{Attributes, AttributesError, MAX_ATTRIBUTES_BYTES, action_json, actions_json};
 pub use state::{ConversationState, MAX_RETURN_TO, Variable};
 pub use store::{

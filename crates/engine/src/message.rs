@@ -501,8 +501,120 @@ impl From<String> for UserMessage {
     }
 }
 
+/// The caller's W3C Trace Context (`traceparent`,
+/// <https://www.w3.org/TR/trace-context/>): every upstream call a turn or
+/// an invocation makes within [`TraceParent::scope`] sends `traceparent`
+/// with its trace id and a span id of its own, so a tracing system shows
+/// the upstream calls under the caller's request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceParent {
+    trace_id: String,
+    parent_id: String,
+    flags: u8,
+}
+
+tokio::task_local! {
+    static TRACE_PARENT: TraceParent;
+}
+
+impl TraceParent {
+    /// A `traceparent` header's value, if it is one: version `00` (or a
+    /// later one, read as `00`), 32 and 16 lowercase hex digits not all
+    /// zero, two of flags.
+    pub fn parse(value: &str) -> Option<Self> {
+        let hex = |part: &str, len: usize| {
+            part.len() == len && part.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        };
+        let mut parts = value.trim().splitn(5, '-');
+        let (version, trace_id, parent_id, flags) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let rest = parts.next();
+        let valid = hex(version, 2)
+            && version != "ff"
+            && (version != "00" || rest.is_none())
+            && hex(trace_id, 32)
+            && trace_id.bytes().any(|b| b != b'0')
+            && hex(parent_id, 16)
+            && parent_id.bytes().any(|b| b != b'0')
+            && hex(flags, 2);
+        valid.then(|| Self {
+            trace_id: trace_id.to_owned(),
+            parent_id: parent_id.to_owned(),
+            flags: u8::from_str_radix(flags, 16).unwrap_or(0),
+        })
+    }
+
+    /// The trace id: 32 lowercase hex digits.
+    pub fn trace_id(&self) -> &str {
+        &self.trace_id
+    }
+
+    /// The caller's span id: 16 lowercase hex digits.
+    pub fn parent_id(&self) -> &str {
+        &self.parent_id
+    }
+
+    /// The `traceparent` of one call made under this one: the same trace
+    /// and flags, a new span id.
+    pub fn child(&self) -> String {
+        use std::hash::{BuildHasher, Hasher};
+        static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write(self.trace_id.as_bytes());
+        hasher.write_u64(CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let span = hasher.finish().max(1);
+        format!("00-{}-{span:016x}-{:02x}", self.trace_id, self.flags)
+    }
+
+    /// Runs `future` (a turn, an invocation) with its upstream calls in
+    /// this trace.
+    pub async fn scope<F: std::future::Future>(self, future: F) -> F::Output {
+        TRACE_PARENT.scope(self, future).await
+    }
+
+    /// The trace the running turn is in, if the caller sent one.
+    pub(crate) fn current() -> Option<Self> {
+        TRACE_PARENT.try_with(Clone::clone).ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn traceparent_is_read_as_the_specification_writes_it() {
+        use super::TraceParent;
+        let good = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let parent = TraceParent::parse(good).expect("valid");
+        assert_eq!(parent.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        let child = parent.child();
+        assert!(
+            child.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+            "{child}"
+        );
+        assert!(child.ends_with("-01") && child.len() == 55, "{child}");
+        assert_ne!(child, good);
+        assert_eq!(
+            TraceParent::parse(&child).expect("child").trace_id(),
+            parent.trace_id()
+        );
+        assert!(
+            TraceParent::parse("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x")
+                .is_some()
+        );
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+        ] {
+            assert!(TraceParent::parse(bad).is_none(), "{bad}");
+        }
+    }
+
     use super::*;
 
     fn words(count: usize, word: &str) -> String {

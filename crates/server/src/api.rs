@@ -1,7 +1,6 @@
 //! Routes, request parsing and the JSON every answer is made of.
 
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
@@ -11,11 +10,12 @@ use patchbay_engine::{
     Attributes, AttributesError, ConversationKey, ConversationState, Engine, EngineError, Start,
     StoreError, StoredTurn, StoredTurnRequest, Turn, UserMessage,
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::Server;
 use crate::body::{BodyRate, BodyTooSlow, MinRate};
+use crate::conventions::RequestContext;
 
 /// The playground page (`serve --playground`): plain HTML, CSS and JS, no
 /// build step, nothing fetched from elsewhere.
@@ -27,6 +27,8 @@ struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// The methods the route takes, for a 405's `Allow`.
+    allow: Option<&'static str>,
 }
 
 impl ApiError {
@@ -35,6 +37,15 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            allow: None,
+        }
+    }
+
+    /// The error with the `Allow` header a 405 sends.
+    fn allow(self, methods: &'static str) -> Self {
+        Self {
+            allow: Some(methods),
+            ..self
         }
     }
 }
@@ -161,6 +172,22 @@ impl Route {
         }
     }
 
+    /// Whether the route answers `method`: its own, and `HEAD` where it
+    /// takes `GET`.
+    fn allows(&self, method: &Method) -> bool {
+        let own = self.method();
+        *method == own || (*method == Method::HEAD && own == Method::GET)
+    }
+
+    /// The route's `Allow` header.
+    fn allow(&self) -> &'static str {
+        if self.method() == Method::GET {
+            "GET, HEAD"
+        } else {
+            "POST"
+        }
+    }
+
     /// Health, readiness and metrics: read-only, no conversation data, and
     /// asked by probes and scrapers that name the host by its address.
     fn is_operational(&self) -> bool {
@@ -217,7 +244,8 @@ fn decode_segment(raw: &str) -> Result<std::borrow::Cow<'_, str>, ApiError> {
 impl Server {
     /// Answers one request; never fails (failures are JSON answers).
     pub(crate) async fn answer(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
-        let started = Instant::now();
+        let context = RequestContext::new(request.method(), request.headers());
+        let started = context.started;
         let path = request.uri().path().to_owned();
         let (label, result) = match route(&path) {
             _ if head_bytes(&request) > MAX_HEAD_BYTES => (
@@ -237,13 +265,14 @@ impl Server {
                     format!("no route for {path}"),
                 )),
             ),
-            Ok(Some(route)) if route.method() != request.method() => (
+            Ok(Some(route)) if !route.allows(request.method()) => (
                 route.label(),
                 Err(ApiError::new(
                     StatusCode::METHOD_NOT_ALLOWED,
                     "method_not_allowed",
                     format!("{path} takes {}", route.method()),
-                )),
+                )
+                .allow(route.allow())),
             ),
             Ok(Some(route)) if !route.is_operational() && !self.host_allowed(&request) => (
                 route.label(),
@@ -253,14 +282,33 @@ impl Server {
                     "this server does not answer for that host (serve --allowed-host)",
                 )),
             ),
-            Ok(Some(route)) => (route.label(), self.dispatch(route, request).await),
-        };
-        let response = result.unwrap_or_else(|error| {
-            if error.status.is_server_error() {
-                tracing::warn!(code = error.code, message = %error.message, "request failed");
+            Ok(Some(route)) => {
+                let label = route.label();
+                let dispatched = self.dispatch(route, request);
+                match context.trace.clone() {
+                    Some(trace) => (label, trace.scope(dispatched).await),
+                    None => (label, dispatched.await),
+                }
             }
-            error_response(error.status, error.code, &error.message)
+        };
+        let mut response = result.unwrap_or_else(|error| {
+            if error.status.is_server_error() {
+                tracing::warn!(
+                    code = error.code,
+                    message = %error.message,
+                    request_id = %context.request_id,
+                    "request failed"
+                );
+            }
+            let mut response = error_response(error.status, error.code, &error.message);
+            if let Some(allow) = error.allow {
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+            }
+            response
         });
+        context.finish(crate::conventions::route_pattern(label), &mut response);
         metrics::counter!(
             "patchbay_requests_total",
             "route" => label,
@@ -702,39 +750,19 @@ fn head_bytes(request: &Request<Incoming>) -> usize {
             .map_or(0, |authority| authority.as_str().len())
 }
 
-/// The JSON error shape: `{"error": {"code", "message"}}`.
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorDetail<'a>,
-}
-
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    code: &'a str,
-    message: &'a str,
-}
-
-/// The JSON error shape as text.
-pub(crate) fn error_json(code: &str, message: &str) -> String {
-    let body = ErrorBody {
-        error: ErrorDetail { code, message },
-    };
-    // Two strings cannot fail to serialize; the fallback keeps the shape.
-    serde_json::to_string(&body)
-        .unwrap_or_else(|_| format!(r#"{{"error":{{"code":"{code}","message":""}}}}"#))
-}
-
-/// An error answer in the JSON error shape.
+/// An error answer: problem details (RFC 9457) that keep the `error`
+/// object, `{"code", "message"}`.
 pub(crate) fn error_response(
     status: StatusCode,
     code: &str,
     message: &str,
 ) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(error_json(code, message))));
+    let body = crate::conventions::problem_json(status, code, message);
+    let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
+        header::HeaderValue::from_static(crate::conventions::PROBLEM_JSON),
     );
     response
 }

@@ -19,6 +19,7 @@
 mod api;
 mod body;
 mod connection;
+mod conventions;
 mod metrics;
 mod server;
 mod wire;

@@ -33,6 +33,7 @@ impl Metrics {
         let handle = recorder.handle();
         ::metrics::set_global_recorder(recorder)
             .map_err(|_| MetricsError("a recorder is already installed".to_owned()))?;
+        describe();
         Ok(Self { handle })
     }
 
@@ -45,4 +46,76 @@ impl Metrics {
     pub(crate) fn upkeep(&self) {
         self.handle.run_upkeep();
     }
+}
+
+/// Gives every metric patchbay records its `# HELP` line (docs/deploy.md,
+/// "Metrics"); a test scrapes `/metrics` and fails on a family without one.
+fn describe() {
+    use ::metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "patchbay_requests_total",
+        "HTTP requests answered, by route and status."
+    );
+    describe_histogram!(
+        "patchbay_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer an HTTP request, by route."
+    );
+    describe_counter!(
+        "patchbay_turns_total",
+        "Turns run, by bot and outcome (success, failure, replayed, error)."
+    );
+    describe_gauge!("patchbay_connections_open", "Client connections open.");
+    describe_counter!(
+        "patchbay_connections_refused_total",
+        "Connections closed when accepted: the connection limit was reached."
+    );
+    describe_counter!(
+        "patchbay_connections_timed_out_total",
+        "Connections closed for a slow or idle client, by phase."
+    );
+    describe_histogram!(
+        "patchbay_integration_duration_seconds",
+        Unit::Seconds,
+        "Time of one integration call (its attempts, token and transform), by bot and integration."
+    );
+    describe_histogram!(
+        "patchbay_phase_duration_seconds",
+        Unit::Seconds,
+        "Time spent in each phase of a turn (render, send, transform, rules, ...)."
+    );
+    describe_counter!(
+        "patchbay_upstream_responses_total",
+        "Upstream call outcomes, by integration and status class (none: no response)."
+    );
+    describe_counter!(
+        "patchbay_call_failures_total",
+        "Failed upstream calls, by kind (dns, connect, tls, timeout, blocked, ...)."
+    );
+    describe_counter!(
+        "patchbay_token_fetches_total",
+        "OAuth 2.0 token fetches, by credential and outcome."
+    );
+    describe_counter!(
+        "patchbay_compiled_total",
+        "Compilations (templates, paths, rules, scripts), by kind; still in a steady state."
+    );
+    describe_counter!("patchbay_script_runs_total", "Script runs, by outcome.");
+    describe_histogram!(
+        "patchbay_script_duration_seconds",
+        Unit::Seconds,
+        "Time of one script run."
+    );
+    describe_counter!(
+        "patchbay_script_workers_replaced_total",
+        "Script workers replaced (after a timeout or a crash)."
+    );
+    describe_counter!(
+        "patchbay_conversations_evicted_total",
+        "Conversations the memory store dropped to stay within its limits."
+    );
+    describe_counter!(
+        "patchbay_context_records_evicted_total",
+        "Conversation Context Service records dropped to stay within their limits, by record."
+    );
 }

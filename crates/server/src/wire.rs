@@ -141,9 +141,15 @@ fn json_replacement(written: &[u8]) -> Option<Bytes> {
     if !automatic {
         return None;
     }
-    let body = crate::api::error_json(code, message);
+    let code_number = status
+        .split(' ')
+        .next()
+        .and_then(|number| http::StatusCode::from_bytes(number.as_bytes()).ok())
+        .unwrap_or(http::StatusCode::BAD_REQUEST);
+    let body = crate::conventions::problem_json(code_number, code, message);
     Some(Bytes::from(format!(
-        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        crate::conventions::PROBLEM_JSON,
         body.len()
     )))
 }

@@ -4,6 +4,7 @@
 mod attributes;
 mod commands;
 mod context_store;
+mod conventions;
 mod conversation;
 mod getting_started;
 mod init;
