@@ -315,3 +315,143 @@ async fn serve_shows_responses_only_with_the_flag_and_the_request_member() {
     tokio::time::sleep(Duration::from_millis(10)).await;
     assert_no_secret("serve's log", &shown.stderr());
 }
+
+/// The playground in headless Chromium (skipped without `chromedriver`):
+/// on a server with `--show-responses` each call's response folds out in
+/// the trace, the echoed key masked; on one without, the turn still runs
+/// (the page asks once, is told `responses_hidden`, and stops asking).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_playground_shows_responses_when_the_server_allows() {
+    use fantoccini::{ClientBuilder, Locator};
+    if std::process::Command::new("chromedriver")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("SKIPPED: chromedriver is not installed");
+        }
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let mut driver = std::process::Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(20), "chromedriver");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let upstream = upstream().await;
+    let bot = temp_bot("responses-playground");
+    let url = format!("SHOP_URL=http://{}", upstream.addr);
+    let key = format!("SHOP_KEY={CANARY}");
+    for allowed in [true, false] {
+        let more: &[&str] = if allowed {
+            &["--playground", "--show-responses"]
+        } else {
+            &["--playground"]
+        };
+        let server = Process::serve(&bot, &[&url, &key], more);
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".to_owned(),
+            json!({
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+            }),
+        );
+        let browser = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a WebDriver session");
+        browser
+            .goto(&format!("http://{}/", server.addr))
+            .await
+            .expect("open the page");
+        let wait = || browser.wait().at_most(Duration::from_secs(15));
+        wait()
+            .for_element(Locator::Css("#bot option[value='echoing']"))
+            .await
+            .expect("the bot list");
+        browser
+            .find(Locator::Id("interaction"))
+            .await
+            .expect("interaction")
+            .select_by_value("look-up")
+            .await
+            .expect("choose the interaction");
+        browser
+            .find(Locator::Id("variables"))
+            .await
+            .expect("variables")
+            .send_keys("item=mug")
+            .await
+            .expect("type variables");
+        browser
+            .find(Locator::Id("run"))
+            .await
+            .expect("run")
+            .click()
+            .await
+            .expect("run a turn");
+        let step = wait()
+            .for_element(Locator::Css("#trace .step"))
+            .await
+            .expect("a step");
+        let folded = browser
+            .find_all(Locator::Css("#trace details.response"))
+            .await
+            .expect("responses");
+        if allowed {
+            assert_eq!(folded.len(), 1);
+            browser
+                .find(Locator::Css("#trace details.response summary"))
+                .await
+                .expect("summary")
+                .click()
+                .await
+                .expect("fold out");
+        } else {
+            assert!(folded.is_empty());
+        }
+        let trace = step.text().await.expect("trace");
+        let error = browser
+            .find(Locator::Id("error"))
+            .await
+            .expect("error")
+            .text()
+            .await
+            .expect("error text");
+        assert!(error.is_empty(), "{error}");
+        assert!(
+            trace.contains("field") || trace.contains("BLUE MUG"),
+            "{trace}"
+        );
+        if allowed {
+            for needle in [
+                "response 200",
+                "x-shop",
+                "open",
+                "blue mug",
+                "\"label\": \"BLUE MUG\"",
+            ] {
+                assert!(trace.contains(needle), "`{needle}` in {trace}");
+            }
+        } else {
+            assert!(!trace.contains("response 200"), "{trace}");
+        }
+        assert_no_secret("the playground", &trace);
+        let _ = browser.close().await;
+    }
+    let _ = driver.kill();
+    let _ = driver.wait();
+}
