@@ -14,10 +14,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-/// The `$id` of the bot file's schema (`patchbay schema` prints it), which
-/// the first line of the bot names for editors (yaml-language-server).
-pub(crate) const BOT_SCHEMA_ID: &str = "https://patchbay.dev/schema/bot.json";
-
 /// The bot; `@NAME@` is its name, `@DIR@` where it is.
 const BOT: &str = r#"# yaml-language-server: $schema=@SCHEMA@
 #
@@ -137,7 +133,9 @@ dialogs:
 
 /// The bot's test file: each case a conversation, its calls answered by
 /// the test's own local upstream (no API needed).
-const TESTS: &str = r#"# The cases of bot.yaml: `patchbay test @DIR@` (docs/testing.md). Each
+const TESTS: &str = r#"# yaml-language-server: $schema=@TEST_SCHEMA@
+#
+# The cases of bot.yaml: `patchbay test @DIR@` (docs/testing.md). Each
 # case is a new conversation; `upstream` answers the calls a turn makes,
 # so no API is needed.
 cases:
@@ -232,7 +230,10 @@ pub(crate) fn run(dir: &Path, out: &mut impl Write) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {shown}"))?;
     let fill = |text: &str| {
-        text.replace("@SCHEMA@", BOT_SCHEMA_ID)
+        // The first line of each names its schema for editors
+        // (yaml-language-server): the `$id` `patchbay schema` prints.
+        text.replace("@SCHEMA@", patchbay_config::BOT_SCHEMA_ID)
+            .replace("@TEST_SCHEMA@", patchbay_testing::TEST_FILE_SCHEMA_ID)
             .replace("@NAME@", &name)
             .replace("@DIR@", &shown)
     };

@@ -47,16 +47,20 @@ fn init_writes_a_bot_that_checks_clean_and_whose_tests_pass() {
     let bot = std::fs::read_to_string(bot_dir.join("bot.yaml")).expect("bot.yaml");
     assert!(bot_dir.join("bot.test.yaml").is_file());
 
-    // The editor's schema line names the schema `patchbay schema` prints.
-    let schema = json_of(&patchbay(&["schema"]));
-    let id = schema["$id"]
-        .as_str()
-        .unwrap_or("https://patchbay.dev/schema/bot.json");
-    assert_eq!(
-        bot.lines().next(),
-        Some(format!("# yaml-language-server: $schema={id}").as_str()),
-        "{bot}"
-    );
+    // The editor's schema lines name the schemas `patchbay schema` prints.
+    let tests = std::fs::read_to_string(bot_dir.join("bot.test.yaml")).expect("test file");
+    for (text, args) in [
+        (&bot, &["schema"][..]),
+        (&tests, &["schema", "--test-file"][..]),
+    ] {
+        let schema = json_of(&patchbay(args));
+        let id = schema["$id"].as_str().expect("the schema's $id");
+        assert_eq!(
+            text.lines().next(),
+            Some(format!("# yaml-language-server: $schema={id}").as_str()),
+            "{text}"
+        );
+    }
     // What the bot is made of: a local API opened by network.allow, a
     // transform, rules, a question with an answer rule.
     for part in [
