@@ -71,9 +71,14 @@ fn the_dockerfile_builds_in_stages_and_runs_slim_and_unprivileged() {
         .filter(|(k, _)| k == "FROM")
         .map(|(_, rest)| rest)
         .collect();
-    assert!(stages.len() >= 3, "v8 context, builder and runtime: {stages:?}");
     assert!(
-        stages.iter().any(|s| s.starts_with("rust:") && s.ends_with(" AS builder")),
+        stages.len() >= 3,
+        "v8 context, builder and runtime: {stages:?}"
+    );
+    assert!(
+        stages
+            .iter()
+            .any(|s| s.starts_with("rust:") && s.ends_with(" AS builder")),
         "a builder stage on the Rust image: {stages:?}"
     );
     let runtime = stages.last().expect("a final stage");
@@ -87,7 +92,13 @@ fn the_dockerfile_builds_in_stages_and_runs_slim_and_unprivileged() {
         .find(|(k, rest)| k == "RUN" && rest.contains("cargo build"))
         .map(|(_, rest)| rest.as_str())
         .expect("a RUN with cargo build");
-    for part in ["--release", "--locked", "--package patchbay", "RUSTY_V8_ARCHIVE", "from=v8"] {
+    for part in [
+        "--release",
+        "--locked",
+        "--package patchbay",
+        "RUSTY_V8_ARCHIVE",
+        "from=v8",
+    ] {
         assert!(build.contains(part), "the build step has {part}: {build}");
     }
 
@@ -177,8 +188,14 @@ fn the_compose_file_builds_the_dockerfile() {
         .take_while(|l| l.starts_with("    ") || l.trim().is_empty())
         .collect();
     let service = service.join("\n");
-    assert!(service.contains("build:"), "the patchbay service is built: {service}");
-    assert!(service.contains("context: ."), "from the repository: {service}");
+    assert!(
+        service.contains("build:"),
+        "the patchbay service is built: {service}"
+    );
+    assert!(
+        service.contains("context: ."),
+        "from the repository: {service}"
+    );
     assert!(
         service.contains("dockerfile: Dockerfile") && root().join("Dockerfile").is_file(),
         "with the repository's Dockerfile: {service}"
@@ -207,11 +224,24 @@ fn the_build_context_keeps_what_the_build_reads() {
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .collect();
-    assert!(patterns.contains(&"target/"), "build output stays out: {patterns:?}");
-    assert!(patterns.contains(&".git/"), "history stays out: {patterns:?}");
+    assert!(
+        patterns.contains(&"target/"),
+        "build output stays out: {patterns:?}"
+    );
+    assert!(
+        patterns.contains(&".git/"),
+        "history stays out: {patterns:?}"
+    );
     // The binary embeds examples/ (demo) and needs every workspace member's
     // manifest and the lock file.
-    for needed in ["examples", "crates", "tests", "xtask", "Cargo.lock", "Cargo.toml"] {
+    for needed in [
+        "examples",
+        "crates",
+        "tests",
+        "xtask",
+        "Cargo.lock",
+        "Cargo.toml",
+    ] {
         assert!(
             !patterns
                 .iter()

@@ -27,8 +27,8 @@ fn fenced_blocks(markdown: &str, lang: &str) -> Vec<String> {
 #[test]
 fn the_embedding_doc_shows_the_example_that_is_built() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let doc = std::fs::read_to_string(root.join("../../docs/embedding.md"))
-        .expect("docs/embedding.md");
+    let doc =
+        std::fs::read_to_string(root.join("../../docs/embedding.md")).expect("docs/embedding.md");
     let example =
         std::fs::read_to_string(root.join("examples/embed.rs")).expect("examples/embed.rs");
     let blocks = fenced_blocks(&doc, "rust");
@@ -61,10 +61,9 @@ fn the_embedding_doc_depends_the_way_that_works() {
         toml.contains("patchbay-engine = { git = \"https://github.com/patchbay-rs/patchbay\""),
         "the dependency is taken by git: {toml}"
     );
-    let manifest = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml"),
-    )
-    .expect("Cargo.toml");
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml"))
+            .expect("Cargo.toml");
     assert!(
         manifest.contains("repository = \"https://github.com/patchbay-rs/patchbay\""),
         "the doc's git URL is the workspace's repository"
