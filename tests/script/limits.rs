@@ -473,3 +473,39 @@ async fn a_throwing_json_data_is_an_error() {
         }
     }
 }
+
+/// Arrays given to `botContext` are read in native code, which the time
+/// limit cannot stop, and empty elements cost no output: their length is
+/// bounded before any element is read (an attack with ten million empty
+/// strings held workers for minutes and gigabytes).
+#[tokio::test]
+async fn array_arguments_are_bounded_before_they_are_read() {
+    let runtime = crate::runtime();
+    for call in [
+        r#"botContext.getHoursType(new Array(10000000).fill(""), "UTC")"#,
+        r#"botContext.evaluateOptions("x", new Array(10000000).fill(""))"#,
+        r#"botContext.sendMessages(new Array(10000000).fill(""))"#,
+        r#"botContext.sendImmediateReply(new Array(10000000).fill(""))"#,
+    ] {
+        let code = format!(
+            "try {{ {call}; botContext.sendMessage('read'); }} catch (e) {{ botContext.sendMessage(e.name + ': ' + e.message); }}"
+        );
+        let output = crate::run(&runtime, &code, ScriptInput::default())
+            .await
+            .unwrap_or_else(|error| panic!("{call}: {error}"));
+        let said = output.messages.join(" / ");
+        assert!(
+            said.starts_with("RangeError") && said.contains("at most 1000"),
+            "{call}: {said}"
+        );
+    }
+    // At the bound, an array is read.
+    let output = crate::run(
+        &runtime,
+        r#"botContext.sendMessages(new Array(1000).fill("m"));"#,
+        ScriptInput::default(),
+    )
+    .await
+    .expect("runs");
+    assert_eq!(output.messages.len(), 1000);
+}

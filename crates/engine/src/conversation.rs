@@ -396,6 +396,55 @@ dialogs:
         assert_eq!(answered.next, "end");
     }
 
+    /// A text over 320 characters is sent in parts; a secret in it with a
+    /// space inside would be cut in two there, and neither half would be
+    /// recognised where the turn is shown: it is masked before the cut.
+    #[tokio::test]
+    async fn a_secret_is_masked_before_a_long_text_is_cut() {
+        let bot = patchbay_config::load(
+            "bot.yaml",
+            r#"name: long
+env:
+  API_SECRET: null
+credentials:
+  - name: api
+    type: access-token
+    token: "{$env.API_SECRET}"
+dialogs:
+  - name: d
+    starters: [go]
+    interactions:
+      - name: say
+        type: text
+        text: ok
+        preProcess: |
+          botContext.sendMessage(new Array(306).join("b") + " " + botContext.getEnvVariable("API_SECRET"));
+"#,
+        )
+        .map(|loaded| loaded.bot)
+        .expect("bot");
+        let scripts = ScriptRuntime::new(RuntimeOptions {
+            workers: 1,
+            ..RuntimeOptions::default()
+        });
+        let env = Arc::new(|name: &str| {
+            (name == "API_SECRET").then(|| "sk-config canary-7777".to_owned())
+        });
+        let engine = Engine::new(bot, EngineOptions::new(env, scripts))
+            .await
+            .expect("engine");
+        let turn = engine
+            .run_turn(ConversationState::default(), Start::Message, "go")
+            .await
+            .expect("turn");
+        let shown = turn.texts().join("|");
+        // 306 + 1 + 21 characters: over 320, so cut where the secret's space is
+        // without the mask first.
+        for half in ["sk-config", "canary-7777"] {
+            assert!(!shown.contains(half), "{half} in {shown}");
+        }
+    }
+
     #[tokio::test]
     async fn a_message_past_the_limit_is_refused_before_any_rule_reads_it() {
         let engine = engine(DETOUR).await;

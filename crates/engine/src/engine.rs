@@ -655,7 +655,7 @@ pub struct Engine {
     /// The bot's failure message, parsed once.
     failure_message: Template,
     /// The bot's secrets, to mask in what a host shows of a turn.
-    secrets: KnownSecrets,
+    secrets: Arc<KnownSecrets>,
     rate_limiter: Arc<dyn RateLimiter>,
     /// The Conversation Context Service's store.
     pub(crate) context_store: Arc<dyn crate::ContextStore>,
@@ -771,7 +771,9 @@ impl Engine {
                 Some((host, slot))
             })
             .collect();
-        let secrets = KnownSecrets::of_bot(&bot, &|name: &str| (options.env)(name));
+        let secrets = Arc::new(KnownSecrets::of_bot(&bot, &|name: &str| {
+            (options.env)(name)
+        }));
         Ok(Self {
             secrets,
             rate_limiter: options.rate_limiter,
@@ -850,7 +852,7 @@ impl Engine {
             .and_then(|name| find_interaction(bot, name))
             .map(|(dialog, _)| bot.dialogs[dialog].name.clone());
         let mut walk = Walk {
-            flow: crate::message::TurnFlow::new(&state),
+            flow: crate::message::TurnFlow::new(&state, Arc::clone(&self.secrets)),
             ..Walk::default()
         };
         let mut step = match resume_where_waiting(bot, start, waiting) {

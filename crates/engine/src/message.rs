@@ -169,8 +169,14 @@ impl Message {
 
     /// The message as sent: text longer than [`TEXT_MESSAGE_LIMIT`] in
     /// parts (each keeping its delay), unless `allow_long`; anything else
-    /// as it is.
-    pub(crate) fn split(self, allow_long: bool) -> Vec<Self> {
+    /// as it is. A text cut in parts has the bot's `secrets` masked first:
+    /// a secret cut in two would no longer be recognised where the turn is
+    /// shown.
+    pub(crate) fn split(
+        self,
+        allow_long: bool,
+        secrets: &patchbay_credentials::KnownSecrets,
+    ) -> Vec<Self> {
         let (text, delay) = match &self {
             Self::Text(text) => (text, None),
             Self::Question(QuestionMessage {
@@ -184,7 +190,7 @@ impl Message {
         if allow_long || text.chars().nth(TEXT_MESSAGE_LIMIT).is_none() {
             return vec![self];
         }
-        split_text(text, TEXT_MESSAGE_LIMIT)
+        split_text(&secrets.mask(text), TEXT_MESSAGE_LIMIT)
             .into_iter()
             .map(|part| Self::Text(part).delayed(delay))
             .collect()
@@ -246,11 +252,12 @@ pub(crate) fn finish_step(
     added: Option<Vec<ButtonMessage>>,
     allow_long: bool,
     pending: &mut Option<Vec<ButtonMessage>>,
+    secrets: &patchbay_credentials::KnownSecrets,
 ) {
     let mut sent = Vec::with_capacity(messages.len());
     let mut own_at = None;
     for (index, message) in std::mem::take(messages).into_iter().enumerate() {
-        sent.extend(message.split(allow_long));
+        sent.extend(message.split(allow_long, secrets));
         if own == Some(index) {
             own_at = sent.len().checked_sub(1);
         }
@@ -331,12 +338,18 @@ pub(crate) struct TurnFlow {
     /// Quick replies a step added when it sent no message: for the turn's
     /// next message.
     pending: Option<Vec<ButtonMessage>>,
+    /// The bot's secrets, masked in a text before it is cut in parts.
+    secrets: std::sync::Arc<patchbay_credentials::KnownSecrets>,
 }
 
 impl TurnFlow {
     /// As the conversation left it.
-    pub(crate) fn new(state: &crate::ConversationState) -> Self {
+    pub(crate) fn new(
+        state: &crate::ConversationState,
+        secrets: std::sync::Arc<patchbay_credentials::KnownSecrets>,
+    ) -> Self {
         Self {
+            secrets,
             allow_long: state
                 .variables
                 .get(patchbay_script::ALLOW_MAX_TEXT_VARIABLE)
@@ -357,6 +370,7 @@ impl TurnFlow {
             step.quick_replies,
             self.allow_long,
             &mut self.pending,
+            &self.secrets,
         );
     }
 
@@ -580,6 +594,8 @@ impl TraceParent {
 
 #[cfg(test)]
 mod tests {
+    use patchbay_credentials::KnownSecrets;
+
     #[test]
     fn traceparent_is_read_as_the_specification_writes_it() {
         use super::TraceParent;
@@ -647,7 +663,7 @@ mod tests {
     fn large_outputs_take_linear_time() {
         let started = std::time::Instant::now();
         let text = "word ".repeat(2 * 1024 * 1024 / 5);
-        let parts = Message::Text(text).split(false);
+        let parts = Message::Text(text).split(false, &KnownSecrets::default());
         assert_eq!(parts.len(), 2 * 1024 * 1024 / 5 / 64 + 1);
         let count = 200_000;
         let output = ScriptOutput {
@@ -699,7 +715,9 @@ mod tests {
     #[test]
     fn split_keeps_the_delay_and_leaves_questions_whole() {
         let long = words(70, "word");
-        let parts = Message::Text(long.clone()).delayed(Some(500)).split(false);
+        let parts = Message::Text(long.clone())
+            .delayed(Some(500))
+            .split(false, &KnownSecrets::default());
         assert_eq!(parts.len(), 2);
         assert!(parts.iter().all(|part| matches!(
             part,
@@ -709,13 +727,21 @@ mod tests {
                 ..
             })
         )));
-        assert_eq!(Message::Text(long.clone()).split(true).len(), 1);
+        assert_eq!(
+            Message::Text(long.clone())
+                .split(true, &KnownSecrets::default())
+                .len(),
+            1
+        );
         let question = Message::Text(long).with_quick_replies(vec![ButtonMessage {
             title: "Ok".to_owned(),
             payload: None,
             url: None,
         }]);
-        assert_eq!(question.clone().split(false), vec![question]);
+        assert_eq!(
+            question.clone().split(false, &KnownSecrets::default()),
+            vec![question]
+        );
     }
 
     fn reply(title: &str) -> Vec<ButtonMessage> {
@@ -752,20 +778,42 @@ mod tests {
             Some(reply("A")),
             false,
             &mut pending,
+            &KnownSecrets::default(),
         );
         let attached: Vec<Vec<&str>> = messages.iter().map(replies_of).collect();
         assert_eq!(attached, vec![vec![], vec![], vec!["A"], vec![]]);
         // No own message: the last.
         let mut messages = vec![Message::Text("x".to_owned()), Message::Text("y".to_owned())];
-        finish_step(&mut messages, None, Some(reply("B")), false, &mut pending);
+        finish_step(
+            &mut messages,
+            None,
+            Some(reply("B")),
+            false,
+            &mut pending,
+            &KnownSecrets::default(),
+        );
         assert_eq!(replies_of(&messages[1]), vec!["B"]);
         assert_eq!(replies_of(&messages[0]), Vec::<&str>::new());
         // No message at all: the next step's first.
         let mut none = Vec::new();
-        finish_step(&mut none, None, Some(reply("C")), false, &mut pending);
+        finish_step(
+            &mut none,
+            None,
+            Some(reply("C")),
+            false,
+            &mut pending,
+            &KnownSecrets::default(),
+        );
         assert!(none.is_empty());
         let mut next = vec![Message::Text("z".to_owned()), Message::Text("w".to_owned())];
-        finish_step(&mut next, None, None, false, &mut pending);
+        finish_step(
+            &mut next,
+            None,
+            None,
+            false,
+            &mut pending,
+            &KnownSecrets::default(),
+        );
         assert_eq!(replies_of(&next[0]), vec!["C"]);
         assert!(pending.is_none());
         // An empty list attaches nothing.
@@ -776,6 +824,7 @@ mod tests {
             Some(Vec::new()),
             false,
             &mut pending,
+            &KnownSecrets::default(),
         );
         assert_eq!(messages, vec![Message::Text("x".to_owned())]);
     }

@@ -109,6 +109,9 @@ fn string_array_argument(
         );
         return None;
     };
+    if !super::array_fits(scope, array) {
+        return None;
+    }
     for position in 0..array.length() {
         let item = array.get_index(scope, position)?;
         if !item.is_string() {

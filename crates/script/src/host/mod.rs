@@ -139,6 +139,28 @@ pub(super) fn capped_text(
     Some(text)
 }
 
+/// The most elements a `botContext` function reads from one array
+/// argument. Reading an element is native work V8 cannot stop at the run's
+/// time limit, and an element may be empty (costing no output), so arrays
+/// are bounded by count before any element is read.
+pub(crate) const MAX_ARRAY_ELEMENTS: u32 = 1000;
+
+/// Whether `array` is within [`MAX_ARRAY_ELEMENTS`]; otherwise throws a
+/// `RangeError` saying so.
+pub(super) fn array_fits(scope: &mut Scope<'_, '_>, array: v8::Local<'_, v8::Array>) -> bool {
+    let length = array.length();
+    if length > MAX_ARRAY_ELEMENTS {
+        throw_range_error(
+            scope,
+            &format!(
+                "an array argument of botContext holds at most {MAX_ARRAY_ELEMENTS} elements; this one has {length}"
+            ),
+        );
+        return false;
+    }
+    true
+}
+
 /// Each element of `array` as `String(element)`, in order; `None` when one
 /// threw, or when together they pass what the run may still output (then
 /// the run has passed its output limit).
@@ -146,6 +168,9 @@ pub(super) fn array_texts(
     scope: &mut Scope<'_, '_>,
     array: v8::Local<'_, v8::Array>,
 ) -> Option<Vec<String>> {
+    if !array_fits(scope, array) {
+        return None;
+    }
     let mut texts = Vec::new();
     let mut total = 0_usize;
     for index in 0..array.length() {
