@@ -383,11 +383,11 @@ fn too_large(scope: ContextScope, bytes: usize) -> String {
 /// What the memory store keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MemoryContextLimits {
-    /// Scope records kept (each bot's global scope, users', conversations');
-    /// past that the least recently used is evicted.
+    /// Scope records kept for each bot (its global scope, users',
+    /// conversations'); past that its least recently used is evicted.
     pub max_records: usize,
-    /// Bytes kept in all records together (each at most
-    /// [`CONTEXT_MAX_RECORD_BYTES`]); past that the least recently used
+    /// Bytes kept in a bot's records together (each at most
+    /// [`CONTEXT_MAX_RECORD_BYTES`]); past that its least recently used
     /// records are evicted.
     pub max_bytes: usize,
 }
@@ -405,9 +405,13 @@ impl Default for MemoryContextLimits {
 /// Bounded ([`MemoryContextLimits`]): the least recently used records are
 /// evicted (counted in `patchbay_context_records_evicted_total`). Lost
 /// when the process ends; use Redis (`serve --store`) to keep it.
+///
+/// Each bot has its own records and its own limits: one bot (or callers
+/// driving one bot through many users and conversations) can only evict
+/// its own data, never another bot's.
 #[derive(Debug)]
 pub struct MemoryContextStore {
-    inner: Mutex<Memory>,
+    inner: Mutex<HashMap<String, Memory>>,
     limits: MemoryContextLimits,
 }
 
@@ -481,12 +485,12 @@ impl MemoryContextStore {
     /// A store within `limits`.
     pub fn new(limits: MemoryContextLimits) -> Self {
         Self {
-            inner: Mutex::new(Memory::default()),
+            inner: Mutex::new(HashMap::new()),
             limits,
         }
     }
 
-    fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
+    fn memory(&self) -> std::sync::MutexGuard<'_, HashMap<String, Memory>> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -503,7 +507,8 @@ impl ContextStore for MemoryContextStore {
         key: &'a ContextKey,
     ) -> BoxFuture<'a, Result<ContextSnapshot, ContextStoreError>> {
         let now = now_ms();
-        let mut memory = self.memory();
+        let mut bots = self.memory();
+        let memory = bots.entry(key.bot.clone()).or_default();
         let namespaces = memory
             .registries
             .get(&key.bot)
@@ -543,7 +548,8 @@ impl ContextStore for MemoryContextStore {
         writes: &'a [ContextWrite],
     ) -> BoxFuture<'a, Result<Vec<ContextRefusal>, ContextStoreError>> {
         let now = now_ms();
-        let mut memory = self.memory();
+        let mut bots = self.memory();
+        let memory = bots.entry(key.bot.clone()).or_default();
         let mut registry = memory.registries.remove(&key.bot).unwrap_or_default();
         let mut records = BTreeMap::new();
         // Only the records the writes are about (all of the key's for a
@@ -786,6 +792,53 @@ mod tests {
         assert!(store.load(&global).await.expect("load").global.is_empty());
         let u2 = store.load(&key("u2", "")).await.expect("load");
         assert_eq!(u2.user.expect("user scope").len(), 1);
+    }
+
+    /// Callers driving one bot through many users (or a hostile bot
+    /// writing many records) evict only that bot's data.
+    #[tokio::test]
+    async fn one_bot_filling_the_memory_store_evicts_only_its_own_records() {
+        let store = MemoryContextStore::new(MemoryContextLimits {
+            max_records: 2,
+            ..MemoryContextLimits::default()
+        });
+        let of = |bot: &str, user: &str| {
+            ContextKey::of(
+                bot,
+                &ConversationState {
+                    user_id: user.to_owned(),
+                    ..ConversationState::default()
+                },
+            )
+        };
+        let victim = of("victim", "alice");
+        store
+            .write(
+                &victim,
+                &[
+                    register("n", None),
+                    set(ContextScope::Global, "n", "p", "1"),
+                    set(ContextScope::User, "n", "p", "1"),
+                ],
+            )
+            .await
+            .expect("write");
+        store
+            .write(&of("evil", ""), &[register("n", None)])
+            .await
+            .expect("write");
+        for user in 0..20 {
+            store
+                .write(
+                    &of("evil", &format!("u{user}")),
+                    &[set(ContextScope::User, "n", "p", "1")],
+                )
+                .await
+                .expect("write");
+        }
+        let kept = store.load(&victim).await.expect("load");
+        assert_eq!(kept.global.len(), 1, "the victim's global scope");
+        assert_eq!(kept.user.expect("user scope").len(), 1, "alice's");
     }
 
     #[tokio::test]
