@@ -13,7 +13,7 @@
 //! does not have, a store that could not be read); wrong arguments throw a
 //! `TypeError`, and a bound passed throws a `RangeError` naming it.
 
-use super::{Scope, state, throw_range_error, throw_type_error};
+use super::{Scope, Signature, state, throw_range_error, throw_type_error};
 use crate::context::{
     CONTEXT_MAX_NAMESPACE_BYTES, CONTEXT_MAX_NAMESPACES, CONTEXT_MAX_PROPERTIES,
     CONTEXT_MAX_PROPERTY_BYTES, CONTEXT_MAX_RECORD_BYTES, CONTEXT_MAX_TTL_SECONDS,
@@ -43,64 +43,7 @@ pub(super) fn install<'s>(
     )
 }
 
-/// A function's signature: its name, its parameters, how many must be
-/// given.
-struct Signature {
-    name: &'static str,
-    params: &'static [&'static str],
-    required: usize,
-}
-
 impl Signature {
-    const fn new(name: &'static str, params: &'static [&'static str], required: usize) -> Self {
-        Self {
-            name,
-            params,
-            required,
-        }
-    }
-
-    fn shown(&self) -> String {
-        let params: Vec<String> = self
-            .params
-            .iter()
-            .enumerate()
-            .map(|(index, param)| {
-                if index < self.required {
-                    (*param).to_owned()
-                } else {
-                    format!("{param}?")
-                }
-            })
-            .collect();
-        format!("botContext.{}({})", self.name, params.join(", "))
-    }
-
-    /// Throws a `TypeError` unless the call has as many arguments as the
-    /// signature takes.
-    fn check_count(
-        &self,
-        scope: &mut Scope<'_, '_>,
-        args: &v8::FunctionCallbackArguments<'_>,
-    ) -> bool {
-        let given = usize::try_from(args.length()).unwrap_or_default();
-        if (self.required..=self.params.len()).contains(&given) {
-            return true;
-        }
-        let (min, max) = (self.required, self.params.len());
-        let plural = |n: usize| if n == 1 { "" } else { "s" };
-        let count = match (min, max) {
-            (0, 0) => "no arguments".to_owned(),
-            (min, max) if min == max => format!("{max} argument{}", plural(max)),
-            (min, max) => format!("{min} to {max} arguments"),
-        };
-        throw_type_error(
-            scope,
-            &format!("{} takes {count}, {given} given", self.shown()),
-        );
-        false
-    }
-
     /// The argument at `index`, which must be a string (`TypeError`
     /// otherwise); not copied out of V8.
     fn string<'a>(
@@ -224,7 +167,7 @@ fn is_context_api_enabled(
     args: v8::FunctionCallbackArguments<'_>,
     mut rv: v8::ReturnValue<'_>,
 ) {
-    const SIGNATURE: Signature = Signature::new("isContextApiEnabled", &[], 0);
+    const SIGNATURE: Signature = Signature::with_required("isContextApiEnabled", &[], 0);
     if !SIGNATURE.check_count(scope, &args) {
         return;
     }
@@ -239,7 +182,7 @@ fn register_context_namespace(
     mut rv: v8::ReturnValue<'_>,
 ) {
     const SIGNATURE: Signature =
-        Signature::new("registerContextNamespace", &["namespace", "ttl"], 1);
+        Signature::with_required("registerContextNamespace", &["namespace", "ttl"], 1);
     if !SIGNATURE.check_count(scope, &args) {
         return;
     }
@@ -321,7 +264,8 @@ fn delete_context_namespace(
     args: v8::FunctionCallbackArguments<'_>,
     mut rv: v8::ReturnValue<'_>,
 ) {
-    const SIGNATURE: Signature = Signature::new("deleteContextNamespace", &["namespace"], 1);
+    const SIGNATURE: Signature =
+        Signature::with_required("deleteContextNamespace", &["namespace"], 1);
     if !SIGNATURE.check_count(scope, &args) {
         return;
     }
@@ -770,7 +714,7 @@ macro_rules! scoped {
             args: v8::FunctionCallbackArguments<'_>,
             mut rv: v8::ReturnValue<'_>,
         ) {
-            const SIGNATURE: Signature = Signature::new($name, &[$($param),*], $required);
+            const SIGNATURE: Signature = Signature::with_required($name, &[$($param),*], $required);
             $body(scope, &args, &mut rv, &SIGNATURE, ContextScope::$scope);
         }
     )*};

@@ -7,7 +7,8 @@ use jiff::civil::{Date, Weekday};
 use jiff::tz::TimeZone;
 
 use super::{
-    Scope, array_texts, bounded, record, return_string, state, throw_range_error, throw_type_error,
+    Scope, array_texts, bounded, record, return_string, state, takes, throw_range_error,
+    throw_type_error,
 };
 use crate::runtime::{Persistence, QuickReply, VariableWrite};
 
@@ -37,26 +38,6 @@ pub(super) fn install<'s>(
         "evaluateOptions" => evaluate_options,
         "getHoursType" => get_hours_type,
     )
-}
-
-/// Whether `signature` (e.g. `setMessageDelay(delay_value)`) got at least
-/// `needed` arguments; otherwise throws a `TypeError` saying so.
-pub(super) fn takes(
-    scope: &mut Scope<'_, '_>,
-    args: &v8::FunctionCallbackArguments<'_>,
-    signature: &str,
-    needed: i32,
-) -> bool {
-    let given = args.length();
-    if given >= needed {
-        return true;
-    }
-    let plural = if needed == 1 { "" } else { "s" };
-    throw_type_error(
-        scope,
-        &format!("botContext.{signature} takes {needed} argument{plural}, {given} given"),
-    );
-    false
 }
 
 /// What a value is, for messages: `typeof`, but `null` and `array` named.
@@ -322,10 +303,8 @@ fn get_button_payload(
     _args: v8::FunctionCallbackArguments<'_>,
     mut rv: v8::ReturnValue<'_>,
 ) {
-    let payload = state(scope)
-        .map(|state| state.input.quick_reply_payload.clone())
-        .unwrap_or_default();
-    return_string(scope, &mut rv, &payload);
+    // The product's name for the same value where buttons send it.
+    super::session::input_string(scope, &mut rv, |input| &input.quick_reply_payload);
 }
 
 fn evaluate_options(

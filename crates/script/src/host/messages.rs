@@ -1,7 +1,7 @@
 //! `botContext` functions that send messages, debug output and events.
 
-use super::flow::{quick_replies_argument, quick_replies_bytes, takes};
-use super::{Scope, capped_text, message_list, record, record_trace, state, text};
+use super::flow::{quick_replies_argument, quick_replies_bytes};
+use super::{Scope, capped_text, message_list, record, record_trace, state, takes, text};
 use crate::runtime::{CustomEvent, DEBUG_MESSAGES_PER_RUN, EVENTS_PER_RUN, ScriptOutput};
 
 pub(super) fn install<'s>(

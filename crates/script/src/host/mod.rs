@@ -217,6 +217,106 @@ pub(super) fn throw_type_error(scope: &mut Scope<'_, '_>, message: &str) {
     }
 }
 
+/// A `botContext` function's signature, for its argument checks and their
+/// messages: its name, its parameters, and how many must be given (the
+/// rest may be left out).
+pub(super) struct Signature {
+    /// Its name.
+    pub(super) name: &'static str,
+    /// Its parameters.
+    pub(super) params: &'static [&'static str],
+    /// How many of them must be given.
+    pub(super) required: usize,
+}
+
+impl Signature {
+    /// A signature whose parameters must all be given.
+    pub(super) const fn new(name: &'static str, params: &'static [&'static str]) -> Self {
+        Self::with_required(name, params, params.len())
+    }
+
+    /// A signature whose first `required` parameters must be given.
+    pub(super) const fn with_required(
+        name: &'static str,
+        params: &'static [&'static str],
+        required: usize,
+    ) -> Self {
+        Self {
+            name,
+            params,
+            required,
+        }
+    }
+
+    /// `botContext.name(a, b?)`.
+    pub(super) fn shown(&self) -> String {
+        let params: Vec<String> = self
+            .params
+            .iter()
+            .enumerate()
+            .map(|(index, param)| {
+                if index < self.required {
+                    (*param).to_owned()
+                } else {
+                    format!("{param}?")
+                }
+            })
+            .collect();
+        format!("botContext.{}({})", self.name, params.join(", "))
+    }
+
+    /// How many arguments it takes, in words.
+    fn count(&self) -> String {
+        let (min, max) = (self.required, self.params.len());
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        if max == 0 {
+            "no arguments".to_owned()
+        } else if min == max {
+            format!("{min} argument{}", plural(min))
+        } else {
+            format!("{min} to {max} arguments")
+        }
+    }
+
+    /// Throws a `TypeError` unless the call has as many arguments as the
+    /// signature takes.
+    pub(super) fn check_count(
+        &self,
+        scope: &mut Scope<'_, '_>,
+        args: &v8::FunctionCallbackArguments<'_>,
+    ) -> bool {
+        let given = usize::try_from(args.length()).unwrap_or_default();
+        if (self.required..=self.params.len()).contains(&given) {
+            return true;
+        }
+        throw_type_error(
+            scope,
+            &format!("{} takes {}, {given} given", self.shown(), self.count()),
+        );
+        false
+    }
+}
+
+/// Whether `signature` (e.g. `setMessageDelay(delay_value)`) got at least
+/// `needed` arguments; otherwise throws a `TypeError` saying so.
+pub(super) fn takes(
+    scope: &mut Scope<'_, '_>,
+    args: &v8::FunctionCallbackArguments<'_>,
+    signature: &str,
+    needed: i32,
+) -> bool {
+    let given = args.length();
+    if given >= needed {
+        return true;
+    }
+    let plural = if needed == 1 { "" } else { "s" };
+    throw_type_error(
+        scope,
+        &format!("botContext.{signature} takes {needed} argument{plural}, {given} given"),
+    );
+    false
+}
+
 /// Checks that `function` (its signature for messages, e.g.
 /// `setSlotValue(name, value)`) got at least `needed` arguments and that
 /// the first, a name, is a string; otherwise throws a `TypeError` saying
@@ -227,13 +327,7 @@ pub(super) fn named_call(
     function: &str,
     needed: i32,
 ) -> Option<String> {
-    let given = args.length();
-    if given < needed {
-        let plural = if needed == 1 { "" } else { "s" };
-        throw_type_error(
-            scope,
-            &format!("botContext.{function} takes {needed} argument{plural}, {given} given"),
-        );
+    if !takes(scope, args, function, needed) {
         return None;
     }
     let name = args.get(0);

@@ -13,7 +13,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{Scope, record, return_string, state, text, throw_range_error, throw_type_error};
+use super::{
+    Scope, Signature, record, return_string, state, text, throw_range_error, throw_type_error,
+};
 
 /// What the platform knows of the conversation, as scripts read it: the
 /// turn's attributes, prepared once per turn by the host (objects as JSON
@@ -170,56 +172,6 @@ pub(super) fn install<'s>(
     )
 }
 
-/// A function's signature, for its argument checks and their messages.
-struct Signature {
-    /// Its name.
-    name: &'static str,
-    /// Its parameters, each a string.
-    params: &'static [&'static str],
-    /// How many of them must be given (the rest may be left out, or be
-    /// `null` or `undefined`).
-    required: usize,
-}
-
-impl Signature {
-    const fn new(name: &'static str, params: &'static [&'static str]) -> Self {
-        Self {
-            name,
-            params,
-            required: params.len(),
-        }
-    }
-
-    fn shown(&self) -> String {
-        let params: Vec<String> = self
-            .params
-            .iter()
-            .enumerate()
-            .map(|(index, param)| {
-                if index < self.required {
-                    (*param).to_owned()
-                } else {
-                    format!("{param}?")
-                }
-            })
-            .collect();
-        format!("botContext.{}({})", self.name, params.join(", "))
-    }
-
-    /// How many arguments it takes, in words.
-    fn count(&self) -> String {
-        let (min, max) = (self.required, self.params.len());
-        let plural = |n: usize| if n == 1 { "" } else { "s" };
-        if max == 0 {
-            "no arguments".to_owned()
-        } else if min == max {
-            format!("{min} argument{}", plural(min))
-        } else {
-            format!("{min} to {max} arguments")
-        }
-    }
-}
-
 /// Checks the call's arguments against `signature` (their count, and that
 /// each is a string; an optional one may be `null` or `undefined`) and
 /// copies them out (an optional one left out as `None`); throws a
@@ -229,16 +181,7 @@ fn arguments(
     args: &v8::FunctionCallbackArguments<'_>,
     signature: &Signature,
 ) -> Option<Vec<Option<String>>> {
-    let given = usize::try_from(args.length()).unwrap_or_default();
-    if given < signature.required || given > signature.params.len() {
-        throw_type_error(
-            scope,
-            &format!(
-                "{} takes {}, {given} given",
-                signature.shown(),
-                signature.count()
-            ),
-        );
+    if !signature.check_count(scope, args) {
         return None;
     }
     let mut values = Vec::with_capacity(signature.params.len());

@@ -184,7 +184,7 @@ fn is_api_execution_successful(
 }
 
 /// A getter of one input string.
-fn input_string(
+pub(super) fn input_string(
     scope: &mut Scope<'_, '_>,
     rv: &mut v8::ReturnValue<'_>,
     field: fn(&ScriptInput) -> &str,
