@@ -220,30 +220,27 @@ impl Engine {
     /// are dropped) unless a question of it waits to be asked again.
     pub(crate) fn leave_dialog(&self, state: &mut ConversationState, to: Option<usize>) {
         let bot = &*self.bot;
-        let to = to.map(|dialog| bot.dialogs[dialog].name.clone());
-        if state.dialog == to {
+        let to = to.map(|dialog| bot.dialogs[dialog].name.as_str());
+        if state.dialog.as_deref() == to {
             return;
         }
-        let dialog_of = |question: &String| {
-            find_interaction(bot, question).map(|(d, _)| bot.dialogs[d].name.as_str())
-        };
         if let Some(left) = state.dialog.take() {
             let suspended = state
                 .return_to
                 .iter()
-                .any(|question| dialog_of(question) == Some(&left));
+                .any(|question| dialog_of(bot, question) == Some(left.as_str()));
             if !suspended {
                 state.end_dialog(&left);
             }
         }
         // Back in a dialog a detour left: it runs again from here, so its
         // question is not asked again when the detour ends.
-        if let Some(entered) = &to {
+        if let Some(entered) = to {
             state
                 .return_to
-                .retain(|question| dialog_of(question) != Some(entered.as_str()));
+                .retain(|question| dialog_of(bot, question) != Some(entered));
         }
-        state.dialog = to;
+        state.dialog = to.map(str::to_owned);
     }
 
     /// At the end of a turn, ends every dialog the conversation is no
@@ -254,22 +251,28 @@ impl Engine {
     /// entry).
     pub(crate) fn end_left_dialogs(&self, state: &mut ConversationState) {
         let bot = &*self.bot;
-        let dialog_of = |question: &String| {
-            find_interaction(bot, question).map(|(d, _)| bot.dialogs[d].name.clone())
-        };
-        let mut alive: Vec<String> = state.return_to.iter().filter_map(dialog_of).collect();
-        alive.extend(state.waiting_at.as_ref().and_then(dialog_of));
+        let alive: Vec<&str> = state
+            .return_to
+            .iter()
+            .chain(&state.waiting_at)
+            .filter_map(|question| dialog_of(bot, question))
+            .collect();
         let left: Vec<String> = state
             .slots
             .keys()
             .chain(state.dialog_variables.keys())
-            .filter(|dialog| !alive.contains(dialog))
+            .filter(|dialog| !alive.contains(&dialog.as_str()))
             .cloned()
             .collect();
         for dialog in left {
             state.end_dialog(&dialog);
         }
     }
+}
+
+/// The name of the dialog the question named `question` is in.
+fn dialog_of<'b>(bot: &'b Bot, question: &str) -> Option<&'b str> {
+    find_interaction(bot, question).map(|(dialog, _)| bot.dialogs[dialog].name.as_str())
 }
 
 /// The first interaction of a dialog other than `current` whose starter

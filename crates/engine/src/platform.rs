@@ -186,7 +186,8 @@ impl Attributes {
     }
 
     fn check_size(&self) -> Result<(), AttributesError> {
-        let bytes = Value::Object(self.members.clone()).to_string().len();
+        // Measured as written, without a copy of the members.
+        let bytes = serde_json::to_string(&self.members).map_or(usize::MAX, |text| text.len());
         if bytes > MAX_ATTRIBUTES_BYTES {
             return Err(AttributesError::too_large(bytes));
         }
