@@ -5,7 +5,10 @@
 //
 // Like patchbay it isolates scripts from one another (each run gets a new
 // vm context, as vm's documentation recommends for untrusted code) and
-// bounds their time (vm's `timeout`). It uses every core (cluster, one
+// bounds their time (vm's `timeout`). With VM_CONTEXT=shared each worker
+// makes one context and runs every script in it, the globals of the run
+// set on it first (`node-shared` row): faster, and no isolation between
+// runs, conversations or bots (a script's globals stay for the next run). It uses every core (cluster, one
 // worker per core, WORKERS overrides), as patchbay does. Nothing from npm:
 // the field paths of the bench bot are evaluated by a small path walker.
 "use strict";
@@ -18,6 +21,11 @@ const UPSTREAM = process.env.UPSTREAM;
 const TOKEN = process.env.TOKEN;
 const WORKERS = Number(process.env.WORKERS || os.availableParallelism());
 const PORT = Number(process.env.PORT || 0);
+const VM_CONTEXT = process.env.VM_CONTEXT || "new";
+if (VM_CONTEXT !== "new" && VM_CONTEXT !== "shared") {
+  console.error(`VM_CONTEXT must be "new" or "shared", not "${VM_CONTEXT}"`);
+  process.exit(2);
+}
 
 if (cluster.isPrimary) {
   const server = http.createServer();
@@ -32,7 +40,9 @@ if (cluster.isPrimary) {
     cluster.on("listening", () => {
       ready += 1;
       if (ready === WORKERS) {
-        console.log(`node peer: listening on http://127.0.0.1:${port} (${WORKERS} workers)`);
+        console.log(
+          `node peer: listening on http://127.0.0.1:${port} (${WORKERS} workers, ${VM_CONTEXT === "shared" ? "one vm context per worker" : "a new vm context per run"})`,
+        );
       }
     });
   });
@@ -50,6 +60,16 @@ api_FAQS.jsonData = JSON.stringify(data);
 botContext.setBotVariable("found", botContext.getBotVariable("FAQS.titles.count"), true, false);
 `);
   const LIMITS = { timeout: 1000 };
+  const shared = VM_CONTEXT === "shared" ? vm.createContext({}) : null;
+
+  // Runs a script with `globals`: in a new context, or in the shared one.
+  function run(script, globals) {
+    if (shared === null) {
+      return script.runInNewContext(globals, LIMITS);
+    }
+    Object.assign(shared, globals);
+    return script.runInContext(shared, LIMITS);
+  }
 
   // `$.api_FAQS.items[0].title` and `[i]` (every element), as the bot uses.
   function path(document, expression) {
@@ -99,7 +119,7 @@ botContext.setBotVariable("found", botContext.getBotVariable("FAQS.titles.count"
     variables.api_FAQSStatus = String(status);
     if (status === 200 || status === 201) {
       const api = { jsonData: JSON.stringify({ api_FAQS: JSON.parse(text) }) };
-      transform.runInNewContext({ api_FAQS: api, botContext: botContext(variables, output) }, LIMITS);
+      run(transform, { api_FAQS: api, botContext: botContext(variables, output) });
       const document = JSON.parse(api.jsonData);
       const titles = path(document, "$.api_FAQS.items[i].title");
       const one = (values) => (values.length === 1 ? values[0] : values);
@@ -108,7 +128,7 @@ botContext.setBotVariable("found", botContext.getBotVariable("FAQS.titles.count"
       fields["FAQS.titles"] = one(titles);
       variables["FAQS.titles.count"] = String(titles.length);
     }
-    postProcess.runInNewContext({ botContext: botContext(variables, output) }, LIMITS);
+    run(postProcess, { botContext: botContext(variables, output) });
     const messages = output.messages;
     let next = "end";
     if ((status === 200 || status === 201) && fields["FAQS.titles"] && fields["FAQS.titles"].length > 0) {

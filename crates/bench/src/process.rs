@@ -44,6 +44,11 @@ impl Server {
         Ok(Self { child, addr })
     }
 
+    /// The process id (for signals).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Resident memory now and at its peak, in KiB (`VmRSS`, `VmHWM`),
     /// summed over the process and its children (Node's cluster workers).
     pub(crate) fn memory_kib(&self) -> (u64, u64) {

@@ -42,3 +42,36 @@ impl Samples {
         count / self.elapsed.as_secs_f64().max(f64::EPSILON)
     }
 }
+
+/// The least-squares slope of `y` over `x` (`None` with fewer than two
+/// distinct `x`).
+pub(crate) fn slope(points: &[(f64, f64)]) -> Option<f64> {
+    #[allow(clippy::cast_precision_loss)]
+    let n = points.len() as f64;
+    if points.len() < 2 {
+        return None;
+    }
+    let mean_x = points.iter().map(|(x, _)| x).sum::<f64>() / n;
+    let mean_y = points.iter().map(|(_, y)| y).sum::<f64>() / n;
+    let covariance: f64 = points
+        .iter()
+        .map(|(x, y)| (x - mean_x) * (y - mean_y))
+        .sum();
+    let variance: f64 = points.iter().map(|(x, _)| (x - mean_x).powi(2)).sum();
+    (variance > 0.0).then(|| covariance / variance)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_slope_of_a_line_and_of_a_flat_series() {
+        let line: Vec<(f64, f64)> = (0..10)
+            .map(|x| (f64::from(x), 3.0 * f64::from(x) + 7.0))
+            .collect();
+        let slope = super::slope(&line).expect("a slope");
+        assert!((slope - 3.0).abs() < 1e-9, "{slope}");
+        assert_eq!(super::slope(&[(1.0, 5.0), (2.0, 5.0)]), Some(0.0));
+        assert_eq!(super::slope(&[(1.0, 5.0)]), None);
+        assert_eq!(super::slope(&[(1.0, 5.0), (1.0, 6.0)]), None);
+    }
+}

@@ -1,8 +1,11 @@
 //! The cost of script runs on a warm runtime: a small transform over a 2 KB
 //! and a 100 KB body, an empty script (the botContext API, the queue round
-//! trip and the context's reset, which every run pays), and a run that
-//! needs a new context (what a worker pays after a run leaves its context
-//! unclean, and what every run paid before contexts were reused).
+//! trip and the context's reset, which every run pays), a run that needs a
+//! new context (what a worker pays after a run leaves its context unclean,
+//! and what every run paid before contexts were reused), and `new_context`:
+//! a fresh realm's first run (`realm`, `compile`, `run` of an empty script),
+//! which must make a new locked-down context: what the first turn of a bot
+//! just loaded or reloaded pays (issue 22's target: under 1 ms).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use patchbay_script::{ApiData, RuntimeOptions, ScriptInput, ScriptRuntime};
@@ -71,6 +74,21 @@ fn runs(c: &mut Criterion) {
     c.bench_function("run_with_context_creation", |b| {
         b.to_async(&tokio)
             .iter(|| runtime.run(&dirty, ScriptInput::default()));
+    });
+    // Only the public API: a realm no run has used yet has no context on
+    // any worker, so its first run makes one (and locks it down).
+    c.bench_function("new_context", |b| {
+        b.to_async(&tokio).iter(|| async {
+            let realm = runtime.realm("bench fresh");
+            let script = runtime
+                .compile(&realm, "bench new context", "")
+                .await
+                .expect("compiles");
+            runtime
+                .run(&script, ScriptInput::default())
+                .await
+                .expect("runs")
+        });
     });
 }
 
