@@ -91,17 +91,17 @@ fn benches(c: &mut Criterion) {
     c.bench_function("render_url_template", |b| {
         b.iter(|| render(&integration.url, &base, Place::Url).expect("renders"));
     });
-    let mut paths = PathCache::default();
+    let paths = PathCache::default();
     for (name, bytes) in [
         ("extract_fields_10kb", 10 * 1024),
         ("extract_fields_1mb", 1024 * 1024),
     ] {
         let document = document(bytes);
         c.bench_function(name, |b| {
-            b.iter(|| extract_fields(integration, &document, &base, &mut paths));
+            b.iter(|| extract_fields(integration, &document, &base, &paths));
         });
     }
-    let extracted = extract_fields(integration, &document(10 * 1024), &base, &mut paths);
+    let extracted = extract_fields(integration, &document(10 * 1024), &base, &paths);
     let mut fields = Fields::default();
     fields.store(integration, extracted);
     let values = Values {

@@ -1,6 +1,7 @@
 //! Custom data fields: JSONPath results kept as strings.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use indexmap::IndexMap;
 use jsonpath_rust::parser::model::JpQuery;
@@ -55,6 +56,10 @@ pub struct Fields {
     values: IndexMap<String, FieldValue>,
     /// Integration name to response data variable, for `{name.key}`.
     aliases: HashMap<String, String>,
+    /// Every field as the bot variables it stands for (`RDVN.key`,
+    /// `RDVN.key.count`, `RDVN.key[N]`), made when fields are stored, so
+    /// that reading one builds nothing.
+    variables: HashMap<String, String>,
 }
 
 impl Fields {
@@ -67,6 +72,19 @@ impl Fields {
             self.values.insert(format!("{rdvn}.{key}"), value);
         }
         self.aliases.insert(integration.name.clone(), rdvn.clone());
+        self.index_variables();
+    }
+
+    /// Makes [`Fields::variable`]'s map again: later fields win, as
+    /// [`Fields::as_variables`] lists them.
+    fn index_variables(&mut self) {
+        self.variables = self.as_variables().into_iter().collect();
+    }
+
+    /// The bot variable `name` when it is a field's form: `RDVN.key` (its
+    /// text), `RDVN.key.count` or `RDVN.key[N]`.
+    pub fn variable(&self, name: &str) -> Option<&str> {
+        self.variables.get(name).map(String::as_str)
     }
 
     /// Fields kept outside the process (as `RDVN.key`), read back for the
@@ -89,6 +107,7 @@ impl Fields {
                 fields.values.insert(key, value);
             }
         }
+        fields.index_variables();
         fields
     }
 
@@ -138,23 +157,35 @@ impl Fields {
 
 /// Paths with template references, compiled once per distinct rendered
 /// text. Bounded: past the limit the oldest half is dropped.
+///
+/// Shared by the turns of a bot: its lock is held only to find or add a
+/// compiled path (an [`Arc`]), never while a path is evaluated, so turns
+/// reading large responses do not wait for each other.
 #[derive(Debug, Default)]
 pub struct PathCache {
-    compiled: IndexMap<String, Option<JpQuery>>,
+    compiled: Mutex<IndexMap<String, Option<Arc<JpQuery>>>>,
 }
 
 const PATH_CACHE_LIMIT: usize = 1024;
 
 impl PathCache {
-    fn get(&mut self, path: &str) -> Option<&JpQuery> {
-        if !self.compiled.contains_key(path) {
-            if self.compiled.len() >= PATH_CACHE_LIMIT {
-                self.compiled.drain(..PATH_CACHE_LIMIT / 2);
-            }
-            self.compiled
-                .insert(path.to_owned(), compile_json_path(path).ok());
+    /// The compiled form of `path` (`None` when it is not a valid path),
+    /// compiled on first use outside the lock.
+    fn get(&self, path: &str) -> Option<Arc<JpQuery>> {
+        if let Some(found) = self.entries().get(path) {
+            return found.clone();
         }
-        self.compiled.get(path).and_then(Option::as_ref)
+        let compiled = compile_json_path(path).ok().map(Arc::new);
+        let mut entries = self.entries();
+        if entries.len() >= PATH_CACHE_LIMIT {
+            entries.drain(..PATH_CACHE_LIMIT / 2);
+        }
+        // A turn that compiled the same path meanwhile put it there first.
+        entries.entry(path.to_owned()).or_insert(compiled).clone()
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, IndexMap<String, Option<Arc<JpQuery>>>> {
+        self.compiled.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -164,7 +195,7 @@ pub fn extract_fields(
     integration: &Integration,
     document: &Value,
     values: &Values<'_>,
-    cache: &mut PathCache,
+    cache: &PathCache,
 ) -> Vec<(String, FieldValue)> {
     integration
         .custom_data_fields
@@ -175,11 +206,8 @@ pub fn extract_fields(
                 // Each value is one member name, never path syntax.
                 CompiledPath::Dynamic(template) => {
                     splice_path_values(template, |reference| values.lookup(reference))
-                        .and_then(|spliced| {
-                            cache
-                                .get(&spliced)
-                                .map(|query| query_strings(query, document))
-                        })
+                        .and_then(|spliced| cache.get(&spliced))
+                        .map(|query| query_strings(&query, document))
                         .unwrap_or_default()
                 }
             };
@@ -192,7 +220,21 @@ pub fn extract_fields(
         .collect()
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Run just before a path is evaluated on this thread: tests see what
+    /// is held while a path is evaluated.
+    static WHILE_EVALUATING: std::cell::RefCell<Option<Box<dyn FnMut()>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 fn query_strings(query: &JpQuery, document: &Value) -> Vec<String> {
+    #[cfg(test)]
+    WHILE_EVALUATING.with_borrow_mut(|hook| {
+        if let Some(hook) = hook {
+            hook();
+        }
+    });
     js_path_process(query, document)
         .map(|found| {
             found
@@ -211,5 +253,92 @@ fn as_text(value: &Value) -> String {
         Value::Null => String::new(),
         Value::Bool(_) | Value::Number(_) => value.to_string(),
         Value::Array(_) | Value::Object(_) => value.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use patchbay_config::SystemVariable;
+    use serde_json::json;
+
+    use super::*;
+
+    const BOT: &str = r#"name: big
+integrations:
+  - name: list
+    responseDataVariable: LIST
+    type: api
+    method: GET
+    url: https://example.com/list
+    customDataFields:
+      picked: "{$.api_LIST.items[*].{$botContext.member}}"
+"#;
+
+    fn extract(integration: &Integration, document: &Value, cache: &PathCache) -> Vec<String> {
+        let variables = HashMap::from([("member".to_owned(), "name".to_owned())]);
+        let slots = HashMap::new();
+        let fields = Fields::default();
+        let values = Values {
+            variables: &variables,
+            slots: &slots,
+            env: &|_: &str| None,
+            system: &|_: SystemVariable| None,
+            fields: &fields,
+        };
+        let mut found = extract_fields(integration, document, &values, cache);
+        found
+            .pop()
+            .map(|(_, value)| value.values().to_vec())
+            .unwrap_or_default()
+    }
+
+    /// While one turn evaluates a templated path (over a response of up to
+    /// 5 MiB), another turn of the bot reads by the same cached path: the
+    /// cache is held only to find the compiled path. Were it held through
+    /// the evaluation, the second turn would wait for the first, which
+    /// waits for it here: the first gives up after a while and says so.
+    #[test]
+    fn a_turn_reads_by_a_cached_path_while_another_evaluates_it() {
+        let bot = patchbay_config::load("big.yaml", BOT)
+            .map(|loaded| loaded.bot)
+            .unwrap_or_else(|report| {
+                panic!("{}", report.render(patchbay_config::RenderStyle::Plain))
+            });
+        let integration = &bot.integrations[0];
+        let large = json!({ "api_LIST": { "items": [{ "name": "a" }, { "name": "b" }] } });
+        let small = json!({ "api_LIST": { "items": [{ "name": "one" }] } });
+        let cache = PathCache::default();
+        // Compiled once, before the two turns.
+        assert_eq!(extract(integration, &small, &cache), ["one"]);
+        let (ask, asked) = mpsc::channel::<()>();
+        let (answer, answered) = mpsc::channel::<Vec<String>>();
+        std::thread::scope(|scope| {
+            let first = scope.spawn(|| {
+                let (ask, answered) = (ask, answered);
+                let (report, outcome) = mpsc::channel();
+                WHILE_EVALUATING.with_borrow_mut(|hook| {
+                    *hook = Some(Box::new(move || {
+                        let _ = ask.send(());
+                        let _ = report.send(answered.recv_timeout(Duration::from_secs(5)));
+                    }));
+                });
+                let found = extract(integration, &large, &cache);
+                WHILE_EVALUATING.with_borrow_mut(|hook| *hook = None);
+                (found, outcome.recv().expect("the hook ran"))
+            });
+            asked.recv().expect("the first turn evaluates");
+            let _ = answer.send(extract(integration, &small, &cache));
+            let (found, second) = first.join().expect("the first turn");
+            assert_eq!(found, ["a", "b"]);
+            assert_eq!(
+                second.expect(
+                    "the second turn waited for the first: the cache was held while a path was evaluated"
+                ),
+                ["one"]
+            );
+        });
     }
 }

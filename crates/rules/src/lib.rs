@@ -8,10 +8,11 @@
 //! distinct rendered text and cached by the caller's [`PathCache`]).
 //!
 //! # API boundary
-//! [`Values`] (what templates and conditions read), [`select_answer_rule`]
+//! [`Values`] (what templates and conditions read, [`Variables`] borrowed), [`select_answer_rule`]
 //! and [`capture_value`] for a question's answer, [`render`] with
 //! [`Place`], [`render_url`] for a request's URL, [`extract_fields`] into
-//! [`Fields`], [`select_rule`], [`next_step`] and [`trigger_target`], and
+//! [`Fields`], [`select_rule`], [`next_step`] and [`trigger_target`] (by name, or
+//! through a [`BotIndex`] made once per bot), and
 //! [`xml_to_json`] for XML responses.
 #![deny(missing_docs)]
 
@@ -24,7 +25,9 @@ mod xml;
 
 pub use answer::{Answer, capture_groups, capture_value, picked_choice, select_answer_rule};
 pub use fields::{FieldValue, Fields, PathCache, extract_fields};
-pub use flow::{Position, Step, fallback_start, find_interaction, next_step, trigger_target};
-pub use render::{Place, RenderError, RenderedUrl, Values, render, render_url};
+pub use flow::{
+    BotIndex, Position, Step, fallback_start, find_interaction, next_step, trigger_target,
+};
+pub use render::{Place, RenderError, RenderedUrl, Values, Variables, render, render_url};
 pub use select::{condition_holds, select_rule};
 pub use xml::xml_to_json;

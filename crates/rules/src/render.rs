@@ -12,12 +12,27 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
 use crate::fields::Fields;
 
+/// Bot variables by name, read where they are kept (a map of names to
+/// values, or a conversation's state): nothing is copied to read one.
+pub trait Variables {
+    /// The value of the variable `name`, if it is set.
+    fn variable(&self, name: &str) -> Option<&str>;
+}
+
+impl<S: std::hash::BuildHasher> Variables for HashMap<String, String, S> {
+    fn variable(&self, name: &str) -> Option<&str> {
+        self.get(name).map(String::as_str)
+    }
+}
+
 /// What a template reads: bot variables, slots, the bot's environment, the
 /// system variables and the custom data fields of integrations that ran.
 #[derive(Clone, Copy)]
 pub struct Values<'a> {
-    /// Bot variables.
-    pub variables: &'a HashMap<String, String>,
+    /// Bot variables. A custom data field's forms (`RDVN.key`,
+    /// `RDVN.key.count`, `RDVN.key[N]`) are read from [`Values::fields`]
+    /// first, as scripts see them.
+    pub variables: &'a dyn Variables,
     /// Slots.
     pub slots: &'a HashMap<String, String>,
     /// The bot's environment.
@@ -31,17 +46,24 @@ pub struct Values<'a> {
 impl std::fmt::Debug for Values<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Values")
-            .field("variables", &self.variables.len())
             .field("fields", &self.fields.len())
             .finish_non_exhaustive()
     }
 }
 
 impl Values<'_> {
+    /// The bot variable `name`: a custom data field's form
+    /// ([`Fields::variable`]) over the variables.
+    pub fn variable(&self, name: &str) -> Option<&str> {
+        self.fields
+            .variable(name)
+            .or_else(|| self.variables.variable(name))
+    }
+
     /// The text a reference stands for; unknown references are empty.
     pub fn lookup(&self, reference: &Reference) -> String {
         match reference {
-            Reference::BotVariable(name) => self.variables.get(name).cloned().unwrap_or_default(),
+            Reference::BotVariable(name) => self.variable(name).unwrap_or_default().to_owned(),
             Reference::Slot(name) => self.slots.get(name).cloned().unwrap_or_default(),
             Reference::Env(name) => (self.env)(name).unwrap_or_default(),
             Reference::System(system) => (self.system)(*system).unwrap_or_default(),

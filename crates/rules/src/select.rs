@@ -52,7 +52,7 @@ pub fn condition_holds(condition: &Condition, values: &Values<'_>) -> bool {
 /// The tested value: a bot variable (`None` when unset) or a field's text.
 fn subject(condition: &Condition, values: &Values<'_>) -> Option<String> {
     if let Some(name) = &condition.variable {
-        return values.variables.get(name).cloned();
+        return values.variable(name).map(str::to_owned);
     }
     let field = condition.field.as_ref()?.reference()?;
     values
