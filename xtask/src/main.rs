@@ -4,6 +4,8 @@
 //! - `cargo xtask test`: all tests (nextest when installed, else cargo test).
 //! - `cargo xtask demo`: `patchbay demo`.
 //! - `cargo xtask bench [--quick]`: the benchmark table (docs/benchmarks.md).
+//! - `cargo xtask profile [--seconds N]`: a `perf` profile of the bench's
+//!   `turn` row (docs/benchmarks.md, "Profile of the turn row").
 //! - `cargo xtask reliability`: the reliability and security tables, in
 //!   their long form (docs/reliability.md).
 //! - `cargo xtask fuzz --minutes N`: the property tests, for N minutes.
@@ -45,6 +47,7 @@ fn main() -> anyhow::Result<()> {
             bench(&root, true)
         }
         "bench" => bench(&root, std::env::args().any(|arg| arg == "--quick")),
+        "profile" => profile(&root, seconds()?),
         "reliability" => reliability(&root),
         "fuzz" => fuzz(&root, minutes()?),
         "test" => test(&root),
@@ -62,7 +65,7 @@ fn main() -> anyhow::Result<()> {
             ],
         ),
         _ => bail!(
-            "usage: cargo xtask <ci|test|demo|bench>\n  ci     fmt check, clippy -D warnings, all tests, bench --quick\n  test   all tests\n  demo   run `patchbay demo`\n  bench  the benchmark table (release build); --quick: every row once, briefly (dev build)\n  reliability  the reliability and security tables, long form\n  fuzz --minutes N  the property tests, N minutes\n  secrets  scan the last test run's captured output for canary secrets"
+            "usage: cargo xtask <ci|test|demo|bench>\n  ci     fmt check, clippy -D warnings, all tests, bench --quick\n  test   all tests\n  demo   run `patchbay demo`\n  bench  the benchmark table (release build); --quick: every row once, briefly (dev build)\n  profile [--seconds N]  a perf profile of the bench's turn row (release code with symbols)\n  reliability  the reliability and security tables, long form\n  fuzz --minutes N  the property tests, N minutes\n  secrets  scan the last test run's captured output for canary secrets"
         ),
     }
 }
@@ -111,6 +114,102 @@ fn bench(root: &Path, quick: bool) -> anyhow::Result<()> {
     } else {
         cargo(root, &["bench", "--workspace", "--benches"])
     }
+}
+
+/// The profile that `profile` builds: the release profile's code with its
+/// symbols kept (`perf` names frames by them; unwinding reads `.eh_frame`,
+/// which `panic = "unwind"` keeps). Given on the command line, so the
+/// workspace's manifest stays as it is; its own directory, `target/profiling`.
+const PROFILING: [&str; 6] = [
+    "--config",
+    "profile.profiling.inherits=\"release\"",
+    "--config",
+    "profile.profiling.strip=false",
+    "--config",
+    "profile.profiling.debug=\"line-tables-only\"",
+];
+
+/// A `perf` profile of the `turn` row: `patchbay-bench --profile-turn`
+/// (the row's engine, upstream and metrics, turns in a loop) sampled by
+/// CPU clock with DWARF call graphs; then the frames by own time and by
+/// time including callees, in `target/bench/turn-profile*.txt`.
+fn profile(root: &Path, seconds: u64) -> anyhow::Result<()> {
+    let perf_works = Command::new("perf")
+        .args(["record", "-e", "cpu-clock", "-o", "/dev/null", "--", "true"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !perf_works {
+        bail!(
+            "`perf record -e cpu-clock` does not work here: install perf (Debian: apt-get install linux-perf) or run as a user allowed to sample (kernel.perf_event_paranoid)"
+        );
+    }
+    let mut args = vec![
+        "build",
+        "--profile",
+        "profiling",
+        "--package",
+        "patchbay-bench",
+    ];
+    args.extend_from_slice(&PROFILING);
+    cargo(root, &args)?;
+    let out = root.join("target/bench");
+    std::fs::create_dir_all(&out)?;
+    let data = out.join("turn.perf.data");
+    let mut record = Command::new("perf");
+    record
+        .args([
+            "record",
+            "-e",
+            "cpu-clock",
+            "-F",
+            "499",
+            "--call-graph",
+            "dwarf",
+        ])
+        .arg("-o")
+        .arg(&data)
+        .arg("--")
+        .arg(root.join("target/profiling/patchbay-bench"))
+        .args(["--profile-turn", &seconds.to_string()])
+        .current_dir(root);
+    run(record)?;
+    // Each thread's share, each binary's, frames by own time (with their
+    // thread), frames by time including what they called.
+    let reports: [(&str, &str); 4] = [
+        ("turn-profile-threads.txt", "--no-children --sort comm"),
+        ("turn-profile-dsos.txt", "--no-children --sort dso"),
+        (
+            "turn-profile.txt",
+            "--no-children --sort comm,dso,sym --percent-limit 0.3",
+        ),
+        (
+            "turn-profile-children.txt",
+            "--children --sort sym --percent-limit 1",
+        ),
+    ];
+    for (name, args) in reports {
+        // `--no-inline`: resolving inlined frames runs addr2line for every
+        // sample (minutes instead of seconds).
+        let report = Command::new("perf")
+            .arg("report")
+            .arg("-i")
+            .arg(&data)
+            .args(["--stdio", "--no-inline", "-g", "none"])
+            .args(args.split(' '))
+            .current_dir(root)
+            .output()
+            .context("cannot run perf report")?;
+        if !report.status.success() {
+            bail!(
+                "perf report failed: {}",
+                String::from_utf8_lossy(&report.stderr)
+            );
+        }
+        let path = out.join(name);
+        std::fs::write(&path, &report.stdout)?;
+        let _ = writeln!(std::io::stdout(), "{}", path.display());
+    }
+    Ok(())
 }
 
 /// The reliability suite with its long forms (10,000 hostile turns, 60 s of
@@ -198,6 +297,17 @@ fn release_test(
     let mut command = cargo_command(root, &args);
     command.env(name, value);
     run(command)
+}
+
+fn seconds() -> anyhow::Result<u64> {
+    let args: Vec<String> = std::env::args().collect();
+    let position = args.iter().position(|arg| arg == "--seconds");
+    match position.and_then(|at| args.get(at + 1)) {
+        Some(value) => value
+            .parse()
+            .with_context(|| format!("--seconds takes a number, not `{value}`")),
+        None => Ok(10),
+    }
 }
 
 fn minutes() -> anyhow::Result<u64> {
