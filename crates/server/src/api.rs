@@ -1,29 +1,150 @@
-//! Routes, request parsing and the JSON every answer is made of.
+//! The routes (docs/http-api.md), their handlers, the JSON every failure
+//! answers, and the layers every request passes on its way to them.
+//!
+//! Outermost first, [`app`] stacks: the access log with the request id
+//! (`conventions.rs`), the request metrics (`metrics.rs`), the request
+//! head's checks (`head.rs`), then [`router`]. Inside it, the pages and the
+//! API answer only the allowed hosts ([`allowed_host`]), and turns and
+//! invocations read their whole body first (`body.rs`) and run under the
+//! deadline ([`with_deadline`]).
 
+use std::convert::Infallible;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{MatchedPath, OriginalUri, Path, Request, State};
+use axum::handler::Handler;
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use http::{HeaderValue, Method, StatusCode, Uri, header};
+use http_body_util::BodyExt;
 use patchbay_engine::{
     Attributes, AttributesError, ConversationKey, ConversationState, Engine, EngineError, Start,
     StoreError, StoredTurn, StoredTurnRequest, Turn, UserMessage,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tower::util::BoxCloneSyncService;
+use tower::{BoxError, ServiceBuilder};
 
 use crate::Server;
-use crate::body::{BodyRate, BodyTooSlow, MinRate};
-use crate::conventions::RequestContext;
+use crate::body::{BodyRate, BodyRules, read_body};
+use crate::conventions::{Failure, PROBLEM_JSON, problem_json};
 
 /// The playground page (`serve --playground`): plain HTML, CSS and JS, no
 /// build step, nothing fetched from elsewhere.
 const PLAYGROUND: &[u8] = include_bytes!("playground.html");
 
+/// Every request's service: the router inside the layers all requests
+/// pass, whatever their route.
+pub(crate) type App = BoxCloneSyncService<Request, Response, Infallible>;
+
+/// The server's [`router`] inside, outermost first: the access log and
+/// request id, the request metrics, the request head's checks.
+pub(crate) fn app(server: Server) -> App {
+    BoxCloneSyncService::new(
+        ServiceBuilder::new()
+            .layer(from_fn(crate::conventions::access_log))
+            .layer(from_fn(crate::metrics::record_request))
+            .layer(from_fn(crate::head::check_head))
+            .service(router(server)),
+    )
+}
+
+/// The routes. A `GET` route answers `HEAD` too; a route asked with a
+/// method it does not take answers 405 with `Allow`, a path no route has
+/// 404. Health, readiness and metrics answer any host; the pages and the
+/// API only the allowed ones. A turn or an invocation reads its whole body
+/// first (JSON, the size limit, the minimum rate), then runs under the
+/// deadline.
+pub(crate) fn router(server: Server) -> Router {
+    let options = &server.shared.options;
+    let body = BodyRules {
+        limit: options.max_request_bytes,
+        rate: BodyRate {
+            grace: options.body_timeout,
+            min_bytes_per_second: options.min_body_rate,
+        },
+    };
+    let hosts: Arc<[String]> = options
+        .allowed_hosts
+        .iter()
+        .map(|host| normalize_host(host))
+        .collect();
+    // A method router's own layers wrap its handler, not its 405: the
+    // method is checked first, then the host, the body, the deadline.
+    let hosted = |route: MethodRouter<Server>| {
+        route.route_layer(from_fn_with_state(Arc::clone(&hosts), allowed_host))
+    };
+    let runs = |route| {
+        let route = with_deadline(route, options.deadline);
+        hosted(route.route_layer(from_fn_with_state(body, read_body)))
+    };
+    let routes = Router::new()
+        .route("/healthz", takes_get(health))
+        .route("/readyz", takes_get(ready))
+        .route("/metrics", takes_get(metrics))
+        .route("/", hosted(takes_get(playground)))
+        .route("/v1/bots", hosted(takes_get(bots)))
+        .route("/v1/bots/{bot}/turns", runs(takes_post(turn)))
+        .route(
+            "/v1/bots/{bot}/integrations/{name}/invoke",
+            runs(takes_post(invoke)),
+        )
+        .fallback(not_found);
+    publish_route(routes).with_state(server)
+}
+
+/// `routes` with the route that answered (its [`MatchedPath`]) put on each
+/// answer, for the access log and the metrics outside the router; no path
+/// on the answer is the fallback's `unknown`.
+pub(crate) fn publish_route<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router<S> {
+    routes.layer(from_fn(|request: Request, next: Next| async move {
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        let mut response = next.run(request).await;
+        if let Some(route) = route {
+            response.extensions_mut().insert(route);
+        }
+        response
+    }))
+}
+
+/// `route` under `deadline`: a request that has not been answered within
+/// it answers 504 `deadline_exceeded` (its turn or invocation is dropped).
+pub(crate) fn with_deadline<S: Clone + Send + Sync + 'static>(
+    route: MethodRouter<S>,
+    deadline: Duration,
+) -> MethodRouter<S> {
+    route.route_layer(
+        ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(move |_: BoxError| async move {
+                deadline_exceeded(deadline)
+            }))
+            .timeout(deadline),
+    )
+}
+
+/// A route read with `GET` (and `HEAD`).
+fn takes_get<H: Handler<T, Server>, T: 'static>(handler: H) -> MethodRouter<Server> {
+    get(handler).fallback(|OriginalUri(uri): OriginalUri| async move {
+        ApiError::method_not_allowed(&uri, Method::GET)
+    })
+}
+
+/// A route sent with `POST`.
+fn takes_post<H: Handler<T, Server>, T: 'static>(handler: H) -> MethodRouter<Server> {
+    post(handler).fallback(|OriginalUri(uri): OriginalUri| async move {
+        ApiError::method_not_allowed(&uri, Method::POST)
+    })
+}
+
 /// A failed request: its status, a stable `code` and a message.
 #[derive(Debug)]
-struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
@@ -32,7 +153,7 @@ struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -41,12 +162,53 @@ impl ApiError {
         }
     }
 
-    /// The error with the `Allow` header a 405 sends.
-    fn allow(self, methods: &'static str) -> Self {
+    /// 404 for a path no route has.
+    pub(crate) fn not_found(uri: &Uri) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no route for {}", uri.path()),
+        )
+    }
+
+    /// 405 for a route that takes only `method` (and `HEAD` with `GET`).
+    fn method_not_allowed(uri: &Uri, method: Method) -> Self {
+        let allow = if method == Method::GET {
+            "GET, HEAD"
+        } else {
+            "POST"
+        };
         Self {
-            allow: Some(methods),
-            ..self
+            allow: Some(allow),
+            ..Self::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{} takes {method}", uri.path()),
+            )
         }
+    }
+}
+
+/// Problem details (RFC 9457) that keep the `error` object,
+/// `{"code", "message"}`; a server error also carries its [`Failure`] for
+/// the access log to report.
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = problem_json(self.status, self.code, &self.message);
+        let mut response =
+            (self.status, [(header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response();
+        if let Some(allow) = self.allow {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        if self.status.is_server_error() {
+            response.extensions_mut().insert(Failure {
+                code: self.code,
+                message: self.message,
+            });
+        }
+        response
     }
 }
 
@@ -138,406 +300,189 @@ struct InvokeRequest {
     state: Option<Value>,
 }
 
-/// What a request asks for, by path (its segments percent-decoded).
-enum Route {
-    Playground,
-    Bots,
-    Health,
-    Ready,
-    Metrics,
-    Turn { bot: String },
-    Invoke { bot: String, integration: String },
+async fn not_found(OriginalUri(uri): OriginalUri) -> ApiError {
+    ApiError::not_found(&uri)
 }
 
-impl Route {
-    /// The route's name in metrics (never the bot's or caller's text).
-    fn label(&self) -> &'static str {
-        match self {
-            Self::Playground => "playground",
-            Self::Bots => "bots",
-            Self::Health => "healthz",
-            Self::Ready => "readyz",
-            Self::Metrics => "metrics",
-            Self::Turn { .. } => "turns",
-            Self::Invoke { .. } => "invoke",
-        }
-    }
-
-    fn method(&self) -> Method {
-        match self {
-            Self::Playground | Self::Bots | Self::Health | Self::Ready | Self::Metrics => {
-                Method::GET
-            }
-            Self::Turn { .. } | Self::Invoke { .. } => Method::POST,
-        }
-    }
-
-    /// Whether the route answers `method`: its own, and `HEAD` where it
-    /// takes `GET`.
-    fn allows(&self, method: &Method) -> bool {
-        let own = self.method();
-        *method == own || (*method == Method::HEAD && own == Method::GET)
-    }
-
-    /// The route's `Allow` header.
-    fn allow(&self) -> &'static str {
-        if self.method() == Method::GET {
-            "GET, HEAD"
-        } else {
-            "POST"
-        }
-    }
-
-    /// Health, readiness and metrics: read-only, no conversation data, and
-    /// asked by probes and scrapers that name the host by its address.
-    fn is_operational(&self) -> bool {
-        matches!(self, Self::Health | Self::Ready | Self::Metrics)
-    }
-}
-
-/// The route of a path, `None` when there is none; an error when a segment
-/// does not decode to one UTF-8 segment.
-fn route(path: &str) -> Result<Option<Route>, ApiError> {
-    let segments = path
-        .trim_start_matches('/')
-        .split('/')
-        .map(decode_segment)
-        .collect::<Result<Vec<_>, _>>()?;
-    let segments: Vec<&str> = segments.iter().map(AsRef::as_ref).collect();
-    Ok(Some(match segments.as_slice() {
-        [""] => Route::Playground,
-        ["v1", "bots"] => Route::Bots,
-        ["healthz"] => Route::Health,
-        ["readyz"] => Route::Ready,
-        ["metrics"] => Route::Metrics,
-        ["v1", "bots", bot, "turns"] if !bot.is_empty() => Route::Turn {
-            bot: (*bot).to_owned(),
-        },
-        ["v1", "bots", bot, "integrations", integration, "invoke"]
-            if !bot.is_empty() && !integration.is_empty() =>
-        {
-            Route::Invoke {
-                bot: (*bot).to_owned(),
-                integration: (*integration).to_owned(),
-            }
-        }
-        _ => return Ok(None),
-    }))
-}
-
-/// One path segment, percent-decoded. A segment that decodes to `/` would
-/// be two segments to anything that decodes the path whole, and one that
-/// is not UTF-8 names nothing: both are refused.
-fn decode_segment(raw: &str) -> Result<std::borrow::Cow<'_, str>, ApiError> {
-    let bad_path = |message: &str| ApiError::new(StatusCode::BAD_REQUEST, "bad_path", message);
-    let decoded = percent_encoding::percent_decode_str(raw)
-        .decode_utf8()
-        .map_err(|_| bad_path("a path segment decodes to invalid UTF-8"))?;
-    if decoded.contains('/') {
-        return Err(bad_path(
-            "a path segment may not encode `/` (%2F); names never contain it",
+async fn playground(State(server): State<Server>) -> Result<Response, ApiError> {
+    if !server.shared.options.playground {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "the playground is off (patchbay serve --playground)",
         ));
     }
-    Ok(decoded)
+    // The page's script and style are inline; it may only call this server.
+    let headers = [
+        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        ),
+    ];
+    Ok((headers, PLAYGROUND).into_response())
+}
+
+async fn bots(State(server): State<Server>) -> Response {
+    let bots: Vec<Value> = server
+        .bot_names()
+        .iter()
+        .filter_map(|name| server.bot(name))
+        .map(|engine| {
+            let bot = engine.bot();
+            json!({
+                "name": bot.name,
+                "description": bot.description,
+                "interactions": bot.interactions().map(|(_, i)| i.name.as_str()).collect::<Vec<_>>(),
+                "integrations": bot.integrations.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json_response(json!({ "bots": bots }).to_string())
+}
+
+async fn health() -> Response {
+    json_response(json!({"status": "ok"}).to_string())
+}
+
+async fn ready(State(server): State<Server>) -> Result<Response, ApiError> {
+    let bots = server.bot_names();
+    if server.shared.draining.load(Ordering::SeqCst) {
+        Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is shutting down",
+        ))
+    } else if bots.is_empty() {
+        Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_bots",
+            "no bot is loaded",
+        ))
+    } else if !server.scripts_ready() {
+        Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "scripts_unavailable",
+            "no script worker is available (see patchbay_script_workers_replaced_total)",
+        ))
+    } else {
+        Ok(json_response(
+            json!({"status": "ready", "bots": bots}).to_string(),
+        ))
+    }
+}
+
+async fn metrics(State(server): State<Server>) -> Result<Response, ApiError> {
+    match &server.shared.options.metrics {
+        Some(metrics) => Ok((
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            metrics.render(),
+        )
+            .into_response()),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "metrics are not enabled",
+        )),
+    }
+}
+
+async fn turn(
+    State(server): State<Server>,
+    Path(bot): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let engine = server.engine(&bot)?;
+    let body: TurnRequest = json_body(request).await?;
+    let key = stored_conversation(&bot, &body)?;
+    let TurnRequest {
+        state: sent,
+        interaction,
+        message,
+        payload,
+        turn_id,
+        reset,
+        attributes,
+        show_responses,
+        ..
+    } = body;
+    let options = &server.shared.options;
+    if show_responses && !options.show_responses {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "responses_hidden",
+            "this server does not show upstream responses: start it with --show-responses",
+        ));
+    }
+    let attributes = attributes
+        .map(Attributes::from_json)
+        .transpose()
+        .map_err(attributes_error)?;
+    let message = UserMessage {
+        text: message,
+        payload,
+        attributes,
+        show_responses,
+    };
+    let start = interaction.map_or(Start::Message, Start::Interaction);
+    let turn = match key {
+        Some(key) => {
+            let request = StoredTurnRequest {
+                key: &key,
+                start,
+                message,
+                session_ttl: options.session_ttl,
+                turn_id: turn_id.as_deref(),
+                reset,
+            };
+            let stored = engine.run_stored_turn(options.store.as_ref(), request);
+            stored.await.map(|stored| {
+                let outcome = match &stored {
+                    StoredTurn::Ran { turn, .. } => turn_outcome(turn),
+                    StoredTurn::Replayed { .. } => "replayed",
+                };
+                (stored.answer(), Some(stored.version()), outcome)
+            })
+        }
+        None => {
+            let state = state(sent, &engine)?;
+            let turn = engine.run_turn(state, start, message).await;
+            turn.map(|turn| (turn.answer_json(), None, turn_outcome(&turn)))
+        }
+    };
+    let outcome = match &turn {
+        Ok((_, _, outcome)) => *outcome,
+        Err(_) => "error",
+    };
+    metrics::counter!(
+        "patchbay_turns_total",
+        "bot" => engine.bot().name.clone(),
+        "outcome" => outcome
+    )
+    .increment(1);
+    let (mut json, version, _) = turn?;
+    if let Some(version) = version {
+        json["version"] = json!(version);
+    }
+    Ok(answer(&engine, &json))
+}
+
+async fn invoke(
+    State(server): State<Server>,
+    Path((bot, integration)): Path<(String, String)>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let engine = server.engine(&bot)?;
+    let body: InvokeRequest = json_body(request).await?;
+    let mut state = state(body.state, &engine)?;
+    let invocation = engine.invoke(&integration, &mut state).await?;
+    let mut json = invocation.to_json();
+    json["state"] = state.to_json();
+    Ok(answer(&engine, &json))
 }
 
 impl Server {
-    /// Answers one request; never fails (failures are JSON answers).
-    pub(crate) async fn answer(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
-        let context = RequestContext::new(request.method(), request.headers());
-        let started = context.started;
-        let path = request.uri().path().to_owned();
-        let (label, result) = match route(&path) {
-            _ if head_bytes(&request) > MAX_HEAD_BYTES => (
-                "unknown",
-                Err(ApiError::new(
-                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                    "headers_too_large",
-                    format!("the request's head is larger than {MAX_HEAD_BYTES} bytes"),
-                )),
-            ),
-            Err(error) => ("unknown", Err(error)),
-            Ok(None) => (
-                "unknown",
-                Err(ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    format!("no route for {path}"),
-                )),
-            ),
-            Ok(Some(route)) if !route.allows(request.method()) => (
-                route.label(),
-                Err(ApiError::new(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "method_not_allowed",
-                    format!("{path} takes {}", route.method()),
-                )
-                .allow(route.allow())),
-            ),
-            Ok(Some(route)) if !route.is_operational() && !self.host_allowed(&request) => (
-                route.label(),
-                Err(ApiError::new(
-                    StatusCode::MISDIRECTED_REQUEST,
-                    "host_not_allowed",
-                    "this server does not answer for that host (serve --allowed-host)",
-                )),
-            ),
-            Ok(Some(route)) => {
-                let label = route.label();
-                let dispatched = self.dispatch(route, request);
-                match context.trace.clone() {
-                    Some(trace) => (label, trace.scope(dispatched).await),
-                    None => (label, dispatched.await),
-                }
-            }
-        };
-        let mut response = result.unwrap_or_else(|error| {
-            if error.status.is_server_error() {
-                tracing::warn!(
-                    code = error.code,
-                    message = %error.message,
-                    request_id = %context.request_id,
-                    "request failed"
-                );
-            }
-            let mut response = error_response(error.status, error.code, &error.message);
-            if let Some(allow) = error.allow {
-                response
-                    .headers_mut()
-                    .insert(header::ALLOW, header::HeaderValue::from_static(allow));
-            }
-            response
-        });
-        context.finish(crate::conventions::route_pattern(label), &mut response);
-        metrics::counter!(
-            "patchbay_requests_total",
-            "route" => label,
-            "status" => response.status().as_str().to_owned()
-        )
-        .increment(1);
-        metrics::histogram!("patchbay_request_duration_seconds", "route" => label)
-            .record(started.elapsed().as_secs_f64());
-        response
-    }
-
-    /// Whether the host the request names (`Host`, or the URI's authority
-    /// in HTTP/2) is one of [`crate::ServerOptions::allowed_hosts`]; any is
-    /// when none are set, and so is a request naming none (browsers always
-    /// name one).
-    fn host_allowed(&self, request: &Request<Incoming>) -> bool {
-        let allowed = &self.shared.options.allowed_hosts;
-        if allowed.is_empty() {
-            return true;
-        }
-        let host = match request.uri().host() {
-            Some(host) => Some(host.to_owned()),
-            None => request
-                .headers()
-                .get(header::HOST)
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.parse::<http::uri::Authority>().ok())
-                .map(|authority| authority.host().to_owned()),
-        };
-        match host {
-            None => !request.headers().contains_key(header::HOST),
-            Some(host) => {
-                let host = normalize_host(&host);
-                allowed
-                    .iter()
-                    .any(|allowed| normalize_host(allowed) == host)
-            }
-        }
-    }
-
-    async fn dispatch(
-        &self,
-        route: Route,
-        request: Request<Incoming>,
-    ) -> Result<Response<Full<Bytes>>, ApiError> {
-        match route {
-            Route::Playground if self.shared.options.playground => {
-                let mut response = Response::new(Full::new(Bytes::from_static(PLAYGROUND)));
-                let headers = response.headers_mut();
-                headers.insert(
-                    header::CONTENT_TYPE,
-                    header::HeaderValue::from_static("text/html; charset=utf-8"),
-                );
-                // The page's script and style are inline; it may only call
-                // this server.
-                headers.insert(
-                    header::CONTENT_SECURITY_POLICY,
-                    header::HeaderValue::from_static(
-                        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-                    ),
-                );
-                Ok(response)
-            }
-            Route::Playground => Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "the playground is off (patchbay serve --playground)",
-            )),
-            Route::Bots => {
-                let bots: Vec<Value> = self
-                    .bot_names()
-                    .iter()
-                    .filter_map(|name| self.bot(name))
-                    .map(|engine| {
-                        let bot = engine.bot();
-                        json!({
-                            "name": bot.name,
-                            "description": bot.description,
-                            "interactions": bot.interactions().map(|(_, i)| i.name.as_str()).collect::<Vec<_>>(),
-                            "integrations": bot.integrations.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(),
-                        })
-                    })
-                    .collect();
-                Ok(json_response(StatusCode::OK, &json!({ "bots": bots })))
-            }
-            Route::Health => Ok(json_response(StatusCode::OK, &json!({"status": "ok"}))),
-            Route::Ready => {
-                let bots = self.bot_names();
-                if self.shared.draining.load(Ordering::SeqCst) {
-                    Err(ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "shutting_down",
-                        "the server is shutting down",
-                    ))
-                } else if bots.is_empty() {
-                    Err(ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "no_bots",
-                        "no bot is loaded",
-                    ))
-                } else if !self.scripts_ready() {
-                    Err(ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "scripts_unavailable",
-                        "no script worker is available (see patchbay_script_workers_replaced_total)",
-                    ))
-                } else {
-                    Ok(json_response(
-                        StatusCode::OK,
-                        &json!({"status": "ready", "bots": bots}),
-                    ))
-                }
-            }
-            Route::Metrics => match &self.shared.options.metrics {
-                Some(metrics) => {
-                    let mut response = Response::new(Full::new(Bytes::from(metrics.render())));
-                    response.headers_mut().insert(
-                        header::CONTENT_TYPE,
-                        header::HeaderValue::from_static("text/plain; version=0.0.4"),
-                    );
-                    Ok(response)
-                }
-                None => Err(ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    "metrics are not enabled",
-                )),
-            },
-            Route::Turn { bot } => {
-                let engine = self.engine(&bot)?;
-                let body: TurnRequest = self.read_json(request).await?;
-                let key = stored_conversation(&bot, &body)?;
-                let TurnRequest {
-                    state: sent,
-                    interaction,
-                    message,
-                    payload,
-                    turn_id,
-                    reset,
-                    attributes,
-                    show_responses,
-                    ..
-                } = body;
-                if show_responses && !self.shared.options.show_responses {
-                    return Err(ApiError::new(
-                        StatusCode::FORBIDDEN,
-                        "responses_hidden",
-                        "this server does not show upstream responses: start it with --show-responses",
-                    ));
-                }
-                let attributes = attributes
-                    .map(Attributes::from_json)
-                    .transpose()
-                    .map_err(attributes_error)?;
-                let message = UserMessage {
-                    text: message,
-                    payload,
-                    attributes,
-                    show_responses,
-                };
-                let start = interaction.map_or(Start::Message, Start::Interaction);
-                let deadline = self.shared.options.deadline;
-                let conversation = match key {
-                    Some(key) => Conversation::Stored(key),
-                    None => Conversation::Sent(Box::new(state(sent, &engine)?)),
-                };
-                let run = async {
-                    match conversation {
-                        Conversation::Stored(key) => {
-                            let options = &self.shared.options;
-                            let request = StoredTurnRequest {
-                                key: &key,
-                                start,
-                                message,
-                                session_ttl: options.session_ttl,
-                                turn_id: turn_id.as_deref(),
-                                reset,
-                            };
-                            let stored = engine.run_stored_turn(options.store.as_ref(), request);
-                            stored.await.map(|stored| {
-                                let outcome = match &stored {
-                                    StoredTurn::Ran { turn, .. } => turn_outcome(turn),
-                                    StoredTurn::Replayed { .. } => "replayed",
-                                };
-                                (stored.answer(), Some(stored.version()), outcome)
-                            })
-                        }
-                        Conversation::Sent(state) => {
-                            let turn = engine.run_turn(*state, start, message).await;
-                            turn.map(|turn| (turn.answer_json(), None, turn_outcome(&turn)))
-                        }
-                    }
-                };
-                let turn = tokio::time::timeout(deadline, run)
-                    .await
-                    .map_err(|_| deadline_exceeded(deadline))?;
-                let outcome = match &turn {
-                    Ok((_, _, outcome)) => *outcome,
-                    Err(_) => "error",
-                };
-                metrics::counter!(
-                    "patchbay_turns_total",
-                    "bot" => engine.bot().name.clone(),
-                    "outcome" => outcome
-                )
-                .increment(1);
-                let (mut json, version, _) = turn?;
-                if let Some(version) = version {
-                    json["version"] = json!(version);
-                }
-                Ok(answer(&engine, &json))
-            }
-            Route::Invoke { bot, integration } => {
-                let engine = self.engine(&bot)?;
-                let body: InvokeRequest = self.read_json(request).await?;
-                let mut state = state(body.state, &engine)?;
-                let deadline = self.shared.options.deadline;
-                let invocation =
-                    tokio::time::timeout(deadline, engine.invoke(&integration, &mut state))
-                        .await
-                        .map_err(|_| deadline_exceeded(deadline))??;
-                let mut json = invocation.to_json();
-                json["state"] = state.to_json();
-                Ok(answer(&engine, &json))
-            }
-        }
-    }
-
-    fn engine(&self, bot: &str) -> Result<std::sync::Arc<Engine>, ApiError> {
+    fn engine(&self, bot: &str) -> Result<Arc<Engine>, ApiError> {
         self.bot(bot).ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -546,97 +491,36 @@ impl Server {
             )
         })
     }
-
-    /// Reads a JSON body within the size limit and the body rate; an empty
-    /// body reads as `{}`. The body must say it is JSON: a browser sends
-    /// `application/json` across sites only after a CORS preflight (which
-    /// this server does not answer), so a page elsewhere cannot run turns
-    /// with a "simple" `text/plain` or form POST.
-    async fn read_json<T: serde::de::DeserializeOwned>(
-        &self,
-        request: Request<Incoming>,
-    ) -> Result<T, ApiError> {
-        let declared_json = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.split(';').next())
-            .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("application/json"));
-        if !declared_json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the body as JSON, with `Content-Type: application/json`",
-            ));
-        }
-        let options = &self.shared.options;
-        let rate = BodyRate {
-            grace: options.body_timeout,
-            min_bytes_per_second: options.min_body_rate,
-        };
-        let limit = options.max_request_bytes;
-        let too_large = || {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request_too_large",
-                format!("the request body is larger than {limit} bytes"),
-            )
-        };
-        let declared = request
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.parse::<u64>().ok());
-        if declared.is_some_and(|length| length > limit as u64) {
-            return Err(too_large());
-        }
-        let body = Limited::new(MinRate::new(request.into_body(), rate), limit)
-            .collect()
-            .await
-            .map_err(|error| {
-                if error.is::<http_body_util::LengthLimitError>() {
-                    too_large()
-                } else if error.is::<BodyTooSlow>() {
-                    ApiError::new(
-                        StatusCode::REQUEST_TIMEOUT,
-                        "body_timeout",
-                        format!(
-                            "the request body did not arrive in time: {} ms, plus 1 s per {} bytes",
-                            rate.grace.as_millis(),
-                            rate.min_bytes_per_second
-                        ),
-                    )
-                } else {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "bad_body",
-                        "the request body could not be read",
-                    )
-                }
-            })?
-            .to_bytes();
-        let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &body
-        };
-        serde_json::from_slice(body).map_err(|error| {
-            let code = if error.is_data() {
-                "invalid_request"
-            } else {
-                "invalid_json"
-            };
-            ApiError::new(StatusCode::BAD_REQUEST, code, error.to_string())
-        })
-    }
 }
 
-/// Where a turn's conversation comes from.
-enum Conversation {
-    /// The request's `state` (a new conversation without one).
-    Sent(Box<ConversationState>),
-    /// The store, by the request's `conversationId`.
-    Stored(ConversationKey),
+/// The request's body as JSON (the body layer has read it, within its
+/// limits); an empty body reads as `{}`.
+async fn json_body<T: serde::de::DeserializeOwned>(request: Request) -> Result<T, ApiError> {
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_body",
+                "the request body could not be read",
+            )
+        })?
+        .to_bytes();
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        &body
+    };
+    serde_json::from_slice(body).map_err(|error| {
+        let code = if error.is_data() {
+            "invalid_request"
+        } else {
+            "invalid_json"
+        };
+        ApiError::new(StatusCode::BAD_REQUEST, code, error.to_string())
+    })
 }
 
 /// A turn's outcome in `patchbay_turns_total`.
@@ -715,7 +599,7 @@ fn attributes_error(error: AttributesError) -> ApiError {
     ApiError::new(status, error.code(), error.to_string())
 }
 
-fn deadline_exceeded(deadline: std::time::Duration) -> ApiError {
+fn deadline_exceeded(deadline: Duration) -> ApiError {
     ApiError::new(
         StatusCode::GATEWAY_TIMEOUT,
         "deadline_exceeded",
@@ -726,45 +610,41 @@ fn deadline_exceeded(deadline: std::time::Duration) -> ApiError {
     )
 }
 
-/// The largest request head answered: its URI and header fields, each
-/// field counted with 32 bytes of overhead as HTTP/2 counts it. hyper's and
-/// h2's own limits sit above it (they answer with an empty body), so a head
-/// too large for this one gets a JSON answer.
-pub(crate) const MAX_HEAD_BYTES: usize = 16 * 1024;
-
-/// The size of a request's head as [`MAX_HEAD_BYTES`] counts it.
-fn head_bytes(request: &Request<Incoming>) -> usize {
-    let fields: usize = request
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + 32)
-        .sum();
-    let uri = request.uri();
-    let target = uri
-        .path_and_query()
-        .map_or(0, |target| target.as_str().len());
-    fields
-        + target
-        + uri
-            .authority()
-            .map_or(0, |authority| authority.as_str().len())
+/// The host layer: a request naming a host (`Host`, or the URI's authority
+/// in HTTP/2) that is not one of `allowed` (normalized) answers 421
+/// `host_not_allowed`; any host passes when none are set, and so does a
+/// request naming none (browsers always name one).
+pub(crate) async fn allowed_host(
+    State(allowed): State<Arc<[String]>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if allowed.is_empty() || host_allowed(&allowed, &request) {
+        next.run(request).await
+    } else {
+        ApiError::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "host_not_allowed",
+            "this server does not answer for that host (serve --allowed-host)",
+        )
+        .into_response()
+    }
 }
 
-/// An error answer: problem details (RFC 9457) that keep the `error`
-/// object, `{"code", "message"}`.
-pub(crate) fn error_response(
-    status: StatusCode,
-    code: &str,
-    message: &str,
-) -> Response<Full<Bytes>> {
-    let body = crate::conventions::problem_json(status, code, message);
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static(crate::conventions::PROBLEM_JSON),
-    );
-    response
+fn host_allowed(allowed: &[String], request: &Request) -> bool {
+    let host = match request.uri().host() {
+        Some(host) => Some(host.to_owned()),
+        None => request
+            .headers()
+            .get(header::HOST)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<http::uri::Authority>().ok())
+            .map(|authority| authority.host().to_owned()),
+    };
+    match host {
+        None => !request.headers().contains_key(header::HOST),
+        Some(host) => allowed.contains(&normalize_host(&host)),
+    }
 }
 
 /// A host name as compared: lower case, without brackets or a final dot.
@@ -778,20 +658,116 @@ fn normalize_host(host: &str) -> String {
 /// A turn's or an invocation's answer, with the bot's secrets masked: an
 /// upstream may echo a credential (a Basic header, a key in its URL) into
 /// a field, a message or the call's trace.
-fn answer(engine: &Engine, json: &Value) -> Response<Full<Bytes>> {
-    text_response(StatusCode::OK, engine.secrets().mask(&json.to_string()))
+fn answer(engine: &Engine, json: &Value) -> Response {
+    json_response(engine.secrets().mask(&json.to_string()))
 }
 
-fn json_response(status: StatusCode, json: &Value) -> Response<Full<Bytes>> {
-    text_response(status, json.to_string())
+fn json_response(json: String) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], json).into_response()
 }
 
-fn text_response(status: StatusCode, json: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(json)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    response
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ServerOptions;
+    use crate::testing::{call, request, send, serve};
+
+    #[tokio::test]
+    async fn the_router_answers_routes_head_405_and_404_as_json() {
+        let addr = serve(router(Server::new(ServerOptions::default()))).await;
+
+        let health = call(addr, "GET", "/healthz").await;
+        assert_eq!(health.status, 200, "{health:?}");
+        assert_eq!(health.body, r#"{"status":"ok"}"#);
+        assert_eq!(health.header("content-type"), "application/json");
+        let head = call(addr, "HEAD", "/healthz").await;
+        assert_eq!(head.status, 200, "{head:?}");
+        assert_eq!(head.body, "");
+        assert_eq!(head.header("content-type"), "application/json");
+        assert_eq!(head.header("content-length"), health.body.len().to_string());
+
+        for (method, path, allow) in [
+            ("POST", "/healthz", "GET, HEAD"),
+            ("DELETE", "/v1/bots", "GET, HEAD"),
+            ("GET", "/v1/bots/shop/turns", "POST"),
+            ("HEAD", "/v1/bots/shop/integrations/item/invoke", "POST"),
+        ] {
+            let refused = call(addr, method, path).await;
+            assert_eq!(refused.status, 405, "{method} {path}: {refused:?}");
+            assert_eq!(refused.header("allow"), allow, "{method} {path}");
+            assert_eq!(refused.header("content-type"), PROBLEM_JSON);
+            if method != "HEAD" {
+                assert_eq!(refused.code(), "method_not_allowed");
+            }
+        }
+        for (method, path, body, status, code) in [
+            ("GET", "/nowhere", "", 404, "not_found"),
+            ("GET", "/v1/bots/", "", 404, "not_found"),
+            ("GET", "/", "", 404, "not_found"),
+            ("GET", "/metrics", "", 404, "not_found"),
+            ("GET", "/readyz", "", 503, "no_bots"),
+            ("POST", "/v1/bots/shop/turns", "{}", 404, "unknown_bot"),
+            (
+                "POST",
+                "/v1/bots/shop/integrations/item/invoke",
+                "{}",
+                404,
+                "unknown_bot",
+            ),
+        ] {
+            let answer = send(addr, request(addr, method, path, body), body).await;
+            assert_eq!(
+                (answer.status.as_u16(), answer.code()),
+                (status, code.to_owned()),
+                "{method} {path}: {answer:?}"
+            );
+        }
+        let bots = call(addr, "GET", "/v1/bots").await;
+        assert_eq!(
+            (bots.status.as_u16(), bots.body.as_str()),
+            (200, r#"{"bots":[]}"#)
+        );
+    }
+
+    #[tokio::test]
+    async fn the_deadline_layer_answers_504_when_the_handler_runs_too_long() {
+        async fn slow() -> &'static str {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            "late"
+        }
+        let deadline = Duration::from_millis(200);
+        let routes = Router::new()
+            .route("/slow", with_deadline(get(slow), deadline))
+            .route("/fast", with_deadline(get(|| async { "fast" }), deadline));
+        let addr = serve(routes).await;
+        let started = std::time::Instant::now();
+        let late = call(addr, "GET", "/slow").await;
+        assert_eq!(late.status, 504, "{late:?}");
+        assert_eq!(late.code(), "deadline_exceeded");
+        assert!(late.body.contains("200 ms deadline"), "{late:?}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        let fast = call(addr, "GET", "/fast").await;
+        assert_eq!((fast.status.as_u16(), fast.body.as_str()), (200, "fast"));
+    }
+
+    #[tokio::test]
+    async fn the_host_layer_answers_421_for_a_host_not_allowed() {
+        let hosts: Arc<[String]> = Arc::from(vec!["localhost".to_owned()]);
+        let page = get(|| async { "page" }).route_layer(from_fn_with_state(hosts, allowed_host));
+        let routes = Router::new().route("/", page);
+        let addr = serve(routes).await;
+        for (host, status) in [
+            ("evil.example", 421),
+            ("localhost.evil.example:80", 421),
+            ("localhost:8080", 200),
+            ("LOCALHOST.", 200),
+        ] {
+            let asked = http::Request::get("/").header("host", host);
+            let answer = send(addr, asked, "").await;
+            assert_eq!(answer.status, status, "{host}: {answer:?}");
+            if status == 421 {
+                assert_eq!(answer.code(), "host_not_allowed");
+            }
+        }
+    }
 }

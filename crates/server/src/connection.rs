@@ -15,17 +15,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Request, Response, StatusCode};
-use http_body_util::Full;
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
+use tower::ServiceExt;
 
-use crate::Server;
+use crate::api::{ApiError, App};
 use crate::wire::JsonProtocolErrors;
 
 /// How long a connection told to close (idle, or idle at shutdown) may
@@ -135,38 +136,40 @@ impl Drop for InFlight {
 }
 
 /// The service of one connection: counts its requests in flight, and on a
-/// reserve connection answers only the operational paths.
+/// reserve connection answers only the operational paths; the rest is the
+/// [`App`]'s.
 #[derive(Clone)]
 pub(crate) struct ConnectionService {
-    server: Server,
+    app: App,
     activity: Arc<Activity>,
     health_only: bool,
 }
 
 impl hyper::service::Service<Request<Incoming>> for ConnectionService {
-    type Response = Response<Full<Bytes>>;
+    type Response = Response;
     type Error = std::convert::Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let in_flight = self.activity.begin();
-        let server = self.server.clone();
+        let app = self.app.clone();
         let health_only = self.health_only;
         Box::pin(async move {
             let _in_flight = in_flight;
             if health_only && !OPERATIONAL_PATHS.contains(&request.uri().path()) {
-                let mut response = crate::api::error_response(
+                let mut response = ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "too_many_connections",
                     "the server is at its connection limit; try again shortly",
-                );
+                )
+                .into_response();
                 response.headers_mut().insert(
                     http::header::CONNECTION,
                     http::HeaderValue::from_static("close"),
                 );
                 return Ok(response);
             }
-            Ok(server.answer(request).await)
+            app.oneshot(request.map(Body::new)).await
         })
     }
 }
@@ -182,7 +185,7 @@ type HttpConnection = auto::Connection<
 /// drains; `admitted` is given back when it ends.
 pub(crate) fn serve_connection(
     builder: &auto::Builder<TokioExecutor>,
-    server: Server,
+    app: App,
     stream: TcpStream,
     admitted: Admitted,
     timeouts: Timeouts,
@@ -191,7 +194,7 @@ pub(crate) fn serve_connection(
     let activity = Arc::new(Activity::default());
     let health_only = admitted.health_only;
     let service = ConnectionService {
-        server,
+        app,
         activity: Arc::clone(&activity),
         health_only,
     };

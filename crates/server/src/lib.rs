@@ -20,8 +20,11 @@ mod api;
 mod body;
 mod connection;
 mod conventions;
+mod head;
 mod metrics;
 mod server;
+#[cfg(test)]
+mod testing;
 mod wire;
 
 pub use crate::metrics::{Metrics, MetricsError};

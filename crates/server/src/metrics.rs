@@ -1,5 +1,11 @@
-//! The Prometheus recorder behind `/metrics`.
+//! The Prometheus recorder behind `/metrics`, and the metrics layer that
+//! counts and times every request.
 
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Latency buckets, in seconds: from a cached local call to a slow upstream.
@@ -45,6 +51,38 @@ impl Metrics {
     /// Drains buffered samples so memory stays bounded between scrapes.
     pub(crate) fn upkeep(&self) {
         self.handle.run_upkeep();
+    }
+}
+
+/// The metrics layer: `patchbay_requests_total` by route and status, and
+/// `patchbay_request_duration_seconds` by route, for every request.
+pub(crate) async fn record_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let route = route_label(response.extensions().get::<MatchedPath>());
+    ::metrics::counter!(
+        "patchbay_requests_total",
+        "route" => route,
+        "status" => response.status().as_str().to_owned()
+    )
+    .increment(1);
+    ::metrics::histogram!("patchbay_request_duration_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// A route's name in metrics: a word for its pattern (never the bot's or
+/// caller's text); `unknown` when no route matched.
+fn route_label(route: Option<&MatchedPath>) -> &'static str {
+    match route.map(MatchedPath::as_str) {
+        Some("/") => "playground",
+        Some("/v1/bots") => "bots",
+        Some("/healthz") => "healthz",
+        Some("/readyz") => "readyz",
+        Some("/metrics") => "metrics",
+        Some("/v1/bots/{bot}/turns") => "turns",
+        Some("/v1/bots/{bot}/integrations/{name}/invoke") => "invoke",
+        _ => "unknown",
     }
 }
 
@@ -118,4 +156,58 @@ fn describe() {
         "patchbay_context_records_evicted_total",
         "Conversation Context Service records dropped to stay within their limits, by record."
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::OnceLock;
+
+    use axum::Router;
+    use axum::middleware::from_fn;
+    use axum::routing::get;
+    use tower::ServiceBuilder;
+
+    use super::*;
+    use crate::testing::{call, serve};
+
+    /// The process's recorder, installed by the first test that needs it.
+    fn metrics() -> &'static Metrics {
+        static METRICS: OnceLock<Metrics> = OnceLock::new();
+        METRICS.get_or_init(|| Metrics::install().expect("recorder"))
+    }
+
+    /// A sample's value in `text`, 0 when it is not there.
+    fn sample(text: &str, name: &str) -> f64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .map_or(0.0, |value| value.parse().expect("number"))
+    }
+
+    #[tokio::test]
+    async fn the_metrics_layer_counts_and_times_requests_by_route_and_status() {
+        let metrics = metrics();
+        let routes =
+            crate::api::publish_route(Router::new().route("/healthz", get(|| async { "ok" })));
+        let addr = serve(
+            ServiceBuilder::new()
+                .layer(from_fn(record_request))
+                .service(routes),
+        )
+        .await;
+        let ok = r#"patchbay_requests_total{route="healthz",status="200"}"#;
+        let missing = r#"patchbay_requests_total{route="unknown",status="404"}"#;
+        let timed = r#"patchbay_request_duration_seconds_count{route="healthz"}"#;
+        let before = metrics.render();
+        assert_eq!(call(addr, "GET", "/healthz").await.status, 200);
+        assert_eq!(call(addr, "GET", "/healthz").await.status, 200);
+        assert_eq!(call(addr, "GET", "/nowhere").await.status, 404);
+        let after = metrics.render();
+        for (name, more) in [(ok, 2.0), (missing, 1.0), (timed, 2.0)] {
+            assert_eq!(
+                sample(&after, name) - sample(&before, name),
+                more,
+                "{name}:\n{after}"
+            );
+        }
+    }
 }

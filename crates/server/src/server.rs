@@ -178,6 +178,7 @@ impl Server {
     ) -> std::io::Result<()> {
         let options = &self.shared.options;
         let builder = http_builder(options);
+        let app = crate::api::app(self.clone());
         let admission = Admission::new(options.max_connections);
         let timeouts = Timeouts {
             first_request: options.header_timeout,
@@ -219,7 +220,7 @@ impl Server {
             let _ = stream.set_nodelay(true);
             tokio::spawn(serve_connection(
                 &builder,
-                self.clone(),
+                app.clone(),
                 stream,
                 admitted,
                 timeouts,
@@ -256,7 +257,7 @@ fn http_builder(options: &ServerOptions) -> auto::Builder<TokioExecutor> {
         .max_concurrent_streams(options.max_concurrent_streams)
         // Above the service's own head limit, so a large head is answered
         // there, in JSON (h2 itself would answer 431 with an empty body).
-        .max_header_list_size(4 * crate::api::MAX_HEAD_BYTES as u32)
+        .max_header_list_size(4 * crate::head::MAX_HEAD_BYTES as u32)
         // Pings find a peer that vanished while its streams run; one that
         // does not answer within the header timeout is gone.
         .keep_alive_interval(options.idle_timeout)
