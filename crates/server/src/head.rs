@@ -13,7 +13,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::uri::{PathAndQuery, Uri};
-use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 use crate::api::ApiError;
 
@@ -23,24 +23,13 @@ use crate::api::ApiError;
 /// too large for this one gets a JSON answer.
 pub(crate) const MAX_HEAD_BYTES: usize = 16 * 1024;
 
-/// What a decoded segment is encoded with again: everything a path may
-/// not hold as it is, and `%`.
-const SEGMENT: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'/')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'[')
-    .add(b']')
-    .add(b'^')
-    .add(b'`')
-    .add(b'{')
-    .add(b'|')
-    .add(b'}');
+/// What a decoded segment is encoded with again: all but the unreserved
+/// characters (RFC 3986), which the routes' own segments are made of.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// The head layer (module docs).
 pub(crate) async fn check_head(mut request: Request, next: Next) -> Response {
