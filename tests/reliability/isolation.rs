@@ -100,7 +100,6 @@ async fn bots_reach_nothing_of_each_other() {
     let upstream = servers::http(|_| async { reply(200, r#"{"name":"Blue mug"}"#) }).await;
     let scripts = ScriptRuntime::new(RuntimeOptions {
         workers: 2,
-        queue: 64,
         realm_share: 1,
         limits: Limits {
             time: TIME_LIMIT,

@@ -117,7 +117,6 @@ async fn engine(upstream: &servers::Server) -> Engine {
     let env = Arc::new(move |name: &str| (name == "UPSTREAM").then(|| base.clone()));
     let scripts = ScriptRuntime::new(RuntimeOptions {
         workers: 1,
-        queue: 16,
         realm_share: 1,
         limits: Limits {
             time: TIME_LIMIT,

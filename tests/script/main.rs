@@ -19,7 +19,6 @@ use patchbay_script::{
 fn runtime() -> ScriptRuntime {
     ScriptRuntime::new(RuntimeOptions {
         workers: 1,
-        queue: 16,
         realm_share: 1,
         limits: Limits {
             time: Duration::from_millis(300),

@@ -8,26 +8,27 @@
 //! wall-clock limit, a heap limit, an array-buffer budget and output
 //! limits, and a run that breaks one ends as a [`ScriptError`], never as a
 //! crash or `Ok(undefined)`; the isolate is then replaced. Each bot's
-//! scripts run in a [`Realm`]: a locked-down context of its own on each
-//! worker (every intrinsic frozen, globals reset natively after every run,
+//! scripts run in a [`Realm`]: a locked-down context of its own in each
+//! isolate (every intrinsic frozen, globals reset natively after every run,
 //! replaced when a run leaves it unclean), so no state crosses
 //! conversations or bots. What a script does (messages, variable and slot
 //! writes, trigger, events, debug output) comes back as data in
 //! [`ScriptOutput`]; nothing is printed.
 //!
 //! # API boundary
-//! [`ScriptRuntime`] owns the V8 worker threads (isolates are not `Send`)
-//! behind a bounded queue: [`ScriptRuntime::realm`] makes a bot's realm,
-//! [`ScriptRuntime::compile`] compiles a script in it on every worker at
-//! bot load and returns a [`Script`] handle, [`ScriptRuntime::run`] runs it
-//! with a [`ScriptInput`].
+//! [`ScriptRuntime`] owns the isolates; a run leases an idle one and runs
+//! on the caller's thread under the isolate's lock (no thread hand-off):
+//! [`ScriptRuntime::realm`] makes a bot's realm, [`ScriptRuntime::compile`]
+//! compiles a script in it in every isolate at bot load and returns a
+//! [`Script`] handle, [`ScriptRuntime::run`] runs it with a
+//! [`ScriptInput`].
 #![deny(missing_docs)]
 
 mod context;
 mod host;
 mod limits;
 mod runtime;
-mod worker;
+mod station;
 
 pub use context::{
     CONTEXT_MAX_NAMESPACE_BYTES, CONTEXT_MAX_NAMESPACES, CONTEXT_MAX_PROPERTIES,

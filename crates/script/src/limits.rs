@@ -10,10 +10,24 @@ use std::time::{Duration, Instant};
 /// Initialises V8 once per process, with code generation from strings
 /// (`eval`, `new Function`) switched off for every isolate. (This V8 has no
 /// flag to hide `WebAssembly`; each context removes the global instead.)
+///
+/// Scripts run on whichever thread runs the turn, and such a thread may
+/// have been made before V8 was initialised (a tokio worker, a test
+/// thread). With memory protection keys, V8 guards its code memory with a
+/// key whose access a thread inherits only when it is created, so such a
+/// thread faults on its first script. The JIT is the only writer of code
+/// memory: `--jitless` runs scripts in V8's interpreter, writes no
+/// executable memory at run time (one class of engine exploit less), and
+/// leaves the keys nothing to guard (`--no-memory-protection-keys` says
+/// so). The product's scripts are small; the interpreter's cost is in
+/// docs/benchmarks.md. The stack limit (KiB) leaves room on a 2 MiB
+/// runtime thread (tokio's default) for the frames below the script.
 pub(crate) fn initialize_v8() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
-        v8::V8::set_flags_from_string("--disallow-code-generation-from-strings");
+        v8::V8::set_flags_from_string(
+            "--disallow-code-generation-from-strings --jitless --no-memory-protection-keys --stack-size=640",
+        );
         let platform = v8::new_default_platform(0, false).make_shared();
         v8::V8::initialize_platform(platform);
         v8::V8::initialize();
@@ -28,17 +42,24 @@ pub(crate) struct HeapGuard {
 }
 
 /// An isolate with a heap limit whose breach stops the run instead of
-/// aborting the process.
+/// aborting the process. Shared: any thread may run scripts in it, one at a
+/// time, under its lock.
 pub(crate) struct GuardedIsolate {
-    isolate: ManuallyDrop<v8::OwnedIsolate>,
+    isolate: ManuallyDrop<v8::SharedIsolate>,
     guard: *mut HeapGuard,
 }
+
+// SAFETY: the guard is a `HeapGuard` (an `IsolateHandle` and an
+// `Arc<AtomicBool>`, both `Send + Sync`) owned by this value alone; V8
+// reaches it only from the thread that holds the isolate's lock.
+#[allow(unsafe_code)]
+unsafe impl Send for GuardedIsolate {}
 
 impl GuardedIsolate {
     /// An isolate whose heap may grow to `heap_bytes` and whose ArrayBuffer
     /// contents (which live outside the heap) may take as much again. Its
     /// microtasks run only when the host asks, inside a run's time limit.
-    pub(crate) fn new(heap_bytes: usize) -> Self {
+    pub(crate) fn new(heap_bytes: usize) -> Option<Self> {
         let params = v8::CreateParams::default()
             .heap_limits(0, heap_bytes)
             .array_buffer_allocator(BufferBudget::allocator(heap_bytes));
@@ -49,14 +70,37 @@ impl GuardedIsolate {
             hit: Arc::new(AtomicBool::new(false)),
         }));
         isolate.add_near_heap_limit_callback(near_heap_limit, guard.cast::<c_void>());
-        Self {
-            isolate: ManuallyDrop::new(isolate),
-            guard,
+        // SAFETY: the isolate is still on the thread that made it (just
+        // above), no `Global` of it was opened, and what its slots will
+        // hold (`RunState`) is `Send` (asserted in `host`).
+        #[allow(unsafe_code)]
+        let shared = unsafe { isolate.try_into_shared() };
+        match shared {
+            Ok(shared) => Some(Self {
+                isolate: ManuallyDrop::new(shared),
+                guard,
+            }),
+            Err(error) => {
+                // Not shareable (it never is, with nothing made in it yet):
+                // the isolate inside the error drops here, then the guard.
+                drop(error);
+                // SAFETY: the guard came from `Box::into_raw` above and the
+                // isolate whose callback pointed to it is gone.
+                #[allow(unsafe_code)]
+                drop(unsafe { Box::from_raw(guard) });
+                None
+            }
         }
     }
 
-    pub(crate) fn isolate(&mut self) -> &mut v8::OwnedIsolate {
-        &mut self.isolate
+    /// Takes the isolate's lock and enters it on this thread.
+    pub(crate) fn lock(&self) -> v8::Locker<'_> {
+        self.isolate.lock()
+    }
+
+    /// A handle that stops its runs from any thread.
+    pub(crate) fn handle(&self) -> v8::IsolateHandle {
+        self.isolate.thread_safe_handle()
     }
 
     /// The flag the heap limit sets when it stops a run.
@@ -231,6 +275,8 @@ struct WatchState {
     handle: Option<v8::IsolateHandle>,
     fired: bool,
     stop: bool,
+    /// Whether a run was armed since the watchdog last woke.
+    armed_since_wake: bool,
 }
 
 impl Watchdog {
@@ -250,6 +296,7 @@ impl Watchdog {
                     handle: None,
                     fired: false,
                     stop: false,
+                    armed_since_wake: false,
                 }),
                 Condvar::new(),
             )),
@@ -272,7 +319,11 @@ impl Watchdog {
                     state.stuck_at = None;
                     on_stuck();
                 }
-                match state.deadline.or(state.stuck_at) {
+                // While runs come, nap instead of waiting to be woken: an
+                // arm then finds the watchdog due to wake before its
+                // deadline and wakes no thread. Idle, it waits.
+                let nap = std::mem::take(&mut state.armed_since_wake).then(|| now + grace / 4);
+                match state.deadline.or(state.stuck_at).or(nap) {
                     None => {
                         state.sleeping_until = None;
                         state = wakeup.wait(state).unwrap_or_else(PoisonError::into_inner);
@@ -299,6 +350,7 @@ impl Watchdog {
     pub(crate) fn arm(&self, handle: v8::IsolateHandle, limit: Duration) {
         let mut state = self.state();
         state.handle = Some(handle);
+        state.armed_since_wake = true;
         state.fired = false;
         state.stuck_at = None;
         let deadline = Instant::now() + limit;

@@ -42,6 +42,54 @@
   defineProperty(ArrayBufferPrototype, "constructor", { value: SafeArrayBuffer, writable: true, enumerable: false, configurable: true });
   defineProperty(global, "ArrayBuffer", { value: SafeArrayBuffer, writable: true, enumerable: false, configurable: true });
 
+  // Generic array methods walk an array-like's `length` inside builtins
+  // that never check for termination (`[].lastIndexOf.call({ length: 2 **
+  // 53 })` would hold its thread for ever, past every limit). Scripts run on
+  // the thread that runs the turn, so each such method refuses a length past
+  // MAX_LENGTH (no array a script's heap can hold is that long) before the
+  // builtin starts. docs/script.md has the measurements behind the bound.
+  const MAX_LENGTH = 2 ** 22;
+  const { apply } = Reflect;
+  const { isArray } = Array;
+  const tooLong = (value) => {
+    if (value === null || (typeof value !== "object" && typeof value !== "function")) {
+      return false;
+    }
+    const length = +value.length;
+    return length > MAX_LENGTH;
+  };
+  const refuse = (name) => {
+    throw new RangeError(`Array.prototype.${name}: a length over ${MAX_LENGTH} is not available to bot scripts`);
+  };
+  const ArrayPrototype = Array.prototype;
+  const lazy = new Set(["constructor", "at", "entries", "keys", "values"]);
+  for (const name of ownKeys(ArrayPrototype)) {
+    const original = ArrayPrototype[name];
+    if (typeof name !== "string" || lazy.has(name) || typeof original !== "function") {
+      continue;
+    }
+    const guarded = name === "concat"
+      ? {
+        concat(...items) {
+          if (tooLong(this)) refuse(name);
+          for (const item of items) {
+            if ((isArray(item) || (item !== null && typeof item === "object" && item[Symbol.isConcatSpreadable])) && tooLong(item)) {
+              refuse(name);
+            }
+          }
+          return apply(original, this, items);
+        },
+      }.concat
+      : {
+        [name](...args) {
+          if (tooLong(this)) refuse(name);
+          return apply(original, this, args);
+        },
+      }[name];
+    defineProperty(guarded, "length", { value: original.length });
+    defineProperty(ArrayPrototype, name, { value: guarded, writable: true, enumerable: false, configurable: true });
+  }
+
   // The intrinsics no own-property walk from the global reaches.
   const hidden = [];
   const reach = (get) => {

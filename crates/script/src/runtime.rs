@@ -2,14 +2,13 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
-use crate::worker::{Job, Pool, spawn_worker};
+use crate::station::Stations;
 
 /// Limits of one script run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,15 +37,14 @@ impl Default for Limits {
 /// How a runtime is set up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RuntimeOptions {
-    /// Worker threads, each with its own isolate.
+    /// Isolates, each with its watchdog thread: how many runs can be in V8
+    /// at once. A run takes an idle one and runs on the caller's thread.
     pub workers: usize,
-    /// Runs waiting for a worker before callers wait to submit more.
-    pub queue: usize,
-    /// Runs of one realm (one bot) queued or running at once; its other
-    /// runs wait their turn outside the shared queue, so a bot whose
-    /// scripts are slow cannot take every worker from the others (default:
-    /// all workers but one, at least one). One conversation holds at most
-    /// one run at a time.
+    /// Runs of one realm (one bot) waiting or running at once; its other
+    /// runs wait their turn outside, so a bot whose scripts are slow cannot
+    /// take every isolate (and the threads running them) from the others
+    /// (default: all isolates but one, at least one). One conversation
+    /// holds at most one run at a time.
     pub realm_share: usize,
     /// Limits of every run.
     pub limits: Limits,
@@ -58,15 +56,16 @@ impl Default for RuntimeOptions {
         let workers = cores.clamp(1, 4);
         Self {
             workers,
-            queue: 256,
             realm_share: workers.saturating_sub(1).max(1),
             limits: Limits::default(),
         }
     }
 }
 
-/// Where one bot's scripts run: a context of their own on each worker (its
-/// own frozen builtins and global), and a bounded share of the workers.
+/// Where one bot's scripts run: a context of their own in each isolate (its
+/// own frozen builtins and global), and a bounded share of the isolates.
+/// When the last handle to it (its scripts hold one) is dropped, each
+/// isolate drops its context and compiled functions at its next run.
 /// Make one per bot load with [`ScriptRuntime::realm`]. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Realm {
@@ -82,6 +81,8 @@ struct RealmInner {
     share: Arc<Semaphore>,
     /// The run each conversation has queued or running, by conversation id.
     conversations: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Isolates hold it weakly, to know when to let the realm's context go.
+    alive: Arc<()>,
 }
 
 impl std::fmt::Debug for RealmInner {
@@ -149,8 +150,10 @@ pub struct Script {
 #[derive(Debug)]
 pub(crate) struct ScriptSource {
     pub(crate) id: u64,
-    /// The realm's id: the context it runs in on each worker.
+    /// The realm's id: the context it runs in in each isolate.
     pub(crate) realm: u64,
+    /// Whether the realm is still held (see `RealmInner::alive`).
+    pub(crate) realm_alive: Weak<()>,
     pub(crate) owner: String,
     pub(crate) code: String,
 }
@@ -425,8 +428,8 @@ impl ScriptError {
     }
 }
 
-/// Owns the V8 worker threads. Cheap to clone; clones share the workers.
-/// Dropping the last clone stops them.
+/// Owns the isolates scripts run in. Cheap to clone; clones share them.
+/// Dropping the last clone drops them.
 #[derive(Clone, Debug)]
 pub struct ScriptRuntime {
     inner: Arc<Inner>,
@@ -434,39 +437,26 @@ pub struct ScriptRuntime {
 
 #[derive(Debug)]
 struct Inner {
-    jobs: Mutex<mpsc::Sender<Job>>,
-    permits: Arc<Semaphore>,
-    pool: Arc<Pool>,
+    stations: Arc<Stations>,
     next_id: AtomicU64,
-    workers: usize,
     realm_share: usize,
 }
 
 impl ScriptRuntime {
-    /// Starts the workers.
+    /// Makes the isolates.
     pub fn new(options: RuntimeOptions) -> Self {
         crate::limits::initialize_v8();
-        let (sender, receiver) = mpsc::channel();
-        let workers = options.workers.max(1);
-        let pool = Arc::new(Pool::new(receiver, options.limits, workers));
-        for _ in 0..workers {
-            spawn_worker(&pool);
-        }
         Self {
             inner: Arc::new(Inner {
-                jobs: Mutex::new(sender),
-                // Room for one compile job per worker at least.
-                permits: Arc::new(Semaphore::new(options.queue.max(workers))),
-                pool,
+                stations: Stations::new(options.workers.max(1), options.limits),
                 next_id: AtomicU64::new(1),
-                workers,
                 realm_share: options.realm_share.max(1),
             }),
         }
     }
 
     /// A new realm for one bot's scripts (one per bot load: a reloaded bot
-    /// gets a fresh context, and workers let the old one go).
+    /// gets a fresh context, and isolates let the old one go).
     pub fn realm(&self, name: &str) -> Realm {
         Realm {
             inner: Arc::new(RealmInner {
@@ -474,28 +464,30 @@ impl ScriptRuntime {
                 name: name.to_owned(),
                 share: Arc::new(Semaphore::new(self.inner.realm_share)),
                 conversations: Mutex::new(HashMap::new()),
+                alive: Arc::new(()),
             }),
         }
     }
 
-    /// Whether a worker is there to run scripts: false while every worker
-    /// is stuck in a run that termination could not stop (each is replaced
-    /// as soon as it is found stuck; this stays false only if no thread
-    /// could be made).
+    /// Whether an isolate is there to run scripts: false while every one
+    /// is held by a run that termination could not stop (each is replaced
+    /// as soon as it is found stuck, up to as many as the runtime has;
+    /// this stays false only if no watchdog thread could be made).
     pub fn is_ready(&self) -> bool {
-        self.inner.pool.healthy() > 0
+        self.inner.stations.healthy() > 0
     }
 
-    /// Workers given up on so far: a run stopped at its time limit that had
-    /// not ended after as long again (a builtin that does not check for
-    /// termination). Each was replaced; its caller got a timeout. Also
-    /// counted in `patchbay_script_workers_replaced_total`.
+    /// Isolates given up on so far: a run stopped at its time limit that
+    /// had not ended after as long again (a builtin that does not check for
+    /// termination). Each was replaced. Also counted in
+    /// `patchbay_script_workers_replaced_total`.
     pub fn replaced_workers(&self) -> usize {
-        self.inner.pool.replaced()
+        self.inner.stations.replaced()
     }
 
-    /// Compiles a script in `realm` on every worker (at bot load, so that no
-    /// run compiles) and returns its handle, or its syntax error.
+    /// Compiles a script in `realm` in every idle isolate (at bot load, so
+    /// that no run compiles; an isolate busy meanwhile compiles it at its
+    /// first run) and returns its handle, or its syntax error.
     pub async fn compile(
         &self,
         realm: &Realm,
@@ -506,35 +498,21 @@ impl ScriptRuntime {
             source: Arc::new(ScriptSource {
                 id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),
                 realm: realm.inner.id,
+                realm_alive: Arc::downgrade(&realm.inner.alive),
                 owner: owner.to_owned(),
                 code: code.to_owned(),
             }),
             realm: realm.clone(),
         };
-        // One job per worker; each waits at the rendezvous after compiling,
-        // so no worker takes two of them.
-        let rendezvous = Arc::new(Rendezvous::new(self.inner.workers));
-        let mut answers = Vec::with_capacity(self.inner.workers);
-        for _ in 0..self.inner.workers {
-            let (reply, answer) = oneshot::channel();
-            self.submit(|permit| Job::Compile {
-                script: Arc::clone(&script.source),
-                reply,
-                permit,
-                rendezvous: Arc::clone(&rendezvous),
-            })
-            .await?;
-            answers.push(answer);
-        }
-        for answer in answers {
-            answer.await.map_err(|_| ScriptError::Unavailable)??;
+        for mut lease in self.inner.stations.lease_idle().await? {
+            lease.station()?.compile_only(&script.source)?;
         }
         Ok(script)
     }
 
-    /// Runs a script in its realm's context on a worker, which it leaves as
-    /// it found it: the output of a run that completed, or its error (what
-    /// a script that threw did before it is dropped; see
+    /// Runs a script in its realm's context, on this thread, leaving the
+    /// context as it found it: the output of a run that completed, or its
+    /// error (what a script that threw did before it is dropped; see
     /// [`ScriptRuntime::run_keeping_effects`]).
     pub async fn run(
         &self,
@@ -549,6 +527,11 @@ impl ScriptRuntime {
     /// the `botContext` calls it made before (messages, variables, slots,
     /// the trigger, debug output, events); a run stopped by a limit keeps
     /// nothing.
+    ///
+    /// It waits (asynchronously) for its realm's share, its conversation's
+    /// previous run and an idle isolate; the run itself is a call on this
+    /// thread that returns within the time limit (docs/script.md says what
+    /// that holds up).
     pub async fn run_keeping_effects(&self, script: &Script, input: ScriptInput) -> ScriptRun {
         let span = tracing::debug_span!("script", owner = %script.source.owner);
         let started = std::time::Instant::now();
@@ -557,21 +540,21 @@ impl ScriptRuntime {
                 Ok(admitted) => admitted,
                 Err(error) => return ScriptRun::from(error),
             };
-            let (reply, answer) = oneshot::channel();
-            let submitted = self
-                .submit(|permit| Job::Run {
-                    script: Arc::clone(&script.source),
-                    input: Box::new(input),
-                    reply,
-                    permit,
-                })
-                .await;
-            if let Err(error) = submitted {
-                return ScriptRun::from(error);
+            let mut lease = match self.inner.stations.lease().await {
+                Ok(lease) => lease,
+                Err(error) => return ScriptRun::from(error),
+            };
+            let station = match lease.station() {
+                Ok(station) => station,
+                Err(error) => return ScriptRun::from(error),
+            };
+            match station.run(&script.source, input) {
+                Ok(output) => ScriptRun {
+                    output,
+                    error: None,
+                },
+                Err(failed) => failed,
             }
-            answer
-                .await
-                .unwrap_or_else(|_| ScriptRun::from(ScriptError::Unavailable))
         }
         .instrument(span)
         .await;
@@ -580,58 +563,5 @@ impl ScriptRuntime {
         let outcome = run.error.as_ref().map_or("ok", ScriptError::kind);
         metrics::counter!("patchbay_script_runs_total", "outcome" => outcome).increment(1);
         run
-    }
-
-    /// Waits for room in the queue, then hands the job to the workers.
-    async fn submit(
-        &self,
-        job: impl FnOnce(tokio::sync::OwnedSemaphorePermit) -> Job,
-    ) -> Result<(), ScriptError> {
-        let permit = Arc::clone(&self.inner.permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| ScriptError::Unavailable)?;
-        let jobs = self
-            .inner
-            .jobs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        jobs.send(job(permit)).map_err(|_| ScriptError::Unavailable)
-    }
-}
-
-/// Where the workers compiling one script wait for each other, so that each
-/// takes exactly one of its compile jobs. Bounded: a worker busy elsewhere
-/// (a run takes at most its time limit) delays the others by at most
-/// [`Rendezvous::PATIENCE`]; the script is then compiled by that worker on
-/// its first run instead.
-#[derive(Debug)]
-pub(crate) struct Rendezvous {
-    arrived: Mutex<usize>,
-    all_here: std::sync::Condvar,
-    expected: usize,
-}
-
-impl Rendezvous {
-    const PATIENCE: Duration = Duration::from_secs(2);
-
-    fn new(expected: usize) -> Self {
-        Self {
-            arrived: Mutex::new(0),
-            all_here: std::sync::Condvar::new(),
-            expected,
-        }
-    }
-
-    pub(crate) fn arrive_and_wait(&self) {
-        let mut arrived = self
-            .arrived
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *arrived += 1;
-        self.all_here.notify_all();
-        let _ = self
-            .all_here
-            .wait_timeout_while(arrived, Self::PATIENCE, |arrived| *arrived < self.expected);
     }
 }

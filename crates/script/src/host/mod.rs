@@ -29,7 +29,9 @@ pub use platform::{
     TransferContext, TransferIntent,
 };
 
-/// What one run reads and writes; kept in an isolate slot for the run.
+/// What one run reads and writes; kept in an isolate slot for the run. The
+/// isolate is shared between threads, so what its slot holds must be
+/// `Send` (checked below).
 pub(crate) struct RunState {
     pub(crate) input: ScriptInput,
     pub(crate) output: ScriptOutput,
@@ -37,6 +39,11 @@ pub(crate) struct RunState {
     output_limit: usize,
     pub(crate) output_exceeded: bool,
 }
+
+const _: () = {
+    const fn must_be_send<T: Send>() {}
+    must_be_send::<RunState>();
+};
 
 impl RunState {
     pub(crate) fn new(input: ScriptInput, output_limit: usize) -> Self {

@@ -1,190 +1,228 @@
-//! A worker thread: one isolate, a locked-down context per realm (bot), the
-//! scripts it has compiled, and its watchdog.
+//! Stations: the isolates scripts run in, each with a locked-down context
+//! per realm (bot), the scripts it has compiled, and its watchdog. A run
+//! leases an idle station and runs on the caller's own thread, under the
+//! isolate's lock: no thread hand-off on the way in or out.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::Receiver;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-use tokio::sync::{OwnedSemaphorePermit, oneshot};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::host::{self, RunState};
 use crate::limits::{GuardedIsolate, Watchdog};
-use crate::runtime::{
-    Limits, Rendezvous, ScriptError, ScriptInput, ScriptOutput, ScriptRun, ScriptSource,
-};
+use crate::runtime::{Limits, ScriptError, ScriptInput, ScriptOutput, ScriptRun, ScriptSource};
 
 const LOCKDOWN: &str = include_str!("lockdown.js");
 
-/// Contexts a worker keeps; the least recently used goes first (its
+/// Contexts a station keeps; the least recently used goes first (its
 /// scripts compile again on its next run).
-const REALMS_PER_WORKER: usize = 16;
+const REALMS_PER_STATION: usize = 16;
 
-type Reply = oneshot::Sender<ScriptRun>;
-
-pub(crate) enum Job {
-    Compile {
-        script: Arc<ScriptSource>,
-        reply: oneshot::Sender<Result<(), ScriptError>>,
-        permit: OwnedSemaphorePermit,
-        rendezvous: Arc<Rendezvous>,
-    },
-    Run {
-        script: Arc<ScriptSource>,
-        input: Box<ScriptInput>,
-        reply: Reply,
-        permit: OwnedSemaphorePermit,
-    },
+thread_local! {
+    /// The station this thread ran in last. V8 saves and restores an
+    /// isolate's per-thread state whenever another thread takes its lock,
+    /// so a thread goes back to its own station when that one is idle.
+    static LAST_STATION: Cell<usize> = const { Cell::new(usize::MAX) };
 }
 
-/// What the workers share: the job queue, the limits, and how many of them
-/// can take a job.
-pub(crate) struct Pool {
-    jobs: Mutex<Receiver<Job>>,
+/// The stations of one runtime, and how many of them can take a run.
+pub(crate) struct Stations {
+    idle: Mutex<Vec<Station>>,
+    /// One permit per healthy station: a run waits here for one to be idle.
+    available: Semaphore,
     limits: Limits,
-    /// Workers the runtime was made with.
-    workers: usize,
+    /// Stations the runtime was made with.
+    size: usize,
     healthy: AtomicUsize,
-    spawned: AtomicUsize,
+    made: AtomicUsize,
     replaced: AtomicUsize,
-    /// Given-up workers whose threads are still in their stuck run.
+    /// Given-up stations whose runs are still inside a builtin.
     stuck: AtomicUsize,
 }
 
-impl std::fmt::Debug for Pool {
+impl std::fmt::Debug for Stations {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pool")
+        f.debug_struct("Stations")
             .field("limits", &self.limits)
             .field("healthy", &self.healthy)
             .finish_non_exhaustive()
     }
 }
 
-impl Pool {
-    pub(crate) fn new(jobs: Receiver<Job>, limits: Limits, workers: usize) -> Self {
-        Self {
-            jobs: Mutex::new(jobs),
+impl Stations {
+    /// `size` stations, their isolates made now (on this thread, which
+    /// leaves none entered), so the first runs do not pay for them.
+    pub(crate) fn new(size: usize, limits: Limits) -> Arc<Self> {
+        let stations = Arc::new(Self {
+            idle: Mutex::new(Vec::with_capacity(size)),
+            available: Semaphore::new(0),
             limits,
-            workers,
+            size,
             healthy: AtomicUsize::new(0),
-            spawned: AtomicUsize::new(0),
+            made: AtomicUsize::new(0),
             replaced: AtomicUsize::new(0),
             stuck: AtomicUsize::new(0),
+        });
+        for _ in 0..size {
+            if let Some(mut station) = Station::new(&stations) {
+                station.guarded();
+                stations.add(station);
+            }
         }
+        stations
     }
 
-    /// Workers able to take a job (neither stuck nor failed to start).
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Station>> {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Puts a new station in service.
+    fn add(&self, station: Station) {
+        self.healthy.fetch_add(1, Ordering::SeqCst);
+        self.idle().push(station);
+        self.available.add_permits(1);
+    }
+
+    /// Stations able to take a run (neither stuck nor failed to start).
     pub(crate) fn healthy(&self) -> usize {
         self.healthy.load(Ordering::SeqCst)
     }
 
-    /// Workers given up on because a stopped run did not end.
+    /// Stations given up on because a stopped run did not end.
     pub(crate) fn replaced(&self) -> usize {
         self.replaced.load(Ordering::SeqCst)
     }
-}
 
-/// Enough stack for V8's own limit (about 1 MiB) with room to spare, so
-/// deep recursion ends as a `RangeError`, not a crash.
-const WORKER_STACK: usize = 8 * 1024 * 1024;
-
-/// Starts a worker on the pool's queue; false when no thread could be made
-/// (then it does not count as healthy, and readiness says so when none is).
-pub(crate) fn spawn_worker(pool: &Arc<Pool>) -> bool {
-    let index = pool.spawned.fetch_add(1, Ordering::SeqCst);
-    pool.healthy.fetch_add(1, Ordering::SeqCst);
-    let worker_pool = Arc::clone(pool);
-    let spawned = std::thread::Builder::new()
-        .name(format!("patchbay-script-{index}"))
-        .stack_size(WORKER_STACK)
-        .spawn(move || match Worker::new(index, &worker_pool) {
-            Some(worker) => worker.serve(),
-            None => {
-                worker_pool.healthy.fetch_sub(1, Ordering::SeqCst);
-            }
-        });
-    if spawned.is_err() {
-        pool.healthy.fetch_sub(1, Ordering::SeqCst);
-        tracing::error!("cannot start a script worker thread");
-    }
-    spawned.is_ok()
-}
-
-/// What a worker shares with its watchdog: the run in flight (so a stuck
-/// run's caller still gets its answer) and whether it was given up on.
-struct Lifeline {
-    abandoned: AtomicBool,
-    in_flight: Mutex<Option<(Arc<ScriptSource>, Reply)>>,
-}
-
-impl Lifeline {
-    fn in_flight(&self) -> std::sync::MutexGuard<'_, Option<(Arc<ScriptSource>, Reply)>> {
-        self.in_flight
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    /// Waits for an idle station, the one this thread used last if it is.
+    pub(crate) async fn lease(self: &Arc<Self>) -> Result<Lease<'_>, ScriptError> {
+        let permit = self
+            .available
+            .acquire()
+            .await
+            .map_err(|_| ScriptError::Unavailable)?;
+        Ok(self.take(permit))
     }
 
-    /// Called by the watchdog when a stopped run does not end: the caller
-    /// gets its timeout now, the worker is given up (it takes jobs again
-    /// only once its run ends) and a new one takes its place, unless as
-    /// many threads as the runtime has workers are already stuck: each
-    /// spins a core, so the runtime then runs short (and says so through
-    /// `is_ready`) rather than piling up spinning threads.
-    fn give_up(&self, pool: &Arc<Pool>) {
-        if self.abandoned.swap(true, Ordering::SeqCst) {
+    /// Every station idle now, without waiting (at least one: the first is
+    /// waited for).
+    pub(crate) async fn lease_idle(self: &Arc<Self>) -> Result<Vec<Lease<'_>>, ScriptError> {
+        let mut leases = vec![self.lease().await?];
+        while let Ok(permit) = self.available.try_acquire() {
+            leases.push(self.take(permit));
+        }
+        Ok(leases)
+    }
+
+    fn take<'a>(self: &'a Arc<Self>, permit: SemaphorePermit<'a>) -> Lease<'a> {
+        let station = {
+            let mut idle = self.idle();
+            let last = LAST_STATION.get();
+            let position = idle
+                .iter()
+                .position(|station| station.index == last)
+                .unwrap_or(idle.len().saturating_sub(1));
+            // A permit is only granted with a station idle.
+            (position < idle.len()).then(|| idle.swap_remove(position))
+        };
+        if let Some(station) = &station {
+            LAST_STATION.set(station.index);
+        }
+        Lease {
+            station,
+            stations: self,
+            permit: Some(permit),
+        }
+    }
+
+    /// Called by a station's watchdog when a stopped run does not end (a
+    /// builtin that does not check for termination): the station is given
+    /// up and a new one takes its place, unless as many as the runtime has
+    /// stations are already stuck: each holds a thread, so the runtime
+    /// then runs short (and says so through `is_ready`) rather than giving
+    /// away every thread.
+    fn give_up(self: &Arc<Self>, abandoned: &AtomicBool) {
+        if abandoned.swap(true, Ordering::SeqCst) {
             return;
         }
-        // The counts first: the caller answered below may look at them.
-        pool.healthy.fetch_sub(1, Ordering::SeqCst);
-        let stuck = pool.stuck.fetch_add(1, Ordering::SeqCst) + 1;
-        let replace = stuck <= pool.workers;
-        if replace {
-            pool.replaced.fetch_add(1, Ordering::SeqCst);
-            metrics::counter!("patchbay_script_workers_replaced_total").increment(1);
-            spawn_worker(pool);
-        }
-        if let Some((script, reply)) = self.in_flight().take() {
-            let _ = reply.send(ScriptRun::from(ScriptError::Timeout {
-                owner: script.owner.clone(),
-                limit: pool.limits.time,
-            }));
-        }
-        if replace {
-            tracing::error!("a script run did not stop at its time limit; its worker is replaced");
-        } else {
+        self.healthy.fetch_sub(1, Ordering::SeqCst);
+        let stuck = self.stuck.fetch_add(1, Ordering::SeqCst) + 1;
+        if stuck > self.size {
             tracing::error!(
                 stuck,
-                "a script run did not stop at its time limit; too many workers are stuck to start another"
+                "a script run did not stop at its time limit; too many are stuck to start another isolate"
             );
+            return;
+        }
+        self.replaced.fetch_add(1, Ordering::SeqCst);
+        metrics::counter!("patchbay_script_workers_replaced_total").increment(1);
+        tracing::error!("a script run did not stop at its time limit; its isolate is replaced");
+        // Its isolate is made by its first run: not on the watchdog's thread.
+        if let Some(station) = Station::new(self) {
+            self.add(station);
         }
     }
 
-    /// Called by a given-up worker whose run has ended at last: it takes
-    /// jobs again if the runtime is short of workers, and exits otherwise.
-    fn come_back(&self, pool: &Pool) -> bool {
-        pool.stuck.fetch_sub(1, Ordering::SeqCst);
-        let short = pool
+    /// A given-up station whose run ended at last: back in service if the
+    /// runtime is short of stations, dropped otherwise.
+    fn come_back(&self, station: &Station) -> bool {
+        self.stuck.fetch_sub(1, Ordering::SeqCst);
+        let short = self
             .healthy
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |healthy| {
-                (healthy < pool.workers).then_some(healthy + 1)
+                (healthy < self.size).then_some(healthy + 1)
             })
             .is_ok();
         if short {
-            self.abandoned.store(false, Ordering::SeqCst);
+            station.abandoned.store(false, Ordering::SeqCst);
         }
         short
     }
 }
 
-/// How long a stopped run may take to unwind before its worker counts as
+/// A station leased for runs on this thread; back to the idle ones when
+/// dropped.
+pub(crate) struct Lease<'a> {
+    station: Option<Station>,
+    stations: &'a Arc<Stations>,
+    permit: Option<SemaphorePermit<'a>>,
+}
+
+impl Lease<'_> {
+    pub(crate) fn station(&mut self) -> Result<&mut Station, ScriptError> {
+        self.station.as_mut().ok_or(ScriptError::Unavailable)
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        let Some(station) = self.station.take() else {
+            return;
+        };
+        let permit = self.permit.take();
+        if station.abandoned.load(Ordering::SeqCst) && !self.stations.come_back(&station) {
+            // Replaced: its permit went to the replacement.
+            if let Some(permit) = permit {
+                permit.forget();
+            }
+            return;
+        }
+        // The station first, then the permit that lets a run take it.
+        self.stations.idle().push(station);
+        drop(permit);
+    }
+}
+
+/// How long a stopped run may take to unwind before its station counts as
 /// stuck: as long again as its limit, at least 100 ms. Unwinding takes
 /// microseconds; what takes longer is a builtin that does not check for
-/// termination (ICU's case mapping or normalisation of a long string).
+/// termination (docs/script.md lists the known ones and what bounds them).
 fn stop_grace(limit: std::time::Duration) -> std::time::Duration {
     limit.max(std::time::Duration::from_millis(100))
 }
 
-/// A realm's context on this worker, locked down (`lockdown.js`) and reused
+/// A realm's context in a station, locked down (`lockdown.js`) and reused
 /// by every run of the realm until a run leaves it unclean.
 struct Sandbox {
     context: v8::Global<v8::Context>,
@@ -196,20 +234,24 @@ struct Sandbox {
     /// Matched after each run to clear RegExp's legacy statics
     /// (`RegExp.$1`, `RegExp.input`, ...), which keep the last match.
     empty_match: v8::Global<v8::RegExp>,
-    /// When a run last used it, in the worker's run count.
+    /// When a run last used it, in the station's run count.
     last_used: u64,
+    /// Gone when the realm is dropped (its bot reloaded or removed): the
+    /// context and its compiled functions go at the station's next run.
+    realm: Weak<()>,
 }
 
 /// Fields drop in declaration order: the handles into the isolate come
-/// before the isolate, which must outlive them.
-struct Worker {
+/// before the isolate.
+pub(crate) struct Station {
     sandboxes: HashMap<u64, Sandbox>,
     runs: u64,
+    index: usize,
+    limits: Limits,
     watchdog: Watchdog,
-    lifeline: Arc<Lifeline>,
-    pool: Arc<Pool>,
-    /// `None` after a limit was hit: the old isolate is gone before the next
-    /// is made, as V8 requires (isolates drop in reverse creation order).
+    /// Set by the watchdog when it gives the station up.
+    abandoned: Arc<AtomicBool>,
+    /// `None` after a limit was hit: the next run makes a new one.
     isolate: Option<GuardedIsolate>,
 }
 
@@ -227,97 +269,52 @@ enum RunOutcome {
     Failed(ScriptError),
 }
 
-impl Worker {
-    fn new(index: usize, pool: &Arc<Pool>) -> Option<Self> {
-        let lifeline = Arc::new(Lifeline {
-            abandoned: AtomicBool::new(false),
-            in_flight: Mutex::new(None),
-        });
+impl Station {
+    /// A station with its watchdog (its isolate comes with its first run);
+    /// `None` when no watchdog thread could be made: without one no run
+    /// could be bounded, so the station is not put in service, and
+    /// readiness says so when none is.
+    fn new(stations: &Arc<Stations>) -> Option<Self> {
+        let index = stations.made.fetch_add(1, Ordering::SeqCst);
+        let abandoned = Arc::new(AtomicBool::new(false));
         let watchdog = {
-            let lifeline = Arc::clone(&lifeline);
-            let pool = Arc::clone(pool);
-            let grace = stop_grace(pool.limits.time);
+            let abandoned = Arc::clone(&abandoned);
+            let grace = stop_grace(stations.limits.time);
+            let stations = Arc::downgrade(stations);
             Watchdog::start(
                 format!("patchbay-script-{index}-watchdog"),
                 grace,
-                move || lifeline.give_up(&pool),
+                move || {
+                    if let Some(stations) = stations.upgrade() {
+                        stations.give_up(&abandoned);
+                    }
+                },
             )
         };
-        let watchdog = match watchdog {
-            Ok(watchdog) => watchdog,
+        match watchdog {
+            Ok(watchdog) => Some(Self {
+                sandboxes: HashMap::new(),
+                runs: 0,
+                index,
+                limits: stations.limits,
+                watchdog,
+                abandoned,
+                isolate: None,
+            }),
             Err(error) => {
-                // Without a watchdog no run could be bounded: this worker
-                // takes no job.
                 tracing::error!(%error, "cannot start a script watchdog thread");
-                return None;
-            }
-        };
-        Some(Self {
-            sandboxes: HashMap::new(),
-            runs: 0,
-            watchdog,
-            lifeline,
-            pool: Arc::clone(pool),
-            isolate: None,
-        })
-    }
-
-    fn serve(mut self) {
-        loop {
-            if self.lifeline.abandoned.load(Ordering::SeqCst)
-                && !self.lifeline.come_back(&self.pool)
-            {
-                break;
-            }
-            let job = {
-                let jobs = self
-                    .pool
-                    .jobs
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                jobs.recv()
-            };
-            let Ok(job) = job else { break };
-            match job {
-                Job::Compile {
-                    script,
-                    reply,
-                    permit,
-                    rendezvous,
-                } => {
-                    let result = self.compile_only(&script);
-                    drop(permit);
-                    let _ = reply.send(result);
-                    rendezvous.arrive_and_wait();
-                }
-                Job::Run {
-                    script,
-                    input,
-                    reply,
-                    permit,
-                } => {
-                    *self.lifeline.in_flight() = Some((Arc::clone(&script), reply));
-                    let run = match self.run(&script, *input) {
-                        Ok(output) => ScriptRun {
-                            output,
-                            error: None,
-                        },
-                        Err(failed) => failed,
-                    };
-                    drop(permit);
-                    if let Some((_, reply)) = self.lifeline.in_flight().take() {
-                        let _ = reply.send(run);
-                    }
-                }
+                None
             }
         }
-        self.watchdog.stop();
     }
 
-    fn guarded(&mut self) -> &mut GuardedIsolate {
-        let heap_bytes = self.pool.limits.heap_bytes;
-        self.isolate
-            .get_or_insert_with(|| GuardedIsolate::new(heap_bytes))
+    /// The isolate, made if there is none. `None` only if V8 would not
+    /// share it (it always does: nothing is made in it before).
+    fn guarded(&mut self) -> Option<&mut GuardedIsolate> {
+        if self.isolate.is_none() {
+            self.isolate = GuardedIsolate::new(self.limits.heap_bytes);
+        }
+        self.isolate.as_mut()
     }
 
     /// Drops every context and the isolate: the next run starts afresh.
@@ -336,31 +333,37 @@ impl Worker {
     /// collection costs milliseconds; it only happens past half the heap,
     /// which the scripts bots run never reach.
     fn start_afresh_if_heap_is_held(&mut self) {
-        let half = self.pool.limits.heap_bytes / 2;
-        let Some(guarded) = self.isolate.as_mut() else {
+        let half = self.limits.heap_bytes / 2;
+        let Some(guarded) = self.isolate.as_ref() else {
             return;
         };
-        let isolate = guarded.isolate();
-        if isolate.get_heap_statistics().used_heap_size() <= half {
-            return;
-        }
-        isolate.low_memory_notification();
-        if isolate.get_heap_statistics().used_heap_size() > half {
-            tracing::debug!("a script worker's heap stays over half full; it starts afresh");
+        let held = {
+            let mut isolate = guarded.lock();
+            if isolate.get_heap_statistics().used_heap_size() <= half {
+                return;
+            }
+            isolate.low_memory_notification();
+            isolate.get_heap_statistics().used_heap_size() > half
+        };
+        if held {
+            tracing::debug!("a script isolate's heap stays over half full; it starts afresh");
             self.discard_isolate();
         }
     }
 
-    /// Makes the realm's sandbox when there is none, evicting the least
-    /// recently used one when the worker holds too many.
-    fn ensure_sandbox(&mut self, realm: u64) -> Result<(), ScriptError> {
+    /// Makes the realm's sandbox when there is none, evicting those of
+    /// dropped realms, and the least recently used one when the station
+    /// holds too many.
+    fn ensure_sandbox(&mut self, script: &ScriptSource) -> Result<(), ScriptError> {
         self.runs += 1;
         let now = self.runs;
-        if let Some(sandbox) = self.sandboxes.get_mut(&realm) {
+        self.sandboxes
+            .retain(|_, sandbox| sandbox.realm.strong_count() > 0);
+        if let Some(sandbox) = self.sandboxes.get_mut(&script.realm) {
             sandbox.last_used = now;
             return Ok(());
         }
-        if self.sandboxes.len() >= REALMS_PER_WORKER
+        if self.sandboxes.len() >= REALMS_PER_STATION
             && let Some(oldest) = self
                 .sandboxes
                 .iter()
@@ -369,27 +372,28 @@ impl Worker {
         {
             self.sandboxes.remove(&oldest);
         }
+        let guarded = self.guarded().ok_or(ScriptError::Unavailable)?;
         let sandbox = {
-            let isolate = self.guarded().isolate();
-            v8::scope!(let scope, isolate);
-            new_sandbox(scope, now)
+            let mut isolate = guarded.lock();
+            v8::scope!(let scope, &mut *isolate);
+            new_sandbox(scope, now, Weak::clone(&script.realm_alive))
         };
         self.drop_isolate_after_heap_hit()?;
         self.sandboxes
-            .insert(realm, sandbox.ok_or(ScriptError::Unavailable)?);
+            .insert(script.realm, sandbox.ok_or(ScriptError::Unavailable)?);
         Ok(())
     }
 
-    fn compile_only(&mut self, script: &ScriptSource) -> Result<(), ScriptError> {
-        self.ensure_sandbox(script.realm)?;
-        let Some(isolate) = self.isolate.as_mut() else {
-            return Err(ScriptError::Unavailable);
-        };
-        let Some(sandbox) = self.sandboxes.get_mut(&script.realm) else {
+    pub(crate) fn compile_only(&mut self, script: &ScriptSource) -> Result<(), ScriptError> {
+        self.ensure_sandbox(script)?;
+        let (Some(guarded), Some(sandbox)) =
+            (self.isolate.as_ref(), self.sandboxes.get_mut(&script.realm))
+        else {
             return Err(ScriptError::Unavailable);
         };
         let result = {
-            v8::scope!(let scope, isolate.isolate());
+            let mut isolate = guarded.lock();
+            v8::scope!(let scope, &mut *isolate);
             let context = v8::Local::new(scope, &sandbox.context);
             let scope = &mut v8::ContextScope::new(scope, context);
             compile(scope, &mut sandbox.compiled, script).map(|_| ())
@@ -404,8 +408,8 @@ impl Worker {
     fn drop_isolate_after_heap_hit(&mut self) -> Result<(), ScriptError> {
         let hit = self
             .isolate
-            .as_mut()
-            .is_some_and(|isolate| isolate.take_heap_hit());
+            .as_ref()
+            .is_some_and(GuardedIsolate::take_heap_hit);
         if hit {
             self.discard_isolate();
             return Err(ScriptError::Unavailable);
@@ -417,55 +421,57 @@ impl Worker {
     /// script that threw keeps the `botContext` calls it made; a limit
     /// keeps nothing).
     #[allow(clippy::result_large_err)] // the error carries the run's output, moved once a run
-    fn run(
+    pub(crate) fn run(
         &mut self,
         script: &ScriptSource,
         input: ScriptInput,
     ) -> Result<ScriptOutput, ScriptRun> {
-        let limits = self.pool.limits;
+        let limits = self.limits;
         let api_name = input.api.as_ref().map(|api| api.name.clone());
         let original_json = input.api.as_ref().map(|api| api.json_data.clone());
-        self.ensure_sandbox(script.realm)?;
+        self.ensure_sandbox(script)?;
         let (Some(guarded), Some(sandbox)) =
-            (self.isolate.as_mut(), self.sandboxes.get_mut(&script.realm))
+            (self.isolate.as_ref(), self.sandboxes.get_mut(&script.realm))
         else {
             return Err(ScriptError::Unavailable.into());
         };
         let heap_hit = guarded.heap_hit_flag();
         let watchdog = &self.watchdog;
         let stopped = || watchdog.fired() || heap_hit.load(Ordering::SeqCst);
-        let isolate = guarded.isolate();
-        isolate.set_slot(RunState::new(input, limits.output_bytes));
-        watchdog.arm(isolate.thread_safe_handle(), limits.time);
-        // Everything that may run script code (the function, its
-        // microtasks, jsonData's getters and toJSON) runs inside the limit.
-        let (outcome, clean) = {
-            v8::scope!(let scope, &mut *isolate);
-            let context = v8::Local::new(scope, &sandbox.context);
-            let scope = &mut v8::ContextScope::new(scope, context);
-            let outcome = run_in_context(
-                scope,
-                &mut sandbox.compiled,
-                script,
-                api_name.as_deref(),
-                &stopped,
-            );
-            let clean = !matches!(outcome, RunOutcome::Stopped) && reset(scope, sandbox);
-            if clean && !stopped() {
-                // The reset calls no script code; if anything ever did
-                // queue a job, it runs here, in this run, under its limit,
-                // never in a later run (another bot's: the queue is the
-                // isolate's).
-                scope.perform_microtask_checkpoint();
-            }
-            (outcome, clean)
+        let (outcome, clean, timed_out, state) = {
+            let mut isolate = guarded.lock();
+            isolate.set_slot(RunState::new(input, limits.output_bytes));
+            watchdog.arm(guarded.handle(), limits.time);
+            // Everything that may run script code (the function, its
+            // microtasks, jsonData's getters and toJSON) runs inside the limit.
+            let (outcome, clean) = {
+                v8::scope!(let scope, &mut *isolate);
+                let context = v8::Local::new(scope, &sandbox.context);
+                let scope = &mut v8::ContextScope::new(scope, context);
+                let outcome = run_in_context(
+                    scope,
+                    &mut sandbox.compiled,
+                    script,
+                    api_name.as_deref(),
+                    &stopped,
+                );
+                let clean = !matches!(outcome, RunOutcome::Stopped) && reset(scope, sandbox);
+                if clean && !stopped() {
+                    // The reset calls no script code; if anything ever did
+                    // queue a job, it runs here, in this run, under its limit,
+                    // never in a later run (another bot's: the queue is the
+                    // isolate's).
+                    scope.perform_microtask_checkpoint();
+                }
+                (outcome, clean)
+            };
+            let timed_out = watchdog.disarm();
+            // A termination requested as the run ended must not hit the next.
+            isolate.cancel_terminate_execution();
+            let state = isolate.remove_slot::<RunState>();
+            (outcome, clean, timed_out, state)
         };
-        let timed_out = self.watchdog.disarm();
         let heap_hit = guarded.take_heap_hit();
-        let isolate = guarded.isolate();
-        // A termination requested as the run ended must not hit the next.
-        isolate.cancel_terminate_execution();
-        let state = isolate.remove_slot::<RunState>();
         let owner = script.owner.clone();
         if heap_hit {
             self.discard_isolate();
@@ -525,9 +531,15 @@ impl Worker {
     }
 }
 
+impl Drop for Station {
+    fn drop(&mut self) {
+        self.watchdog.stop();
+    }
+}
+
 /// A new context for a realm: the global template, the lockdown, and what
 /// the native reset needs.
-fn new_sandbox(scope: &mut v8::PinScope<'_, '_, ()>, now: u64) -> Option<Sandbox> {
+fn new_sandbox(scope: &mut v8::PinScope<'_, '_, ()>, now: u64, realm: Weak<()>) -> Option<Sandbox> {
     let template = host::global_template(scope)?;
     let context = v8::Context::new(
         scope,
@@ -549,6 +561,7 @@ fn new_sandbox(scope: &mut v8::PinScope<'_, '_, ()>, now: u64) -> Option<Sandbox
         baseline,
         empty_match: v8::Global::new(scope, empty_match),
         last_used: now,
+        realm,
     })
 }
 
