@@ -589,12 +589,12 @@ impl Engine {
     /// store could not be read, with the error in the trace.
     pub(crate) async fn context_snapshot(
         &self,
-        script_key: &str,
+        uses_context: bool,
         owner: &str,
         state: &ConversationState,
         trace: &mut StepTrace,
     ) -> ContextSnapshot {
-        if !self.context_scripts.contains(script_key) {
+        if !uses_context {
             return ContextSnapshot::default();
         }
         let key = ContextKey::of(&self.bot.name, state);

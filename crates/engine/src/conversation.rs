@@ -7,8 +7,7 @@ use patchbay_config::{
     Question, Scope,
 };
 use patchbay_rules::{
-    Answer, Position, Step, capture_groups, capture_value, find_interaction, next_step,
-    select_answer_rule, trigger_target,
+    Answer, BotIndex, Position, Step, capture_groups, capture_value, select_answer_rule,
 };
 use patchbay_script::Persistence;
 
@@ -104,7 +103,7 @@ impl Engine {
         let bot = &*self.bot;
         let interaction = &bot.dialogs[position.0].interactions[position.1];
         let InteractionKind::Question(question) = &interaction.kind else {
-            return next_step(bot, position, &interaction.next);
+            return self.names.next_step(bot, position, &interaction.next);
         };
         let mut trace = StepTrace {
             interaction: interaction.name.clone(),
@@ -117,14 +116,14 @@ impl Engine {
         let trigger = self
             .interaction_code(
                 Code::ProcessUserResponse,
-                interaction,
+                position,
                 state,
                 input,
                 last,
                 &mut trace,
             )
             .await;
-        if let Some(target) = trigger.and_then(|text| trigger_target(bot, &text)) {
+        if let Some(target) = trigger.and_then(|text| self.names.trigger_target(bot, &text)) {
             walk.record(trace);
             return Step::Interaction(target);
         }
@@ -153,7 +152,7 @@ impl Engine {
                 trace.messages.push(Message::Text(text));
             }
             walk.record(trace);
-            return next_step(
+            return self.names.next_step(
                 bot,
                 position,
                 rule.next.as_ref().unwrap_or(&interaction.next),
@@ -177,17 +176,19 @@ impl Engine {
         }
         if question.rules.is_empty() {
             walk.record(trace);
-            return next_step(bot, position, &interaction.next);
+            return self.names.next_step(bot, position, &interaction.next);
         }
         let count = state.no_match_count.saturating_add(1);
         trace.rule = Some("no match".to_owned());
         let retry = (interaction.name.clone(), count);
         let step = match &question.no_match {
-            Some(no_match) if no_match.retries.is_some_and(|retries| count > retries) => next_step(
-                bot,
-                position,
-                no_match.next.as_ref().unwrap_or(&NextAction::End),
-            ),
+            Some(no_match) if no_match.retries.is_some_and(|retries| count > retries) => {
+                self.names.next_step(
+                    bot,
+                    position,
+                    no_match.next.as_ref().unwrap_or(&NextAction::End),
+                )
+            }
             Some(no_match) => {
                 if let Some(message) = &no_match.message {
                     let text = self.text(message, state, input);
@@ -228,7 +229,7 @@ impl Engine {
             let suspended = state
                 .return_to
                 .iter()
-                .any(|question| dialog_of(bot, question) == Some(left.as_str()));
+                .any(|question| dialog_of(bot, &self.names, question) == Some(left.as_str()));
             if !suspended {
                 state.end_dialog(&left);
             }
@@ -238,7 +239,7 @@ impl Engine {
         if let Some(entered) = to {
             state
                 .return_to
-                .retain(|question| dialog_of(bot, question) != Some(entered));
+                .retain(|question| dialog_of(bot, &self.names, question) != Some(entered));
         }
         state.dialog = to.map(str::to_owned);
     }
@@ -255,7 +256,7 @@ impl Engine {
             .return_to
             .iter()
             .chain(&state.waiting_at)
-            .filter_map(|question| dialog_of(bot, question))
+            .filter_map(|question| dialog_of(bot, &self.names, question))
             .collect();
         let left: Vec<String> = state
             .slots
@@ -271,8 +272,10 @@ impl Engine {
 }
 
 /// The name of the dialog the question named `question` is in.
-fn dialog_of<'b>(bot: &'b Bot, question: &str) -> Option<&'b str> {
-    find_interaction(bot, question).map(|(dialog, _)| bot.dialogs[dialog].name.as_str())
+fn dialog_of<'b>(bot: &'b Bot, names: &BotIndex, question: &str) -> Option<&'b str> {
+    names
+        .interaction(question)
+        .map(|(dialog, _)| bot.dialogs[dialog].name.as_str())
 }
 
 /// The first interaction of a dialog other than `current` whose starter
@@ -397,6 +400,7 @@ dialogs:
         let answered = turn("apple").await;
         assert_eq!(answered.texts(), ["took apple", "A done"]);
         assert_eq!(answered.next, "end");
+        assert_eq!(answered.ends, crate::Next::End);
     }
 
     /// A text over 320 characters is sent in parts; a secret in it with a

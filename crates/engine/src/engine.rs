@@ -1,36 +1,34 @@
 //! One turn: interactions run in order until the conversation waits.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::header::{ACCEPT, CONTENT_TYPE};
-use http::{HeaderName, HeaderValue, Method};
-use patchbay_config::{
-    Bot, HttpSettings, Integration, Interaction, InteractionKind, RateLimit, SystemVariable,
-    Template,
-};
+use http::{HeaderName, HeaderValue};
+use patchbay_config::{Bot, Integration, InteractionKind, SystemVariable, Template};
 use patchbay_credentials::{
-    KnownSecrets, MemoryTokenCache, Provider, ProviderContext, TokenCache, send_authenticated,
+    KnownSecrets, MemoryTokenCache, ProviderContext, TokenCache, send_authenticated,
 };
 use patchbay_rules::{
-    PathCache, Place, Position, Step, Values, extract_fields, find_interaction, next_step, render,
-    render_url, select_rule, trigger_target,
+    BotIndex, PathCache, Place, Position, Step, Values, Variables, extract_fields, render,
+    select_rule,
 };
 use patchbay_script::{
     ApiData, CustomEvent, Persistence, Script, ScriptInput, ScriptOutput, ScriptRuntime,
 };
 use patchbay_transport::{
-    Client, Limits, MemoryRateLimiter, NetworkGuard, ProxyConfig, Rate, RateLimiter, Request,
-    Resolve,
+    Client, MemoryRateLimiter, NetworkGuard, ProxyConfig, RateLimiter, Resolve,
 };
 use serde_json::{Value, json};
 use tracing::Instrument;
-use url::Url;
 
+use crate::env::ResolvedEnv;
 use crate::message::{Message, UserMessage};
-use crate::state::ConversationState;
+use crate::rate::RateLimits;
+use crate::request::RequestPlan;
+use crate::response::{Decoded, ResponseView};
+use crate::state::{ConversationState, Variable};
 
 /// The bot's environment, as the host resolves it.
 pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -195,11 +193,16 @@ pub enum Start {
 /// starters pick, as for a new message. A state saved before questions
 /// had rules names the interaction after the question: the turn starts
 /// there.
-fn resume_where_waiting(bot: &Bot, start: Start, waiting_at: Option<String>) -> Resume {
+fn resume_where_waiting(
+    bot: &Bot,
+    names: &BotIndex,
+    start: Start,
+    waiting_at: Option<String>,
+) -> Resume {
     let Start::Message = start else {
         return Resume::Start(start);
     };
-    match waiting_at.and_then(|name| find_interaction(bot, &name)) {
+    match waiting_at.and_then(|name| names.interaction(&name)) {
         Some(at) => match bot.dialogs[at.0].interactions[at.1].kind {
             InteractionKind::Question(_) => Resume::Answer(at),
             _ => Resume::Start(Start::Interaction(
@@ -282,20 +285,21 @@ pub(crate) enum Code {
 }
 
 impl Code {
-    /// The key of an interaction's code field (`InteractionKind::scripts`).
-    fn of_field(field: &str) -> &'static str {
-        match field {
-            "preProcess" => Self::Pre.key(),
-            "postProcess" => Self::Post.key(),
-            _ => Self::ProcessUserResponse.key(),
+    /// Where an interaction's compiled code of this kind is kept.
+    fn index(self) -> usize {
+        match self {
+            Self::Pre => 0,
+            Self::Post => 1,
+            Self::ProcessUserResponse => 2,
         }
     }
 
-    fn key(self) -> &'static str {
-        match self {
-            Self::Pre => "pre",
-            Self::Post => "post",
-            Self::ProcessUserResponse => "response",
+    /// The kind of an interaction's code field (`InteractionKind::scripts`).
+    fn of_field(field: &str) -> Self {
+        match field {
+            "preProcess" => Self::Pre,
+            "postProcess" => Self::Post,
+            _ => Self::ProcessUserResponse,
         }
     }
 
@@ -357,121 +361,6 @@ pub struct Invocation {
     pub response: Option<ResponseView>,
 }
 
-/// How many bytes of a response's body, and of the document its fields
-/// read, a [`ResponseView`] keeps (16 KiB); the rest is cut at a character
-/// boundary and a marker says how much there was.
-pub const RESPONSE_VIEW_LIMIT: usize = 16 * 1024;
-
-/// A call's response as a bot author needs it to write its JSONPath: the
-/// status, headers (those that carry credentials or sessions masked), the
-/// body as received (UTF-8, lossy) and the document the fields read (after
-/// the transform), each cut at [`RESPONSE_VIEW_LIMIT`] bytes and with the
-/// bot's secrets masked.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ResponseView {
-    /// The status.
-    pub status: u16,
-    /// The headers by lower-case name, in order (repeated ones joined with
-    /// `, `); a credential-like header's value is `[redacted]`.
-    pub headers: Vec<(String, String)>,
-    /// The body as received, cut at [`RESPONSE_VIEW_LIMIT`] bytes.
-    pub body: String,
-    /// The body's size in bytes.
-    pub body_bytes: usize,
-    /// The document the fields read (`{"api_RDVN": ...}` or what the
-    /// transform left), as JSON text cut at [`RESPONSE_VIEW_LIMIT`] bytes;
-    /// `None` when the fields were not read (a status other than 200 or
-    /// 201).
-    pub document: Option<String>,
-}
-
-/// Header names whose value is never shown: cookies, credentials and
-/// sessions; and any name with one of [`HIDDEN_HEADER_WORDS`].
-const HIDDEN_HEADERS: [&str; 6] = [
-    "set-cookie",
-    "set-cookie2",
-    "cookie",
-    "authorization",
-    "proxy-authorization",
-    "proxy-authenticate",
-];
-
-/// Words in a header's name that say its value is a credential.
-const HIDDEN_HEADER_WORDS: [&str; 7] = [
-    "auth",
-    "token",
-    "secret",
-    "key",
-    "session",
-    "password",
-    "signature",
-];
-
-impl ResponseView {
-    fn new(response: &patchbay_transport::Response, secrets: &KnownSecrets) -> Self {
-        let mut headers: Vec<(String, String)> = Vec::new();
-        for (name, value) in &response.headers {
-            let name = name.as_str();
-            let hidden = HIDDEN_HEADERS.contains(&name)
-                || HIDDEN_HEADER_WORDS.iter().any(|word| name.contains(word));
-            let value = if hidden {
-                patchbay_credentials::MASK.to_owned()
-            } else {
-                secrets.mask(&String::from_utf8_lossy(value.as_bytes()))
-            };
-            match headers.iter_mut().find(|(seen, _)| seen == name) {
-                Some((_, joined)) if !hidden => {
-                    joined.push_str(", ");
-                    joined.push_str(&value);
-                }
-                Some(_) => {}
-                None => headers.push((name.to_owned(), value)),
-            }
-        }
-        Self {
-            status: response.status,
-            headers,
-            body: truncated(
-                &secrets.mask(&String::from_utf8_lossy(&response.body)),
-                response.body.len(),
-            ),
-            body_bytes: response.body.len(),
-            document: None,
-        }
-    }
-
-    /// The view as JSON: `status`, `headers` (an object), `body`,
-    /// `bodyBytes`, `document` (text or null).
-    pub fn to_json(&self) -> Value {
-        let headers: serde_json::Map<String, Value> = self
-            .headers
-            .iter()
-            .map(|(name, value)| (name.clone(), json!(value)))
-            .collect();
-        json!({
-            "status": self.status,
-            "headers": headers,
-            "body": self.body,
-            "bodyBytes": self.body_bytes,
-            "document": self.document,
-        })
-    }
-}
-
-/// `text` (masked) cut at [`RESPONSE_VIEW_LIMIT`] bytes (at a character
-/// boundary), with `…[truncated: N bytes in all]` when it was longer, `N`
-/// the size of what it shows (`total`, before masking).
-fn truncated(text: &str, total: usize) -> String {
-    if text.len() <= RESPONSE_VIEW_LIMIT {
-        return text.to_owned();
-    }
-    let mut end = RESPONSE_VIEW_LIMIT;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…[truncated: {total} bytes in all]", &text[..end])
-}
-
 /// Why a call got no response.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallFailure {
@@ -491,7 +380,7 @@ impl std::fmt::Display for CallFailure {
 }
 
 impl CallFailure {
-    fn render(message: impl Into<String>) -> Self {
+    pub(crate) fn render(message: impl Into<String>) -> Self {
         Self {
             kind: "render",
             message: message.into(),
@@ -594,9 +483,12 @@ pub struct Turn {
     pub state: ConversationState,
     /// Messages the bot sent, in order.
     pub messages: Vec<Message>,
-    /// Where the conversation goes: an interaction name, `end`,
-    /// `close-dialog` or `close-conversation`.
+    /// Where the conversation goes, as the JSON names it: the question it
+    /// waits at, `end`, `close-dialog` or `close-conversation`
+    /// ([`Next::as_str`] of [`Turn::ends`]).
     pub next: String,
+    /// How the turn ended, typed: waiting at a question or not.
+    pub ends: Next,
     /// The last call's status.
     pub status: Option<u16>,
     /// Whether the last call succeeded (true when no call was made).
@@ -610,6 +502,48 @@ pub struct Turn {
     /// Transfer Bot Context at most (its fields set by the latest calls),
     /// and escalation events.
     pub actions: Vec<patchbay_script::Action>,
+}
+
+/// How a turn ends: where the conversation goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// It waits at this question (by name): the next message answers it
+    /// ([`ConversationState::waiting_at`]).
+    Waiting(String),
+    /// The dialog ended (`end`, or past its last interaction), with no
+    /// question on the return stack to ask again.
+    End,
+    /// `close-dialog`.
+    CloseDialog,
+    /// `close-conversation`.
+    CloseConversation,
+}
+
+impl Next {
+    /// The name the turn's JSON gives it (`next`): the question's name,
+    /// `end`, `close-dialog` or `close-conversation`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Waiting(question) => question,
+            Self::End => "end",
+            Self::CloseDialog => "close-dialog",
+            Self::CloseConversation => "close-conversation",
+        }
+    }
+
+    /// The question the conversation waits at, if it waits.
+    pub fn waiting_at(&self) -> Option<&str> {
+        match self {
+            Self::Waiting(question) => Some(question),
+            Self::End | Self::CloseDialog | Self::CloseConversation => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Next {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Turn {
@@ -640,51 +574,39 @@ impl Turn {
     }
 }
 
-/// A bot, ready to run turns: its credentials built, its scripts compiled.
+/// A bot, ready to run turns: its credentials built, its scripts compiled,
+/// its names resolved, its environment read, each integration's request
+/// planned.
 pub struct Engine {
     pub(crate) bot: Arc<Bot>,
+    /// The bot's names resolved to positions and indices.
+    pub(crate) names: BotIndex,
     client: Client,
-    providers: HashMap<String, Arc<dyn Provider>>,
     scripts: ScriptRuntime,
-    compiled: HashMap<String, Script>,
-    env: Env,
-    /// The bot's environment as scripts see it (the variables it declares),
-    /// resolved once.
-    script_env: HashMap<String, String>,
-    paths: Mutex<PathCache>,
+    /// Each integration's `transformScript`, by integration index.
+    transforms: Vec<Option<Compiled>>,
+    /// Each interaction's code, by position, then by [`Code::index`].
+    codes: HashMap<Position, [Option<Compiled>; 3]>,
+    /// The bot's environment, read once.
+    env: ResolvedEnv,
+    paths: PathCache,
+    /// Each integration's request plan, by integration index.
+    requests: Vec<RequestPlan>,
     /// The bot's failure message, parsed once.
     failure_message: Template,
     /// The bot's secrets, to mask in what a host shows of a turn.
     secrets: Arc<KnownSecrets>,
-    rate_limiter: Arc<dyn RateLimiter>,
+    /// The bot's rate limits and the limiter of their slots.
+    rates: RateLimits,
     /// The Conversation Context Service's store.
     pub(crate) context_store: Arc<dyn crate::ContextStore>,
-    /// The scripts (by key) whose source names a context function: the
-    /// store is loaded for those only.
-    pub(crate) context_scripts: std::collections::HashSet<String>,
-    /// Rate limits by integration name, then by host.
-    integration_rates: HashMap<String, RateSlot>,
-    host_rates: HashMap<String, RateSlot>,
 }
 
-/// A rate limit as the engine applies it: its limiter key, made once.
-#[derive(Debug)]
-struct RateSlot {
-    key: String,
-    rate: Rate,
-    /// `integration NAME` or `host NAME`, for messages.
-    what: String,
-}
-
-impl RateSlot {
-    fn new(key: String, what: String, limit: &RateLimit) -> Option<Self> {
-        let rate = Rate::new(
-            limit.calls,
-            Duration::from_millis(limit.period_ms),
-            limit.burst,
-        )?;
-        Some(Self { key, rate, what })
-    }
+/// A compiled script and whether its source names a context function (the
+/// context store is loaded for those only).
+pub(crate) struct Compiled {
+    script: Script,
+    pub(crate) uses_context: bool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -695,15 +617,11 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-/// A script's key: `i:NAME` for transforms, `pre:NAME`, `post:NAME` and
-/// `response:NAME` for interaction code.
-fn script_key(kind: &str, name: &str) -> String {
-    format!("{kind}:{name}")
-}
-
 impl Engine {
     /// Prepares a bot: the HTTP client (its guard from `network.allow`),
-    /// every credential's provider, every script compiled.
+    /// every credential's provider, every script compiled, the bot's
+    /// environment read (once: a reload builds a new engine), its names
+    /// resolved and each integration's request planned.
     pub async fn new(bot: Bot, options: EngineOptions) -> Result<Self, EngineError> {
         let mut builder = Client::builder()
             .guard(NetworkGuard::with_allowed(&bot.network.allow)?)
@@ -715,8 +633,10 @@ impl Engine {
             builder = builder.resolver(Arc::clone(resolver));
         }
         let client = builder.build()?;
+        let env = ResolvedEnv::new(&bot, &options.env);
+        // Credentials render their fields now, from the same values.
+        let lookup = |name: &str| env.get(name).map(Cow::into_owned);
         let context = ProviderContext::new(client.clone(), Arc::clone(&options.token_cache));
-        let lookup = |name: &str| (options.env)(name);
         let mut providers = HashMap::new();
         for credential in &bot.credentials {
             let provider = patchbay_credentials::build(credential, &lookup, &context)?;
@@ -724,72 +644,54 @@ impl Engine {
         }
         // One realm per bot load: its scripts get contexts of their own.
         let realm = options.scripts.realm(&bot.name);
-        let mut compiled = HashMap::new();
-        let mut context_scripts = std::collections::HashSet::new();
+        let mut transforms = Vec::with_capacity(bot.integrations.len());
         for integration in &bot.integrations {
-            if let Some(code) = &integration.transform_script {
-                let owner = format!("integration {}, transformScript", integration.name);
-                let script = options.scripts.compile(&realm, &owner, code).await?;
-                if crate::context::uses_context_store(code) {
-                    context_scripts.insert(script_key("i", &integration.name));
+            let compiled = match &integration.transform_script {
+                Some(code) => {
+                    let owner = format!("integration {}, transformScript", integration.name);
+                    Some(Compiled {
+                        script: options.scripts.compile(&realm, &owner, code).await?,
+                        uses_context: crate::context::uses_context_store(code),
+                    })
                 }
-                compiled.insert(script_key("i", &integration.name), script);
+                None => None,
+            };
+            transforms.push(compiled);
+        }
+        let mut codes: HashMap<Position, [Option<Compiled>; 3]> = HashMap::new();
+        for (d, dialog) in bot.dialogs.iter().enumerate() {
+            for (k, interaction) in dialog.interactions.iter().enumerate() {
+                for (field, source) in interaction.kind.scripts() {
+                    let owner = format!("interaction {}, {field}", interaction.name);
+                    let script = options.scripts.compile(&realm, &owner, source).await?;
+                    codes.entry((d, k)).or_default()[Code::of_field(field).index()] =
+                        Some(Compiled {
+                            script,
+                            uses_context: crate::context::uses_context_store(source),
+                        });
+                }
             }
         }
-        for (_, interaction) in bot.interactions() {
-            for (field, source) in interaction.kind.scripts() {
-                let owner = format!("interaction {}, {field}", interaction.name);
-                let script = options.scripts.compile(&realm, &owner, source).await?;
-                if crate::context::uses_context_store(source) {
-                    context_scripts.insert(script_key(Code::of_field(field), &interaction.name));
-                }
-                compiled.insert(script_key(Code::of_field(field), &interaction.name), script);
-            }
-        }
-        let script_env = bot
-            .env
-            .keys()
-            .filter_map(|name| (options.env)(name).map(|value| (name.clone(), value)))
-            .collect();
-        let integration_rates = bot
+        let requests = bot
             .integrations
             .iter()
-            .filter_map(|integration| {
-                let limit = integration.rate_limit.as_ref()?;
-                let key = format!("integration:{}/{}", bot.name, integration.name);
-                let what = format!("integration `{}`", integration.name);
-                Some((integration.name.clone(), RateSlot::new(key, what, limit)?))
-            })
+            .map(|integration| RequestPlan::new(&bot, integration, &providers))
             .collect();
-        let host_rates = bot
-            .network
-            .rate_limits
-            .iter()
-            .filter_map(|(host, limit)| {
-                let host = host.trim_end_matches('.').to_ascii_lowercase();
-                let slot = RateSlot::new(format!("host:{host}"), format!("host `{host}`"), limit)?;
-                Some((host, slot))
-            })
-            .collect();
-        let secrets = Arc::new(KnownSecrets::of_bot(&bot, &|name: &str| {
-            (options.env)(name)
-        }));
+        let secrets = Arc::new(KnownSecrets::of_bot(&bot, &lookup));
         Ok(Self {
             secrets,
-            rate_limiter: options.rate_limiter,
+            rates: RateLimits::new(&bot, options.rate_limiter),
             context_store: options.context_store,
-            context_scripts,
-            integration_rates,
-            host_rates,
+            names: BotIndex::new(&bot),
+            requests,
             failure_message: Template::parse(bot.failure_message()),
-            script_env,
+            env,
             bot: Arc::new(bot),
             client,
-            providers,
             scripts: options.scripts,
-            compiled,
-            env: options.env,
-            paths: Mutex::new(PathCache::default()),
+            transforms,
+            codes,
+            paths: PathCache::default(),
         })
     }
 
@@ -849,19 +751,21 @@ impl Engine {
         // The dialog the conversation waits in is the one the turn is in.
         state.dialog = waiting
             .as_deref()
-            .and_then(|name| find_interaction(bot, name))
+            .and_then(|name| self.names.interaction(name))
             .map(|(dialog, _)| bot.dialogs[dialog].name.clone());
         let mut walk = Walk {
             flow: crate::message::TurnFlow::new(&state, Arc::clone(&self.secrets)),
             ..Walk::default()
         };
-        let mut step = match resume_where_waiting(bot, start, waiting) {
+        let mut step = match resume_where_waiting(bot, &self.names, start, waiting) {
             Resume::Answer(question) => self.answer(question, &mut state, input, &mut walk).await,
             Resume::Start(Start::Interaction(name)) => Step::Interaction(
-                find_interaction(bot, &name).ok_or(EngineError::UnknownInteraction(name))?,
+                self.names
+                    .interaction(&name)
+                    .ok_or(EngineError::UnknownInteraction(name))?,
             ),
             Resume::Start(Start::Message) => {
-                let matched = trigger_target(bot, &input.text);
+                let matched = self.names.trigger_target(bot, &input.text);
                 state.dialog_starter = matched.map(|at| bot.dialogs[at.0].name.clone());
                 Step::Interaction(
                     matched
@@ -876,7 +780,7 @@ impl Engine {
                 Step::CloseConversation => {
                     state.return_to.clear();
                     self.leave_dialog(&mut state, None);
-                    break "close-conversation".to_owned();
+                    break Next::CloseConversation;
                 }
                 Step::End | Step::CloseDialog => {
                     // The dialog is done: back to a question a context
@@ -892,18 +796,17 @@ impl Engine {
                     // A question the bot no longer has (it was reloaded)
                     // is skipped for the one under it.
                     if let Some(question) = std::iter::from_fn(|| state.return_to.pop())
-                        .find_map(|name| find_interaction(bot, &name))
+                        .find_map(|name| self.names.interaction(&name))
                     {
                         step = Step::Interaction(question);
                         continue;
                     }
                     self.leave_dialog(&mut state, None);
                     break if step == Step::End {
-                        "end"
+                        Next::End
                     } else {
-                        "close-dialog"
-                    }
-                    .to_owned();
+                        Next::CloseDialog
+                    };
                 }
             };
             walk.ran += 1;
@@ -916,13 +819,13 @@ impl Engine {
                 .run_interaction(position, &mut state, input, &mut walk)
                 .await?
             {
-                Ran::Waits => break interaction.name.clone(),
+                Ran::Waits => break Next::Waiting(interaction.name.clone()),
                 Ran::Then(then) => step = then,
             }
         };
         // A turn ends waiting only at a question: its answer is the next
         // message.
-        state.waiting_at = find_interaction(bot, &next).map(|_| next.clone());
+        state.waiting_at = next.waiting_at().map(str::to_owned);
         state.no_match_count = match &walk.no_match {
             Some((question, count)) if state.waiting_at.as_ref() == Some(question) => *count,
             _ => 0,
@@ -937,7 +840,8 @@ impl Engine {
             state,
             messages: walk.messages,
             actions: walk.actions,
-            next,
+            next: next.as_str().to_owned(),
+            ends: next,
             status: walk.status,
             success: walk.success,
             steps: walk.steps,
@@ -966,7 +870,7 @@ impl Engine {
             success: walk.success,
         };
         let pre = self
-            .interaction_code(Code::Pre, interaction, state, input, last, &mut trace)
+            .interaction_code(Code::Pre, position, state, input, last, &mut trace)
             .instrument(span.clone())
             .await;
         // `setMessageDelay` in preProcess: for the interaction's own
@@ -984,10 +888,9 @@ impl Engine {
                 trace.messages.push(message.delayed(own_delay));
             }
             InteractionKind::Integration(call) => {
-                let integration = bot
-                    .integrations
-                    .iter()
-                    .find(|integration| integration.name == call.integration)
+                let integration = self
+                    .names
+                    .integration(&call.integration)
                     .ok_or_else(|| EngineError::UnknownIntegration(call.integration.clone()))?;
                 let invocation = self
                     .call(integration, state, input, &mut trace)
@@ -1003,7 +906,7 @@ impl Engine {
             success: walk.success,
         };
         let post = self
-            .interaction_code(Code::Post, interaction, state, input, last, &mut trace)
+            .interaction_code(Code::Post, position, state, input, last, &mut trace)
             .instrument(span)
             .await;
         if let InteractionKind::Integration(call) = &interaction.kind {
@@ -1042,11 +945,11 @@ impl Engine {
         Ok(
             match trigger
                 .as_deref()
-                .and_then(|text| trigger_target(bot, text))
+                .and_then(|text| self.names.trigger_target(bot, text))
             {
                 Some(target) => Ran::Then(Step::Interaction(target)),
                 None if waits => Ran::Waits,
-                None => Ran::Then(next_step(bot, position, &action)),
+                None => Ran::Then(self.names.next_step(bot, position, &action)),
             },
         )
     }
@@ -1058,10 +961,8 @@ impl Engine {
         state: &mut ConversationState,
     ) -> Result<Invocation, EngineError> {
         let integration = self
-            .bot
-            .integrations
-            .iter()
-            .find(|candidate| candidate.name == integration)
+            .names
+            .integration(integration)
             .ok_or_else(|| EngineError::UnknownIntegration(integration.to_owned()))?;
         state.start_from_bot_variables(&self.bot);
         let mut trace = StepTrace::default();
@@ -1070,28 +971,22 @@ impl Engine {
             .await)
     }
 
-    /// Bot variables as templates and scripts see them: the state's, then
-    /// the fields as `RDVN.key`, `RDVN.key.count` and `RDVN.key[N]`.
-    fn variables(&self, state: &ConversationState) -> HashMap<String, String> {
-        let mut values = state.values();
-        values.extend(state.fields.as_variables());
-        values
-    }
-
-    /// Calls `f` with what templates and conditions read in `state`.
+    /// Calls `f` with what templates and conditions read in `state`, all
+    /// of it borrowed: the state's variables and slots, the custom data
+    /// fields (which also stand for the variables `RDVN.key`,
+    /// `RDVN.key.count` and `RDVN.key[N]`), the environment read at load,
+    /// the system variables. Nothing is copied to make it.
     pub(crate) fn with_values<R>(
         &self,
         state: &ConversationState,
         message: &UserMessage,
         f: impl FnOnce(&Values<'_>) -> R,
     ) -> R {
-        let variables = self.variables(state);
-        let slots = state.current_slots();
-        let env = |name: &str| (self.env)(name);
+        let env = |name: &str| self.env.get(name).map(Cow::into_owned);
         let system = |system: SystemVariable| Some(system_value(&self.bot, state, message, system));
         f(&Values {
-            variables: &variables,
-            slots,
+            variables: &StateVariables(&state.variables),
+            slots: state.current_slots(),
             env: &env,
             system: &system,
             fields: &state.fields,
@@ -1114,43 +1009,41 @@ impl Engine {
     pub(crate) async fn interaction_code(
         &self,
         code: Code,
-        interaction: &Interaction,
+        position: Position,
         state: &mut ConversationState,
         message: &UserMessage,
         last: LastCall,
         trace: &mut StepTrace,
     ) -> Option<String> {
-        let key = script_key(code.key(), &interaction.name);
-        if !self.compiled.contains_key(&key) {
-            return None;
-        }
+        let compiled = self.codes.get(&position)?[code.index()].as_ref()?;
         let started = Instant::now();
-        let output = self.script(&key, state, message, None, last, trace).await;
+        let output = self
+            .script(compiled, state, message, None, last, trace)
+            .await;
         observe_phase(code.phase(), started);
-        let output = output?;
-        apply(&self.bot, state, &output, trace);
+        self.apply(state, &output, trace);
         output.trigger
     }
 
-    /// Runs a compiled script, if the bot has one under `key`. What it did
-    /// takes effect even when it then threw, as in the product (its error
-    /// is recorded in the trace); a run stopped by a limit did nothing.
+    /// Runs a compiled script. What it did takes effect even when it then
+    /// threw, as in the product (its error is recorded in the trace); a run
+    /// stopped by a limit did nothing.
     async fn script(
         &self,
-        key: &str,
+        compiled: &Compiled,
         state: &ConversationState,
         message: &UserMessage,
         api: Option<ApiData>,
         last: LastCall,
         trace: &mut StepTrace,
-    ) -> Option<ScriptOutput> {
-        let script = self.compiled.get(key)?;
+    ) -> ScriptOutput {
+        let script = &compiled.script;
         let context = self
-            .context_snapshot(key, script.owner(), state, trace)
+            .context_snapshot(compiled.uses_context, script.owner(), state, trace)
             .await;
         let input = ScriptInput {
             variables: self.script_variables(state),
-            env: self.script_env.clone(),
+            env: self.env.declared.clone(),
             user_message: message.text.clone(),
             conversation_id: state.conversation_id.clone(),
             chat_bot_id: self.bot.name.clone(),
@@ -1173,15 +1066,18 @@ impl Engine {
             trace.script_errors.push(error.to_string());
         }
         self.trace_debug_output(&run.output, trace);
-        Some(run.output)
+        run.output
     }
 
     /// Bot variables as scripts see them: as templates and conditions do,
     /// which is custom data fields under their integration's name too
     /// (`getBotVariable("name.key.count")`, as the product documents),
     /// resolved as `{name.key}` is in a template.
+    /// The one copy a turn makes of its variables, because a script run
+    /// owns its input ([`ScriptInput::variables`]).
     fn script_variables(&self, state: &ConversationState) -> HashMap<String, String> {
-        let mut values = self.variables(state);
+        let mut values = state.values();
+        values.extend(state.fields.as_variables());
         for integration in &self.bot.integrations {
             if integration.name == integration.response_data_variable {
                 continue;
@@ -1238,15 +1134,17 @@ impl Engine {
         }
     }
 
-    /// The call of spec section 3, steps 1 to 6.
+    /// The call of spec section 3, steps 1 to 6, of the integration at
+    /// `integration` (an index).
     async fn call(
         &self,
-        integration: &Integration,
+        integration: usize,
         state: &mut ConversationState,
         message: &UserMessage,
         trace: &mut StepTrace,
     ) -> Invocation {
-        let span = tracing::info_span!("integration", bot = %self.bot.name, integration = %integration.name);
+        let name = &self.bot.integrations[integration].name;
+        let span = tracing::info_span!("integration", bot = %self.bot.name, integration = %name);
         self.call_inner(integration, state, message, trace)
             .instrument(span)
             .await
@@ -1254,13 +1152,14 @@ impl Engine {
 
     async fn call_inner(
         &self,
-        integration: &Integration,
+        at: usize,
         state: &mut ConversationState,
         message: &UserMessage,
         trace: &mut StepTrace,
     ) -> Invocation {
+        let integration = &self.bot.integrations[at];
+        let plan = &self.requests[at];
         let started = Instant::now();
-        let rdvn = &integration.response_data_variable;
         let mut invocation = Invocation {
             integration: integration.name.clone(),
             request_line: format!(
@@ -1270,9 +1169,7 @@ impl Engine {
             ),
             ..Invocation::default()
         };
-        let outcome = self
-            .send(integration, state, message, &mut invocation)
-            .await;
+        let outcome = self.send(at, state, message, &mut invocation).await;
         invocation.elapsed = started.elapsed();
         observe_phase("request", started);
         metrics::histogram!(
@@ -1281,14 +1178,13 @@ impl Engine {
             "integration" => integration.name.clone()
         )
         .record(invocation.elapsed.as_secs_f64());
-        let status_variable = format!("api_{rdvn}Status");
         let response = match outcome {
             Ok(response) => response,
             Err(failure) => {
                 tracing::info!(kind = failure.kind, %failure, "call failed");
                 count_upstream(integration, "none", failure.kind);
                 invocation.failure = Some(failure);
-                state.set(&status_variable, "", Persistence::Session);
+                state.set(&plan.status_variable, "", Persistence::Session);
                 return invocation;
             }
         };
@@ -1303,59 +1199,52 @@ impl Engine {
             if invocation.success { "" } else { "status" },
         );
         state.set(
-            &status_variable,
+            &plan.status_variable,
             response.status.to_string(),
             Persistence::Session,
         );
         if !invocation.success {
             return invocation;
         }
-        let api_name = format!("api_{rdvn}");
-        let transform = script_key("i", &integration.name);
-        let document = if self.compiled.contains_key(&transform) {
-            let transform_started = Instant::now();
-            let json_data = api_json_text(&api_name, &response);
-            let api = ApiData {
-                name: api_name.clone(),
-                json_data: json_data.clone(),
-            };
-            let last = LastCall {
-                status: invocation.status,
-                success: invocation.success,
-            };
-            let output = self
-                .script(&transform, state, message, Some(api), last, trace)
-                .await;
-            let mut transformed = None;
-            if let Some(output) = output {
+        // Decoded once; the transform's input, the fields and the trace
+        // share it.
+        let decoded = Decoded::new(&plan.api_name, &response);
+        let document = match &self.transforms[at] {
+            Some(transform) => {
+                let transform_started = Instant::now();
+                let api = ApiData {
+                    name: plan.api_name.clone(),
+                    json_data: decoded.transform_input(&plan.api_name, &response),
+                };
+                let last = LastCall {
+                    status: invocation.status,
+                    success: invocation.success,
+                };
+                let output = self
+                    .script(transform, state, message, Some(api), last, trace)
+                    .await;
+                let mut transformed = None;
                 if let Some(json_data) = &output.json_data {
                     match serde_json::from_str(json_data) {
-                        Ok(document) => transformed = Some(document),
+                        Ok(document) => transformed = Some(Arc::new(document)),
                         Err(_) => trace.script_errors.push(format!(
                             "integration {}: transformScript left jsonData that is not JSON",
                             integration.name
                         )),
                     }
                 }
-                apply(&self.bot, state, &output, trace);
+                self.apply(state, &output, trace);
+                observe_phase("transform", transform_started);
+                transformed.unwrap_or(decoded.document)
             }
-            let document = transformed.unwrap_or_else(|| {
-                serde_json::from_str(&json_data)
-                    .unwrap_or_else(|_| json!({ api_name: response_document(&response) }))
-            });
-            observe_phase("transform", transform_started);
-            document
-        } else {
-            json!({ api_name: response_document(&response) })
+            None => decoded.document,
         };
         if let Some(view) = &mut invocation.response {
-            let text = document.to_string();
-            view.document = Some(truncated(&self.secrets.mask(&text), text.len()));
+            view.show_document(&document, &self.secrets);
         }
         let fields_started = Instant::now();
         let fields = self.with_values(state, message, |values| {
-            let mut paths = self.paths.lock().unwrap_or_else(PoisonError::into_inner);
-            extract_fields(integration, &document, values, &mut paths)
+            extract_fields(integration, &document, values, &self.paths)
         });
         observe_phase("fields", fields_started);
         invocation.fields = fields.clone();
@@ -1363,23 +1252,21 @@ impl Engine {
         invocation
     }
 
-    /// Renders the request, applies the credential and sends it.
+    /// Renders the request (its plan), applies the credential and sends it.
     async fn send(
         &self,
-        integration: &Integration,
+        at: usize,
         state: &ConversationState,
         message: &UserMessage,
         invocation: &mut Invocation,
     ) -> Result<patchbay_transport::Response, CallFailure> {
-        let request = self
+        let integration = &self.bot.integrations[at];
+        let plan = &self.requests[at];
+        let mut request = self
             .with_values(state, message, |values| {
-                build_request(integration, values, invocation)
+                plan.render(integration, values, &mut invocation.request_line)
             })
             .map_err(CallFailure::render)?;
-        let mut request = Request {
-            limits: limits(&self.bot.http, &integration.http),
-            ..request
-        };
         // The caller's trace (W3C Trace Context) reaches the upstream, unless
         // the bot sets `traceparent` itself.
         if let Some(parent) = crate::message::TraceParent::current()
@@ -1391,161 +1278,69 @@ impl Engine {
                 .or_insert(value);
         }
         let waited = self
-            .wait_for_rate_slots(integration, &request.url, request.limits.deadline)
+            .rates
+            .wait(at, &request.url, request.limits.deadline)
             .await?;
         request.limits.deadline = request
             .limits
             .deadline
             .saturating_sub(waited)
             .max(Duration::from_millis(1));
-        match integration
-            .credential
-            .as_ref()
-            .and_then(|name| self.providers.get(name))
-        {
+        match &plan.provider {
             Some(provider) => {
                 Ok(send_authenticated(&self.client, provider.as_ref(), request).await?)
             }
             None => Ok(self.client.send(request).await?),
         }
     }
-}
 
-impl Engine {
-    /// Takes a slot under the integration's and the host's rate limits, if
-    /// any, and waits for the later one: the wait counts against the call's
-    /// deadline, and a slot past it fails the call at once.
-    async fn wait_for_rate_slots(
-        &self,
-        integration: &Integration,
-        url: &Url,
-        deadline: Duration,
-    ) -> Result<Duration, CallFailure> {
-        let by_host = url.host_str().and_then(|host| self.host_rates.get(host));
-        let mut wait = Duration::ZERO;
-        for slot in [self.integration_rates.get(&integration.name), by_host]
-            .into_iter()
-            .flatten()
-        {
-            match self
-                .rate_limiter
-                .reserve(&slot.key, slot.rate, deadline)
-                .await
-            {
-                Ok(slot_wait) => wait = wait.max(slot_wait),
-                Err(limited) => {
-                    return Err(CallFailure {
-                        kind: "rate-limited",
-                        message: format!(
-                            "the rate limit of {} (one call per {} ms, {} at once) has no slot within the call's {} ms deadline; the next is in {} ms",
-                            slot.what,
-                            slot.rate.interval().as_millis(),
-                            slot.rate.burst(),
-                            deadline.as_millis(),
-                            limited.wait.as_millis()
-                        ),
-                    });
+    /// Applies what a script did to the state and the trace.
+    fn apply(&self, state: &mut ConversationState, output: &ScriptOutput, trace: &mut StepTrace) {
+        for write in &output.variables {
+            state.set(&write.name, write.value.clone(), write.persistence);
+        }
+        // A slot belongs to the dialog the turn is in, which must declare it.
+        let dialog = state
+            .dialog
+            .as_deref()
+            .and_then(|name| self.names.dialog(name))
+            .map(|dialog| &self.bot.dialogs[dialog]);
+        for write in &output.slots {
+            match dialog {
+                Some(dialog) if dialog.slots.contains(&write.name) => {
+                    state
+                        .slots
+                        .entry(dialog.name.clone())
+                        .or_default()
+                        .insert(write.name.clone(), write.value.clone());
                 }
+                Some(dialog) => trace.script_errors.push(format!(
+                    "setSlotValue: dialog `{}` declares no slot `{}` (its `slots`)",
+                    dialog.name, write.name
+                )),
+                None => trace.script_errors.push(format!(
+                    "setSlotValue(`{}`): slots belong to a dialog, and this script runs outside one",
+                    write.name
+                )),
             }
         }
-        if !wait.is_zero() {
-            tracing::debug!(wait_ms = wait.as_millis(), "waiting for a rate-limit slot");
-            tokio::time::sleep(wait).await;
+        trace.flow.take_run(output);
+        trace
+            .messages
+            .extend(crate::message::script_messages(output));
+        for action in &output.actions {
+            action.clone().add_to(&mut trace.actions);
         }
-        Ok(wait)
     }
 }
 
-/// Renders an integration's request: URL, params, headers, body.
-fn build_request(
-    integration: &Integration,
-    values: &Values<'_>,
-    invocation: &mut Invocation,
-) -> Result<Request, String> {
-    let rendered = render_url(&integration.url, values).map_err(|error| error.to_string())?;
-    let mut url =
-        Url::parse(&rendered.text).map_err(|error| format!("the URL is not valid: {error}"))?;
-    // A host chosen by a conversation's value gets the credential only
-    // when the bot named it (docs/engine.md, "URL rendering").
-    if rendered.host_is_open {
-        let host = url.host_str().unwrap_or_default();
-        if !integration.allows_host(host) {
-            return Err(format!(
-                "the URL's host `{host}` comes from a conversation's value and is not in the integration's `allowedHosts`"
-            ));
-        }
-    }
-    if !integration.params.is_empty() {
-        let mut query = url.query().map(str::to_owned).unwrap_or_default();
-        for (key, value) in &integration.params {
-            let value = render(value, values, Place::Param).map_err(|error| error.to_string())?;
-            if !query.is_empty() {
-                query.push('&');
-            }
-            query.push_str(&encode_query(key));
-            query.push('=');
-            query.push_str(&encode_query(&value));
-        }
-        url.set_query(Some(&query));
-    }
-    invocation.request_line = format!(
-        "{} {}{}",
-        integration.method.as_str(),
-        &url[..url::Position::AfterPath],
-        if url.query().is_some() {
-            "?[redacted]"
-        } else {
-            ""
-        }
-    );
-    let method = Method::from_bytes(integration.method.as_str().as_bytes())
-        .map_err(|_| "unknown method".to_owned())?;
-    let mut request = Request::new(method, url);
-    if integration.default_headers {
-        let json = HeaderValue::from_static("application/json;charset=UTF-8");
-        request.headers.insert(ACCEPT, json.clone());
-        request.headers.insert(CONTENT_TYPE, json);
-    }
-    for (name, value) in &integration.headers {
-        let value = render(value, values, Place::Header).map_err(|error| error.to_string())?;
-        let name = HeaderName::try_from(name.as_str())
-            .map_err(|_| format!("`{name}` is not a valid header name"))?;
-        let value = HeaderValue::from_str(&value)
-            .map_err(|_| format!("the value of header `{name}` is not valid"))?;
-        request.headers.insert(name, value);
-    }
-    if let Some(body) = &integration.body {
-        let is_json = request
-            .headers
-            .get(CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(|value| value.contains("json"));
-        let place = if is_json {
-            Place::JsonBody
-        } else {
-            Place::Text
-        };
-        let body = render(body, values, place).map_err(|error| error.to_string())?;
-        request.body = Bytes::from(body);
-    }
-    Ok(request)
-}
+/// Bot variables read where the state keeps them.
+struct StateVariables<'a>(&'a HashMap<String, Variable>);
 
-/// A response body as the steps after the call see it: JSON as it is, XML
-/// converted (docs/engine.md), anything else as one JSON string.
-fn response_document(response: &patchbay_transport::Response) -> Value {
-    let text = String::from_utf8_lossy(&response.body);
-    let says_xml = response
-        .headers
-        .get(CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.contains("xml"));
-    if (says_xml || text.trim_start().starts_with('<'))
-        && let Some(document) = patchbay_rules::xml_to_json(&text)
-    {
-        return document;
+impl Variables for StateVariables<'_> {
+    fn variable(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(|variable| variable.value.as_str())
     }
-    serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.into_owned()))
 }
 
 /// Records how long one phase of a call or turn took.
@@ -1578,73 +1373,11 @@ fn status_class(status: u16) -> &'static str {
     }
 }
 
-/// `{"api_RDVN": <body>}` as the text a transform script reads: a JSON
-/// body's own text, spliced in without a parse and a re-serialisation;
-/// anything else as the document the later steps would see.
-fn api_json_text(api_name: &str, response: &patchbay_transport::Response) -> String {
-    let says_xml = response
-        .headers
-        .get(CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.contains("xml"));
-    if !says_xml
-        && let Ok(text) = std::str::from_utf8(&response.body)
-        && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
-        && let Ok(key) = serde_json::to_string(api_name)
-    {
-        return format!("{{{key}:{text}}}");
-    }
-    json!({ api_name: response_document(response) }).to_string()
-}
-
 /// The last call's outcome, as scripts read it.
 #[derive(Clone, Copy)]
 pub(crate) struct LastCall {
     pub(crate) status: Option<u16>,
     pub(crate) success: bool,
-}
-
-/// Applies what a script did to the state and the trace.
-pub(crate) fn apply(
-    bot: &Bot,
-    state: &mut ConversationState,
-    output: &ScriptOutput,
-    trace: &mut StepTrace,
-) {
-    for write in &output.variables {
-        state.set(&write.name, write.value.clone(), write.persistence);
-    }
-    // A slot belongs to the dialog the turn is in, which must declare it.
-    let dialog = state
-        .dialog
-        .as_ref()
-        .and_then(|name| bot.dialogs.iter().find(|dialog| &dialog.name == name));
-    for write in &output.slots {
-        match dialog {
-            Some(dialog) if dialog.slots.contains(&write.name) => {
-                state
-                    .slots
-                    .entry(dialog.name.clone())
-                    .or_default()
-                    .insert(write.name.clone(), write.value.clone());
-            }
-            Some(dialog) => trace.script_errors.push(format!(
-                "setSlotValue: dialog `{}` declares no slot `{}` (its `slots`)",
-                dialog.name, write.name
-            )),
-            None => trace.script_errors.push(format!(
-                "setSlotValue(`{}`): slots belong to a dialog, and this script runs outside one",
-                write.name
-            )),
-        }
-    }
-    trace.flow.take_run(output);
-    trace
-        .messages
-        .extend(crate::message::script_messages(output));
-    for action in &output.actions {
-        action.clone().add_to(&mut trace.actions);
-    }
 }
 
 /// The time, in milliseconds since the Unix epoch (`getHoursType`).
@@ -1672,31 +1405,4 @@ fn system_value(
         SystemVariable::FirstName => state.first_name.clone(),
         SystemVariable::QuickReplyPayload => message.payload.clone().unwrap_or_default(),
     }
-}
-
-/// The call's limits: the integration's settings over the bot's over the
-/// transport's defaults.
-fn limits(bot: &HttpSettings, integration: &HttpSettings) -> Limits {
-    let settings = integration.or(bot);
-    let defaults = Limits::default();
-    Limits {
-        deadline: settings
-            .timeout_ms
-            .map_or(defaults.deadline, Duration::from_millis),
-        connect_timeout: settings
-            .connect_timeout_ms
-            .map_or(defaults.connect_timeout, Duration::from_millis),
-        max_retries: settings.retries.unwrap_or(defaults.max_retries),
-        max_body_bytes: settings
-            .max_response_bytes
-            .and_then(|bytes| usize::try_from(bytes).ok())
-            .unwrap_or(defaults.max_body_bytes),
-        max_redirects: settings.max_redirects.unwrap_or(defaults.max_redirects),
-    }
-}
-
-fn encode_query(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
 }

@@ -25,8 +25,12 @@ pub use patchbay_transport as transport;
 mod context;
 mod conversation;
 mod engine;
+mod env;
 mod message;
 mod platform;
+mod rate;
+mod request;
+mod response;
 mod state;
 mod store;
 
@@ -36,11 +40,12 @@ pub use context::{
 };
 pub use conversation::NOT_UNDERSTOOD;
 pub use engine::{
-    CallFailure, Engine, EngineError, EngineOptions, Env, Invocation, MAX_MESSAGE_BYTES,
-    RESPONSE_VIEW_LIMIT, ResponseView, Start, StepTrace, Turn,
+    CallFailure, Engine, EngineError, EngineOptions, Env, Invocation, MAX_MESSAGE_BYTES, Next,
+    Start, StepTrace, Turn,
 };
 pub use message::{ButtonMessage, CardMessage, Message, QuestionMessage, TraceParent, UserMessage};
 pub use platform::{Attributes, AttributesError, MAX_ATTRIBUTES_BYTES, action_json, actions_json};
+pub use response::{RESPONSE_VIEW_LIMIT, ResponseView};
 pub use state::{ConversationState, MAX_RETURN_TO, Variable};
 pub use store::{
     ConversationKey, DEFAULT_MAX_CONVERSATION_BYTES, DEFAULT_MAX_CONVERSATIONS,
