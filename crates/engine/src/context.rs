@@ -30,8 +30,9 @@ use patchbay_script::{
     ContextScopeData, ContextSnapshot, ContextWrite, entry_bytes,
 };
 
-use crate::engine::{Engine, StepTrace};
+use crate::engine::Engine;
 use crate::state::ConversationState;
+use crate::trace::StepTrace;
 
 /// Whose context a turn reads and writes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

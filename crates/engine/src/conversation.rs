@@ -11,9 +11,10 @@ use patchbay_rules::{
 };
 use patchbay_script::Persistence;
 
-use crate::engine::{Code, Engine, LastCall, StepTrace, Walk};
+use crate::engine::{Code, Engine, LastCall, Walk};
 use crate::message::{ButtonMessage, CardMessage, Message, QuestionMessage, UserMessage};
 use crate::state::ConversationState;
+use crate::trace::StepTrace;
 
 /// Sent when a question's rules take no answer and neither the question
 /// (`noMatch`) nor the bot (a fallback dialog) says what to do: the

@@ -33,16 +33,14 @@ mod request;
 mod response;
 mod state;
 mod store;
+mod trace;
 
 pub use context::{
     ContextKey, ContextRefusal, ContextStore, ContextStoreError, ContextUser, MemoryContextLimits,
     MemoryContextStore, RecordId, uses_context_store,
 };
 pub use conversation::NOT_UNDERSTOOD;
-pub use engine::{
-    CallFailure, Engine, EngineError, EngineOptions, Env, Invocation, MAX_MESSAGE_BYTES, Next,
-    Start, StepTrace, Turn,
-};
+pub use engine::{Engine, EngineError, EngineOptions, Env, MAX_MESSAGE_BYTES, Start};
 pub use message::{ButtonMessage, CardMessage, Message, QuestionMessage, TraceParent, UserMessage};
 pub use platform::{Attributes, AttributesError, MAX_ATTRIBUTES_BYTES, action_json, actions_json};
 pub use response::{RESPONSE_VIEW_LIMIT, ResponseView};
@@ -52,3 +50,4 @@ pub use store::{
     DEFAULT_USER_VARIABLES_TTL, MemoryStateStore, MemoryStoreLimits, SaveConversation, StateStore,
     StoreError, StoredConversation, StoredTurn, StoredTurnRequest,
 };
+pub use trace::{CallFailure, Invocation, Next, StepTrace, Turn};

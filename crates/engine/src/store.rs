@@ -27,8 +27,9 @@ use patchbay_credentials::BoxFuture;
 use patchbay_script::Persistence;
 use serde_json::Value;
 
-use crate::engine::{Engine, EngineError, Start, Turn};
+use crate::engine::{Engine, EngineError, Start};
 use crate::state::ConversationState;
+use crate::trace::Turn;
 
 /// Which conversation, of which user, of which bot.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
