@@ -206,8 +206,9 @@ async fn every_intrinsic_is_frozen() {
         .await
         .expect("walks");
     let reached: usize = output.messages[0].parse().expect("a count");
-    // Not a vacuous walk: V8's builtins are well over a thousand objects.
-    assert!(reached > 1_000, "reached only {reached} objects");
+    // Not a vacuous walk: V8's builtins are over 800 objects, with the
+    // newest features off (limits.rs).
+    assert!(reached > 800, "reached only {reached} objects");
     assert_eq!(
         output.messages[1], "",
         "intrinsics the walk could not reach"

@@ -28,6 +28,7 @@ mod context;
 mod host;
 mod limits;
 mod runtime;
+mod snapshot;
 mod station;
 
 pub use context::{

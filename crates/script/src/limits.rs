@@ -22,12 +22,27 @@ use std::time::{Duration, Instant};
 /// so). The product's scripts are small; the interpreter's cost is in
 /// docs/benchmarks.md. The stack limit (KiB) leaves room on a 2 MiB
 /// runtime thread (tokio's default) for the frames below the script.
+///
+/// V8 leaves the features its flags turn on out of a startup snapshot and
+/// adds them to every context it reads from one, onto intrinsics the
+/// lockdown has frozen (it aborts there). So the features newer than the
+/// product's scripts are off (`Temporal`, `Float16Array`, explicit resource
+/// management, `Promise.try`, `RegExp.escape`, `Error.isError`,
+/// `Math.sumPrecise`, base64 on `Uint8Array`, `Iterator.concat`,
+/// `Map.prototype.getOrInsert`, `Atomics.pause`, `Intl.Locale` variants):
+/// a smaller surface for scripts, and contexts read from the snapshot
+/// (snapshot.rs) need no lockdown of their own.
 pub(crate) fn initialize_v8() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
-        v8::V8::set_flags_from_string(
-            "--disallow-code-generation-from-strings --jitless --no-memory-protection-keys --stack-size=640",
-        );
+        v8::V8::set_flags_from_string(concat!(
+            "--disallow-code-generation-from-strings --jitless --no-memory-protection-keys",
+            " --stack-size=640",
+            " --no-harmony-temporal --no-js-float16array --no-js-explicit-resource-management",
+            " --no-js-promise-try --no-js-regexp-escape --no-js-error-iserror --no-js-sum-precise",
+            " --no-js-base-64 --no-js-iterator-sequencing --no-js-upsert --no-js-atomics-pause",
+            " --no-js-intl-locale-variants",
+        ));
         let platform = v8::new_default_platform(0, false).make_shared();
         v8::V8::initialize_platform(platform);
         v8::V8::initialize();
@@ -60,9 +75,11 @@ impl GuardedIsolate {
     /// contents (which live outside the heap) may take as much again. Its
     /// microtasks run only when the host asks, inside a run's time limit.
     pub(crate) fn new(heap_bytes: usize) -> Option<Self> {
-        let params = v8::CreateParams::default()
-            .heap_limits(0, heap_bytes)
-            .array_buffer_allocator(BufferBudget::allocator(heap_bytes));
+        let params = crate::snapshot::isolate_params(
+            v8::CreateParams::default()
+                .heap_limits(0, heap_bytes)
+                .array_buffer_allocator(BufferBudget::allocator(heap_bytes)),
+        );
         let mut isolate = v8::Isolate::new(params);
         isolate.set_microtasks_policy(v8::MicrotasksPolicy::Explicit);
         let guard = Box::into_raw(Box::new(HeapGuard {

@@ -6,7 +6,13 @@
 // this, the only places a run can write are its own new objects and new
 // properties of the global, which the host deletes after each run (natively,
 // without calling any function a script can reach).
-(() => {
+//
+// The script's value is the lockdown as a function. Called with `true` it
+// prepares the context for the startup snapshot: V8 adds
+// `Error.stackTraceLimit` to every context it reads from a snapshot (and
+// aborts if `Error` is frozen), so `Error` is left for the host to freeze
+// then (snapshot.rs).
+((forSnapshot) => {
   "use strict";
   const global = globalThis;
   // Host-facing or cross-run facilities scripts must not have:
@@ -146,7 +152,9 @@
   hidden.forEach(visit);
   while (pending.length > 0) {
     const object = pending.pop();
-    freeze(object);
+    if (!(forSnapshot && object === Error)) {
+      freeze(object);
+    }
     visitProperties(object);
   }
   for (const key of ownKeys(global)) {
@@ -157,4 +165,4 @@
         : { configurable: false });
     }
   }
-})()
+})

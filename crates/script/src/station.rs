@@ -14,8 +14,6 @@ use crate::host::{self, RunState};
 use crate::limits::{GuardedIsolate, Watchdog};
 use crate::runtime::{Limits, ScriptError, ScriptInput, ScriptOutput, ScriptRun, ScriptSource};
 
-const LOCKDOWN: &str = include_str!("lockdown.js");
-
 /// Contexts a station keeps; the least recently used goes first (its
 /// scripts compile again on its next run).
 const REALMS_PER_STATION: usize = 16;
@@ -540,17 +538,8 @@ impl Drop for Station {
 /// A new context for a realm: the global template, the lockdown, and what
 /// the native reset needs.
 fn new_sandbox(scope: &mut v8::PinScope<'_, '_, ()>, now: u64, realm: Weak<()>) -> Option<Sandbox> {
-    let template = host::global_template(scope)?;
-    let context = v8::Context::new(
-        scope,
-        v8::ContextOptions {
-            global_template: Some(template),
-            ..Default::default()
-        },
-    );
+    let context = crate::snapshot::new_context(scope)?;
     let scope = &mut v8::ContextScope::new(scope, context);
-    let code = v8::String::new(scope, LOCKDOWN)?;
-    v8::Script::compile(scope, code, None)?.run(scope)?;
     let global = context.global(scope);
     let baseline = own_keys(scope, global)?.length();
     let pattern = v8::String::new(scope, "(?:)")?;

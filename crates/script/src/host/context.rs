@@ -21,11 +21,7 @@ use crate::context::{
     entry_bytes, record_bytes, valid_namespace,
 };
 
-pub(super) fn install<'s>(
-    scope: &mut v8::PinScope<'s, '_, ()>,
-    bot_context: v8::Local<'s, v8::ObjectTemplate>,
-) -> Option<()> {
-    methods!(scope, bot_context;
+host_functions! {
         "isContextApiEnabled" => is_context_api_enabled,
         "registerContextNamespace" => register_context_namespace,
         "deleteContextNamespace" => delete_context_namespace,
@@ -40,7 +36,6 @@ pub(super) fn install<'s>(
         "deleteContextDataForConversation" => delete_context_data_for_conversation,
         "deleteAllContextDataForUser" => delete_all_context_data_for_user,
         "deleteAllContextDataForConversation" => delete_all_context_data_for_conversation,
-    )
 }
 
 impl Signature {

@@ -25,11 +25,7 @@ pub(crate) const MAX_MESSAGE_DELAY_MS: u32 = 60_000;
 /// `"false"`); the engine splits long text messages unless it is `"true"`.
 pub const ALLOW_MAX_TEXT_VARIABLE: &str = "system_allowMaxTextResponse";
 
-pub(super) fn install<'s>(
-    scope: &mut v8::PinScope<'s, '_, ()>,
-    bot_context: v8::Local<'s, v8::ObjectTemplate>,
-) -> Option<()> {
-    methods!(scope, bot_context;
+host_functions! {
         "setMessageDelay" => set_message_delay,
         "setAllowMaxTextResponse" => set_allow_max_text_response,
         "addQuickReplies" => add_quick_replies,
@@ -37,7 +33,6 @@ pub(super) fn install<'s>(
         "getButtonPayload" => get_button_payload,
         "evaluateOptions" => evaluate_options,
         "getHoursType" => get_hours_type,
-    )
 }
 
 /// What a value is, for messages: `typeof`, but `null` and `array` named.

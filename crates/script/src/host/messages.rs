@@ -4,18 +4,13 @@ use super::flow::{quick_replies_argument, quick_replies_bytes};
 use super::{Scope, capped_text, message_list, record, record_trace, state, takes, text};
 use crate::runtime::{CustomEvent, DEBUG_MESSAGES_PER_RUN, EVENTS_PER_RUN, ScriptOutput};
 
-pub(super) fn install<'s>(
-    scope: &mut v8::PinScope<'s, '_, ()>,
-    bot_context: v8::Local<'s, v8::ObjectTemplate>,
-) -> Option<()> {
-    methods!(scope, bot_context;
+host_functions! {
         "sendMessage" => send_message,
         "sendMessages" => send_messages,
         "sendImmediateReply" => send_immediate_reply,
         "sendMessageWithQuickReplies" => send_message_with_quick_replies,
         "printDebugMessage" => print_debug_message,
         "logCustomEvent" => log_custom_event,
-    )
 }
 
 fn send_message(

@@ -4,17 +4,32 @@
 
 use crate::runtime::{DEBUG_TEXT_BYTES, ScriptInput, ScriptOutput};
 
-/// Adds each `"name" => callback` to the `botContext` template (each
-/// module of the host API installs its own functions).
-macro_rules! methods {
-    ($scope:expr, $template:expr; $($name:literal => $callback:expr),* $(,)?) => {{
-        $(
-            let function = v8::FunctionTemplate::new($scope, $callback);
-            let key = v8::String::new($scope, $name)?;
-            $template.set(key.into(), function.into());
-        )*
-        Some(())
-    }};
+/// Defines a host module's `install` (its functions on the `botContext`
+/// template) and `references` (their addresses, which V8 needs to
+/// serialize the template into the startup snapshot and to find the
+/// functions again when a context is made from it), from one list of
+/// `"name" => callback`, so the two cannot drift apart.
+macro_rules! host_functions {
+    ($($name:literal => $callback:expr),* $(,)?) => {
+        pub(super) fn install<'s>(
+            scope: &mut v8::PinScope<'s, '_, ()>,
+            bot_context: v8::Local<'s, v8::ObjectTemplate>,
+        ) -> Option<()> {
+            $(
+                let function = v8::FunctionTemplate::new(scope, $callback);
+                let key = v8::String::new(scope, $name)?;
+                bot_context.set(key.into(), function.into());
+            )*
+            Some(())
+        }
+
+        pub(super) fn references() -> impl Iterator<Item = v8::ExternalReference> {
+            [$(v8::ExternalReference {
+                function: v8::MapFnTo::map_fn_to($callback),
+            }),*]
+            .into_iter()
+        }
+    };
 }
 
 mod context;
@@ -411,6 +426,16 @@ pub(crate) fn global_template<'s>(
     let key = v8::String::new(scope, "botContext")?;
     global.set(key.into(), bot_context.into());
     Some(global)
+}
+
+/// The address of every host function, for the startup snapshot.
+pub(crate) fn external_references() -> Vec<v8::ExternalReference> {
+    session::references()
+        .chain(context::references())
+        .chain(messages::references())
+        .chain(flow::references())
+        .chain(platform::references())
+        .collect()
 }
 
 /// Whether `sendImmediateReply` ended the run.

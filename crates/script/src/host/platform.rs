@@ -139,11 +139,7 @@ impl Action {
     }
 }
 
-pub(super) fn install<'s>(
-    scope: &mut v8::PinScope<'s, '_, ()>,
-    bot_context: v8::Local<'s, v8::ObjectTemplate>,
-) -> Option<()> {
-    methods!(scope, bot_context;
+host_functions! {
         // Platform data
         "getLPAccountId" => get_lp_account_id,
         "getUserChannel" => get_user_channel,
@@ -169,7 +165,6 @@ pub(super) fn install<'s>(
         "getSentiment" => get_sentiment,
         "getDisambiguatedIntentName" => get_disambiguated_intent_name,
         "getDisambiguatedIntentId" => get_disambiguated_intent_id,
-    )
 }
 
 /// Checks the call's arguments against `signature` (their count, and that

@@ -5,11 +5,7 @@
 use super::{Scope, named_call, record, return_string, state, text, throw_range_error};
 use crate::runtime::{Persistence, ScriptInput, SlotWrite, VariableWrite};
 
-pub(super) fn install<'s>(
-    scope: &mut v8::PinScope<'s, '_, ()>,
-    bot_context: v8::Local<'s, v8::ObjectTemplate>,
-) -> Option<()> {
-    methods!(scope, bot_context;
+host_functions! {
         "getBotVariable" => get_bot_variable,
         "setBotVariable" => set_bot_variable,
         "getSlotValue" => get_slot_value,
@@ -23,7 +19,6 @@ pub(super) fn install<'s>(
         "getChatBotId" => get_chat_bot_id,
         "getUserPlatformId" => get_user_platform_id,
         "getQuickReplyPayload" => get_quick_reply_payload,
-    )
 }
 
 fn get_bot_variable(
