@@ -73,7 +73,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         patchbay_engine::script::Persistence::Session,
     );
     let turn = engine
-        .run_turn(state, Start::Interaction(turn.next.clone()), "Ada")
+        .run_turn(state, Start::Interaction(turn.next.to_string()), "Ada")
         .await?;
     for message in &turn.messages {
         println!("bot: {message}");

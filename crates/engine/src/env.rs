@@ -112,8 +112,8 @@ dialogs:
                     "Anything else at Bluebird Books?"
                 ]
             );
-            assert_eq!(turn.ends, Next::Waiting("ask".to_owned()));
-            assert_eq!(turn.next, "ask");
+            assert_eq!(turn.next, Next::Waiting("ask".to_owned()));
+            assert_eq!(turn.next.as_str(), "ask");
         }
         assert_eq!(
             asked.load(Ordering::SeqCst),

@@ -184,12 +184,9 @@ pub struct Turn {
     pub state: ConversationState,
     /// Messages the bot sent, in order.
     pub messages: Vec<Message>,
-    /// Where the conversation goes, as the JSON names it: the question it
-    /// waits at, `end`, `close-dialog` or `close-conversation`
-    /// ([`Next::as_str`] of [`Turn::ends`]).
-    pub next: String,
-    /// How the turn ended, typed: waiting at a question or not.
-    pub ends: Next,
+    /// Where the conversation goes: waiting at a question, or not (its JSON
+    /// name is [`Next::as_str`]).
+    pub next: Next,
     /// The last call's status.
     pub status: Option<u16>,
     /// Whether the last call succeeded (true when no call was made).
@@ -269,7 +266,7 @@ impl Turn {
             "variables": variables,
             "fields": fields,
             "messages": self.messages,
-            "next": self.next,
+            "next": self.next.as_str(),
             "actions": crate::platform::actions_json(&self.actions),
         })
     }

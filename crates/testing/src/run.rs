@@ -379,7 +379,7 @@ fn compare(
         report(what, expected == actual, &expected, &actual);
     };
     if let Some(next) = &expect.next {
-        check("next", json!(next), json!(turn.next));
+        check("next", json!(next), json!(turn.next.as_str()));
     }
     if let Some(status) = expect.status {
         check("status", json!(status), json!(turn.status));
