@@ -156,16 +156,11 @@ fn profile(root: &Path, seconds: u64) -> anyhow::Result<()> {
     std::fs::create_dir_all(&out)?;
     let data = out.join("turn.perf.data");
     let mut record = Command::new("perf");
+    // 32 KiB of stack a sample: async stacks are deep, and with perf's
+    // default 8 KiB most samples lose their outer frames.
     record
-        .args([
-            "record",
-            "-e",
-            "cpu-clock",
-            "-F",
-            "499",
-            "--call-graph",
-            "dwarf",
-        ])
+        .args(["record", "-e", "cpu-clock", "-F", "299"])
+        .args(["--call-graph", "dwarf,32768"])
         .arg("-o")
         .arg(&data)
         .arg("--")
