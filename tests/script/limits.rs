@@ -501,6 +501,7 @@ async fn array_arguments_are_bounded_before_they_are_read() {
 async fn array_methods_refuse_lengths_no_heap_holds() {
     let runtime = runtime();
     let long = "{ length: 2 ** 26 }";
+    let deep = "(function () { var p = { 0: 5 }; for (var i = 0; i < 200; i++) p = Object.create(p); var o = Object.create(p); o.length = 2 ** 20; return o; })()";
     let cases = [
         format!("Array.prototype.lastIndexOf.call({long}, 1)"),
         format!("Array.prototype.join.call({long})"),
@@ -514,6 +515,12 @@ async fn array_methods_refuse_lengths_no_heap_holds() {
         format!("Array.prototype.filter.call({long}, function () {{}})"),
         "const a = [1]; a.length = 2 ** 32 - 1; a.lastIndexOf(2)".to_owned(),
         format!("[].concat(Object.assign({long}, {{ [Symbol.isConcatSpreadable]: true }}))"),
+        // A shorter length over a deep prototype chain: each index is
+        // looked up along the chain (an outside attack held a thread for
+        // minutes this way).
+        format!("Array.prototype.indexOf.call({deep}, 1)"),
+        format!("new Uint8Array(2 ** 20).set({deep})"),
+        format!("Uint8Array.from({deep})"),
     ];
     for code in &cases {
         let started = Instant::now();
@@ -522,7 +529,8 @@ async fn array_methods_refuse_lengths_no_heap_holds() {
             .expect_err(code);
         match &error {
             ScriptError::Exception { message, .. } => assert!(
-                message.contains("RangeError") && message.contains("a length over 4194304"),
+                message.contains("RangeError")
+                    && message.contains("a length over 4194304 (or 16777216 lookups"),
                 "`{code}`: {message}"
             ),
             other => panic!("`{code}`: {other:?} after {:?}", started.elapsed()),
@@ -566,4 +574,56 @@ fn a_thread_made_before_v8_starts_runs_scripts() {
     start.send(runtime()).expect("sent");
     let output = early.join().expect("no crash").expect("ran");
     assert_eq!(output.messages, vec!["2,4,6"]);
+}
+
+/// A run that a builtin holds past its limit holds its own turn, not the
+/// runtime: on a multi-threaded runtime the thread it runs on hands its
+/// queue and the I/O driver to another before V8 is entered. Here the
+/// runtime has one worker; without the hand-off the timer below waits for
+/// the builtin (about a second), as did a whole server's `/healthz` (100 s)
+/// in an outside attack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_run_past_its_limit_holds_its_turn_not_the_runtime() {
+    let runtime = patchbay_script::ScriptRuntime::new(patchbay_script::RuntimeOptions {
+        workers: 1,
+        realm_share: 1,
+        limits: patchbay_script::Limits {
+            time: Duration::from_millis(10),
+            heap_bytes: 256 * 1024 * 1024,
+            output_bytes: 64 * 1024,
+        },
+    });
+    let script = crate::compile(&runtime, "new Uint8Array(2 ** 27).join().length").await;
+    let stuck = tokio::spawn({
+        let runtime = runtime.clone();
+        async move { runtime.run(&script, ScriptInput::default()).await }
+    });
+    // The run is inside the builtin well before this.
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    tokio::spawn(tokio::time::sleep(Duration::from_millis(10)))
+        .await
+        .expect("the timer task");
+    let waited = started.elapsed();
+    let error = stuck.await.expect("joined").expect_err("stopped");
+    assert!(matches!(error, ScriptError::Timeout { .. }), "{error:?}");
+    assert!(
+        waited < Duration::from_millis(300),
+        "a 10 ms timer took {waited:?} while a run was stuck"
+    );
+}
+
+/// A script nested too deeply for V8's parser fails to compile with a
+/// message that has no position (V8 reports column -1 as `usize::MAX`):
+/// a syntax error, not a panic (an outside attack made `serve`, `check`
+/// and every later reload panic with one).
+#[tokio::test]
+async fn a_script_too_deep_to_parse_is_a_syntax_error() {
+    let runtime = runtime();
+    let code = format!("var x = {}1{};", "[".repeat(200_000), "]".repeat(200_000));
+    let error = runtime
+        .compile(&runtime.realm("deep"), "deep script", &code)
+        .await
+        .expect_err("too deep");
+    assert!(matches!(error, ScriptError::Syntax { .. }), "{error:?}");
 }

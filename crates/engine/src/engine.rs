@@ -780,7 +780,7 @@ impl Engine {
             .await;
         let input = ScriptInput {
             variables: self.script_variables(state),
-            env: self.env.declared.clone(),
+            env: self.env.for_scripts.clone(),
             user_message: message.text.clone(),
             conversation_id: state.conversation_id.clone(),
             chat_bot_id: self.bot.name.clone(),

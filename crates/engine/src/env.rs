@@ -15,6 +15,12 @@ pub(crate) struct ResolvedEnv {
     /// Each declared name the host gave a value, with that value: what
     /// templates read and `getEnvVariable` returns.
     pub(crate) declared: HashMap<String, String>,
+    /// What `getEnvVariable` sees: the declared values but those a
+    /// credential holds. In the product, credentials are kept apart from
+    /// the environment and scripts never read them; a script that could
+    /// read a secret could also send it anywhere, in a form no masking
+    /// knows (reversed, spaced out).
+    pub(crate) for_scripts: HashMap<String, String>,
     /// The names the bot declares (with a value or not).
     names: std::collections::HashSet<String>,
     /// The host, for a name a template reads without the bot declaring it
@@ -26,13 +32,25 @@ pub(crate) struct ResolvedEnv {
 impl ResolvedEnv {
     /// Asks `host` once for each name `bot` declares.
     pub(crate) fn new(bot: &Bot, host: &Env) -> Self {
-        let declared = bot
+        let declared: HashMap<String, String> = bot
             .env
             .keys()
             .filter_map(|name| host(name).map(|value| (name.clone(), value)))
             .collect();
+        let secrets: std::collections::HashSet<&str> = bot
+            .credentials
+            .iter()
+            .flat_map(|credential| credential.kind.secrets())
+            .filter_map(|(_, secret)| secret.as_env_reference())
+            .collect();
+        let for_scripts = declared
+            .iter()
+            .filter(|(name, _)| !secrets.contains(name.as_str()))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
         Self {
             declared,
+            for_scripts,
             names: bot.env.keys().cloned().collect(),
             host: std::sync::Arc::clone(host),
         }
@@ -120,5 +138,52 @@ dialogs:
             at_load,
             "asked again after load"
         );
+    }
+
+    /// A name a credential holds is a secret: scripts read it as if it
+    /// were not set (an outside attack printed a token reversed, which no
+    /// masking finds), while templates of the credential still get it.
+    #[tokio::test]
+    async fn scripts_cannot_read_what_a_credential_holds() {
+        let bot = patchbay_config::load(
+            "shop.yaml",
+            r#"name: shop
+env:
+  API_TOKEN: null
+  SHOP: null
+credentials:
+  - name: api
+    type: access-token
+    token: "{$env.API_TOKEN}"
+dialogs:
+  - name: d
+    starters: [hi]
+    interactions:
+      - name: greet
+        type: text
+        text: "Welcome."
+        preProcess: |
+          botContext.sendMessage(String(botContext.getEnvVariable("API_TOKEN")) + " " + botContext.getEnvVariable("SHOP"));
+"#,
+        )
+        .map(|loaded| loaded.bot)
+        .unwrap_or_else(|report| panic!("{}", report.render(patchbay_config::RenderStyle::Plain)));
+        let env = Arc::new(|name: &str| match name {
+            "API_TOKEN" => Some("s3cr3t-T0k3n".to_owned()),
+            "SHOP" => Some("Bluebird Books".to_owned()),
+            _ => None,
+        });
+        let scripts = ScriptRuntime::new(RuntimeOptions {
+            workers: 1,
+            ..RuntimeOptions::default()
+        });
+        let engine = Engine::new(bot, EngineOptions::new(env, scripts))
+            .await
+            .expect("engine");
+        let turn = engine
+            .run_turn(ConversationState::default(), Start::Message, "hi")
+            .await
+            .expect("turn");
+        assert_eq!(turn.texts(), ["null Bluebird Books", "Welcome."]);
     }
 }

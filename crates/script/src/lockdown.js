@@ -49,12 +49,16 @@
   defineProperty(global, "ArrayBuffer", { value: SafeArrayBuffer, writable: true, enumerable: false, configurable: true });
 
   // Generic array methods walk an array-like's `length` inside builtins
-  // that never check for termination (`[].lastIndexOf.call({ length: 2 **
-  // 53 })` would hold its thread for ever, past every limit). Scripts run on
-  // the thread that runs the turn, so each such method refuses a length past
-  // MAX_LENGTH (no array a script's heap can hold is that long) before the
-  // builtin starts. docs/script.md has the measurements behind the bound.
+  // that never check for termination, looking each index up along the
+  // prototype chain (`[].lastIndexOf.call({ length: 2 ** 53 })` would hold
+  // its thread for ever; an outside attack held one for minutes with a
+  // 2^22 length over a 3,000-deep chain). So each such method, and typed
+  // arrays' `set` and `from` given an array-like, refuse a length past
+  // MAX_LENGTH (no array a script's heap can hold is that long) or lookups
+  // (length times chain depth) past MAX_LOOKUPS, before the builtin
+  // starts. docs/script.md has the measurements behind the bounds.
   const MAX_LENGTH = 2 ** 22;
+  const MAX_LOOKUPS = 2 ** 24;
   const { apply } = Reflect;
   const { isArray } = Array;
   const tooLong = (value) => {
@@ -62,10 +66,20 @@
       return false;
     }
     const length = +value.length;
-    return length > MAX_LENGTH;
+    if (!(length > 0)) {
+      return false;
+    }
+    if (length > MAX_LENGTH) {
+      return true;
+    }
+    let depth = 0;
+    for (let object = value; object !== null && depth <= 64; object = getPrototypeOf(object)) {
+      depth += 1;
+    }
+    return length * depth > MAX_LOOKUPS;
   };
   const refuse = (name) => {
-    throw new RangeError(`Array.prototype.${name}: a length over ${MAX_LENGTH} is not available to bot scripts`);
+    throw new RangeError(`${name}: a length over ${MAX_LENGTH} (or ${MAX_LOOKUPS} lookups along the prototype chain) is not available to bot scripts`);
   };
   const ArrayPrototype = Array.prototype;
   const lazy = new Set(["constructor", "at", "entries", "keys", "values"]);
@@ -77,10 +91,10 @@
     const guarded = name === "concat"
       ? {
         concat(...items) {
-          if (tooLong(this)) refuse(name);
+          if (tooLong(this)) refuse(`Array.prototype.${name}`);
           for (const item of items) {
             if ((isArray(item) || (item !== null && typeof item === "object" && item[Symbol.isConcatSpreadable])) && tooLong(item)) {
-              refuse(name);
+              refuse(`Array.prototype.${name}`);
             }
           }
           return apply(original, this, items);
@@ -88,13 +102,35 @@
       }.concat
       : {
         [name](...args) {
-          if (tooLong(this)) refuse(name);
+          if (tooLong(this)) refuse(`Array.prototype.${name}`);
           return apply(original, this, args);
         },
       }[name];
     defineProperty(guarded, "length", { value: original.length });
     defineProperty(ArrayPrototype, name, { value: guarded, writable: true, enumerable: false, configurable: true });
   }
+
+  const TypedArray = getPrototypeOf(Uint8Array);
+  const typedSet = TypedArray.prototype.set;
+  const typedFrom = TypedArray.from;
+  defineProperty(TypedArray.prototype, "set", {
+    value: {
+      set(source, ...rest) {
+        if (tooLong(source)) refuse("TypedArray.prototype.set");
+        return apply(typedSet, this, [source, ...rest]);
+      },
+    }.set,
+    writable: true, enumerable: false, configurable: true,
+  });
+  defineProperty(TypedArray, "from", {
+    value: {
+      from(source, ...rest) {
+        if (tooLong(source)) refuse("TypedArray.from");
+        return apply(typedFrom, this, [source, ...rest]);
+      },
+    }.from,
+    writable: true, enumerable: false, configurable: true,
+  });
 
   // The intrinsics no own-property walk from the global reaches.
   const hidden = [];

@@ -548,13 +548,13 @@ impl ScriptRuntime {
                 Ok(station) => station,
                 Err(error) => return ScriptRun::from(error),
             };
-            match station.run(&script.source, input) {
+            on_this_thread(|| match station.run(&script.source, input) {
                 Ok(output) => ScriptRun {
                     output,
                     error: None,
                 },
                 Err(failed) => failed,
-            }
+            })
         }
         .instrument(span)
         .await;
@@ -563,5 +563,23 @@ impl ScriptRuntime {
         let outcome = run.error.as_ref().map_or("ok", ScriptError::kind);
         metrics::counter!("patchbay_script_runs_total", "outcome" => outcome).increment(1);
         run
+    }
+}
+
+/// Runs `run` (a script run: V8 on this thread) here. On a multi-threaded
+/// tokio runtime, tokio is told first that this thread blocks: its worker's
+/// queue and the I/O driver go to another thread while the run lasts. A
+/// run ends within its limit, but a builtin that never checks for
+/// termination can hold its thread far longer; it must hold only its own
+/// turn, never the server (an outside attack froze `/healthz` for 100 s
+/// before this). On a current-thread runtime (a CLI run, a test) the run
+/// is a plain call: there is no other worker to hand the rest to.
+fn on_this_thread<T>(run: impl FnOnce() -> T) -> T {
+    let multi_threaded = tokio::runtime::Handle::try_current()
+        .is_ok_and(|handle| handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_threaded {
+        tokio::task::block_in_place(run)
+    } else {
+        run()
     }
 }
