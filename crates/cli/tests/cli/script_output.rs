@@ -137,7 +137,8 @@ fn assert_turn(turn: &Value) {
     assert_eq!(search["interaction"], "search", "{turn}");
     assert_eq!(
         search["debug"],
-        json!(["token is [redacted]", "results: 2"]),
+        // A credential holds API_TOKEN: scripts read it as unset.
+        json!(["token is null", "results: 2"]),
         "{turn}"
     );
     assert_eq!(
@@ -182,7 +183,7 @@ async fn run_json_shows_what_scripts_did() {
     patchbay_tests::captured::keep("cli", "script-output-run-log", &stderr);
     assert!(output.status.success(), "{stdout}{stderr}");
     for line in [
-        "  debug: token is [redacted]\n",
+        "  debug: token is null\n",
         "  debug: results: 2\n",
         "  event: FAQ search (reset my password) detail: results 2\n",
         "  bot: Found 2\n",
