@@ -38,13 +38,14 @@ impl Default for Limits {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RuntimeOptions {
     /// Isolates, each with its watchdog thread: how many runs can be in V8
-    /// at once. A run takes an idle one and runs on the caller's thread.
+    /// at once (default: one more than the cores, 2 to 5). A run takes an
+    /// idle one and runs on the caller's thread.
     pub workers: usize,
     /// Runs of one realm (one bot) waiting or running at once; its other
     /// runs wait their turn outside, so a bot whose scripts are slow cannot
     /// take every isolate (and the threads running them) from the others
-    /// (default: all isolates but one, at least one). One conversation
-    /// holds at most one run at a time.
+    /// (default: all isolates but one). One conversation holds at most one
+    /// run at a time.
     pub realm_share: usize,
     /// Limits of every run.
     pub limits: Limits,
@@ -52,11 +53,16 @@ pub struct RuntimeOptions {
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
+        // One isolate more than the cores (at least two, at most five): a
+        // bot may run as many scripts at once as there are cores to run
+        // them, and one isolate is always left for the other bots. With as
+        // many isolates as cores, a 2-core server ran one script at a
+        // time per bot, and a turn's two scripts queued for it twice.
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let workers = cores.clamp(1, 4);
+        let workers = (cores + 1).clamp(2, 5);
         Self {
             workers,
-            realm_share: workers.saturating_sub(1).max(1),
+            realm_share: workers - 1,
             limits: Limits::default(),
         }
     }
