@@ -511,7 +511,10 @@ impl ScriptRuntime {
             realm: realm.clone(),
         };
         for mut lease in self.inner.stations.lease_idle().await? {
-            lease.station()?.compile_only(&script.source)?;
+            // A bot file's script may be large: its parse holds this thread
+            // only, as a run does.
+            let station = lease.station()?;
+            on_this_thread(|| station.compile_only(&script.source))?;
         }
         Ok(script)
     }
