@@ -521,6 +521,13 @@ async fn array_methods_refuse_lengths_no_heap_holds() {
         format!("Array.prototype.indexOf.call({deep}, 1)"),
         format!("new Uint8Array(2 ** 20).set({deep})"),
         format!("Uint8Array.from({deep})"),
+        format!("Array.from({deep})"),
+        // A chain deeper than any cap on the walk: 250,000 x 20,001 lookups.
+        "var p = { 0: 5 }; for (var i = 0; i < 20000; i++) p = Object.create(p); var o = Object.create(p); o.length = 250000; Array.prototype.indexOf.call(o, 1)".to_owned(),
+        // A length that answers the check one way and the builtin another.
+        "var calls = 0; Array.prototype.lastIndexOf.call({ get length() { return calls++ ? 2 ** 40 : 1; } }, 1)".to_owned(),
+        "Array.prototype.lastIndexOf.call({ length: { valueOf: function () { return 2 ** 40; } } }, 1)".to_owned(),
+        "Array.prototype.lastIndexOf.call(new Proxy({ length: 1 }, {}), 1)".to_owned(),
     ];
     for code in &cases {
         let started = Instant::now();
@@ -538,12 +545,12 @@ async fn array_methods_refuse_lengths_no_heap_holds() {
     // Arrays of ordinary lengths are untouched.
     let output = run(
         &runtime,
-        "const a = [3, 1, 2]; botContext.sendMessage([a.sort().join('-'), a.lastIndexOf(3), [].concat(a, [4]).length].join(' '))",
+        "const a = [3, 1, 2]; function args() { return Array.prototype.slice.call(arguments); } const big = new Uint8Array(2 ** 23); big.set(new Uint8Array(2 ** 23)); botContext.sendMessage([a.sort().join('-'), a.lastIndexOf(3), [].concat(a, [4]).length, args(1, 2).length, Array.from('abc').length, Uint8Array.from(big).length].join(' '))",
         ScriptInput::default(),
     )
     .await
     .expect("ordinary arrays");
-    assert_eq!(output.messages, vec!["1-2-3 2 4"]);
+    assert_eq!(output.messages, vec!["1-2-3 2 4 2 3 8388608"]);
 }
 
 /// Scripts run on the caller's thread, which may have been made before V8

@@ -99,8 +99,10 @@ impl GuardedIsolate {
             }),
             Err(error) => {
                 // Not shareable (it never is, with nothing made in it yet):
-                // the isolate inside the error drops here, then the guard.
-                drop(error);
+                // the isolate drops here, on the thread that made it and
+                // exiting it (dropping the error alone would leak it,
+                // entered), then the guard its callback pointed to.
+                drop(error.into_isolate());
                 // SAFETY: the guard came from `Box::into_raw` above and the
                 // isolate whose callback pointed to it is gone.
                 #[allow(unsafe_code)]

@@ -12,7 +12,7 @@
 // `Error.stackTraceLimit` to every context it reads from a snapshot (and
 // aborts if `Error` is frozen), so `Error` is left for the host to freeze
 // then (snapshot.rs).
-((forSnapshot) => {
+((forSnapshot, isProxy) => {
   "use strict";
   const global = globalThis;
   // Host-facing or cross-run facilities scripts must not have:
@@ -61,22 +61,49 @@
   const MAX_LOOKUPS = 2 ** 24;
   const { apply } = Reflect;
   const { isArray } = Array;
+  const { isView } = ArrayBuffer;
+  const TypedArrayPrototype = getPrototypeOf(Uint8Array.prototype);
+  // The length a builtin will read, read here the way it cannot differ:
+  // from a data property found along a chain of ordinary objects. A getter,
+  // a `valueOf` or a Proxy (`isProxy` is native) could answer this check
+  // one length and the builtin another, so they are refused outright; so
+  // is a chain whose lookups (length times depth) pass MAX_LOOKUPS.
   const tooLong = (value) => {
     if (value === null || (typeof value !== "object" && typeof value !== "function")) {
       return false;
     }
-    const length = +value.length;
-    if (!(length > 0)) {
+    if (isView(value) && !isProxy(value) && getPrototypeOf(getPrototypeOf(value)) === TypedArrayPrototype) {
+      // A typed array's length is its buffer's (bounded by the budget)
+      // and its elements are its own: nothing is looked up along a chain.
       return false;
     }
-    if (length > MAX_LENGTH) {
-      return true;
-    }
+    let length;
     let depth = 0;
-    for (let object = value; object !== null && depth <= 64; object = getPrototypeOf(object)) {
+    for (let object = value; object !== null; object = getPrototypeOf(object)) {
+      if (isProxy(object)) {
+        return true;
+      }
       depth += 1;
+      if (length === undefined) {
+        const descriptor = getOwnPropertyDescriptor(object, "length");
+        if (descriptor !== undefined) {
+          if (!("value" in descriptor)) {
+            return true;
+          }
+          length = typeof descriptor.value === "number" ? descriptor.value : (typeof descriptor.value === "object" || typeof descriptor.value === "function") && descriptor.value !== null ? Infinity : +descriptor.value;
+          if (!(length > 0)) {
+            return false;
+          }
+          if (length > MAX_LENGTH) {
+            return true;
+          }
+        }
+      }
+      if (length !== undefined && length * depth > MAX_LOOKUPS) {
+        return true;
+      }
     }
-    return length * depth > MAX_LOOKUPS;
+    return length !== undefined && length * depth > MAX_LOOKUPS;
   };
   const refuse = (name) => {
     throw new RangeError(`${name}: a length over ${MAX_LENGTH} (or ${MAX_LOOKUPS} lookups along the prototype chain) is not available to bot scripts`);
@@ -110,6 +137,16 @@
     defineProperty(ArrayPrototype, name, { value: guarded, writable: true, enumerable: false, configurable: true });
   }
 
+  const arrayFrom = Array.from;
+  defineProperty(Array, "from", {
+    value: {
+      from(source, ...rest) {
+        if (tooLong(source)) refuse("Array.from");
+        return apply(arrayFrom, this, [source, ...rest]);
+      },
+    }.from,
+    writable: true, enumerable: false, configurable: true,
+  });
   const TypedArray = getPrototypeOf(Uint8Array);
   const typedSet = TypedArray.prototype.set;
   const typedFrom = TypedArray.from;

@@ -104,6 +104,7 @@ fn locked_down<'s>(
     let lockdown = v8::Local::<v8::Function>::try_from(lockdown).ok()?;
     let receiver = v8::undefined(scope).into();
     let for_snapshot = v8::Boolean::new(scope, for_snapshot).into();
-    lockdown.call(scope, receiver, &[for_snapshot])?;
+    let is_proxy = v8::Function::new(scope, host::is_proxy)?.into();
+    lockdown.call(scope, receiver, &[for_snapshot, is_proxy])?;
     Some(context)
 }

@@ -430,12 +430,25 @@ pub(crate) fn global_template<'s>(
 
 /// The address of every host function, for the startup snapshot.
 pub(crate) fn external_references() -> Vec<v8::ExternalReference> {
-    session::references()
-        .chain(context::references())
-        .chain(messages::references())
-        .chain(flow::references())
-        .chain(platform::references())
-        .collect()
+    std::iter::once(v8::ExternalReference {
+        function: v8::MapFnTo::map_fn_to(is_proxy),
+    })
+    .chain(session::references())
+    .chain(context::references())
+    .chain(messages::references())
+    .chain(flow::references())
+    .chain(platform::references())
+    .collect()
+}
+
+/// `isProxy(value)`, which only the lockdown holds (in closures no script
+/// reaches): whether a value is a Proxy, which no script can tell.
+pub(crate) fn is_proxy(
+    _scope: &mut Scope<'_, '_>,
+    args: v8::FunctionCallbackArguments<'_>,
+    mut rv: v8::ReturnValue<'_>,
+) {
+    rv.set_bool(args.get(0).is_proxy());
 }
 
 /// Whether `sendImmediateReply` ended the run.
