@@ -93,6 +93,18 @@ impl Bot {
             .map_or(DEFAULT_FAILURE_MESSAGE, Template::as_str)
     }
 
+    /// The environment variables whose values are secrets: each a
+    /// credential's secret field names as its whole value (`{$env.NAME}`).
+    pub fn secret_env_names(&self) -> impl Iterator<Item = &str> {
+        self.credentials.iter().flat_map(|credential| {
+            credential
+                .kind
+                .secrets()
+                .into_iter()
+                .filter_map(|(_, secret)| secret.as_env_reference())
+        })
+    }
+
     /// Every interaction of every dialog, with its dialog.
     pub fn interactions(&self) -> impl Iterator<Item = (&Dialog, &Interaction)> {
         self.dialogs.iter().flat_map(|dialog| {

@@ -595,13 +595,7 @@ impl Checker<'_> {
         let Reference::Env(name) = reference else {
             return false;
         };
-        self.bot.credentials.iter().any(|credential| {
-            credential
-                .kind
-                .secrets()
-                .iter()
-                .any(|(_, secret)| secret.as_env_reference() == Some(name))
-        })
+        self.bot.secret_env_names().any(|secret| secret == name)
     }
 
     fn credentials(&mut self) {

@@ -37,12 +37,7 @@ impl ResolvedEnv {
             .keys()
             .filter_map(|name| host(name).map(|value| (name.clone(), value)))
             .collect();
-        let secrets: std::collections::HashSet<&str> = bot
-            .credentials
-            .iter()
-            .flat_map(|credential| credential.kind.secrets())
-            .filter_map(|(_, secret)| secret.as_env_reference())
-            .collect();
+        let secrets: std::collections::HashSet<&str> = bot.secret_env_names().collect();
         let for_scripts = declared
             .iter()
             .filter(|(name, _)| !secrets.contains(name.as_str()))

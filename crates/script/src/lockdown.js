@@ -90,7 +90,12 @@
           if (!("value" in descriptor)) {
             return true;
           }
-          length = typeof descriptor.value === "number" ? descriptor.value : (typeof descriptor.value === "object" || typeof descriptor.value === "function") && descriptor.value !== null ? Infinity : +descriptor.value;
+          const { value: declared } = descriptor;
+          if ((typeof declared === "object" && declared !== null) || typeof declared === "function") {
+            // Its `valueOf` would answer the builtin, not this check.
+            return true;
+          }
+          length = +declared;
           if (!(length > 0)) {
             return false;
           }
@@ -103,7 +108,7 @@
         return true;
       }
     }
-    return length !== undefined && length * depth > MAX_LOOKUPS;
+    return false;
   };
   const refuse = (name) => {
     throw new RangeError(`${name}: a length over ${MAX_LENGTH} (or ${MAX_LOOKUPS} lookups along the prototype chain) is not available to bot scripts`);
@@ -137,37 +142,21 @@
     defineProperty(ArrayPrototype, name, { value: guarded, writable: true, enumerable: false, configurable: true });
   }
 
-  const arrayFrom = Array.from;
-  defineProperty(Array, "from", {
-    value: {
-      from(source, ...rest) {
-        if (tooLong(source)) refuse("Array.from");
-        return apply(arrayFrom, this, [source, ...rest]);
+  // Methods whose first argument is an array-like a builtin walks.
+  const guardFirstArgument = (object, name, label) => {
+    const original = object[name];
+    const guarded = {
+      [name](source, ...rest) {
+        if (tooLong(source)) refuse(label);
+        return apply(original, this, [source, ...rest]);
       },
-    }.from,
-    writable: true, enumerable: false, configurable: true,
-  });
+    }[name];
+    defineProperty(object, name, { value: guarded, writable: true, enumerable: false, configurable: true });
+  };
   const TypedArray = getPrototypeOf(Uint8Array);
-  const typedSet = TypedArray.prototype.set;
-  const typedFrom = TypedArray.from;
-  defineProperty(TypedArray.prototype, "set", {
-    value: {
-      set(source, ...rest) {
-        if (tooLong(source)) refuse("TypedArray.prototype.set");
-        return apply(typedSet, this, [source, ...rest]);
-      },
-    }.set,
-    writable: true, enumerable: false, configurable: true,
-  });
-  defineProperty(TypedArray, "from", {
-    value: {
-      from(source, ...rest) {
-        if (tooLong(source)) refuse("TypedArray.from");
-        return apply(typedFrom, this, [source, ...rest]);
-      },
-    }.from,
-    writable: true, enumerable: false, configurable: true,
-  });
+  guardFirstArgument(Array, "from", "Array.from");
+  guardFirstArgument(TypedArray, "from", "TypedArray.from");
+  guardFirstArgument(TypedArray.prototype, "set", "TypedArray.prototype.set");
 
   // The intrinsics no own-property walk from the global reaches.
   const hidden = [];
