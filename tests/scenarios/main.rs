@@ -155,7 +155,7 @@ async fn transcript(dir: &Path, scripts: &ScriptRuntime) -> Value {
                         break;
                     }
                 };
-                let mut out = turn.to_json();
+                let mut out = serde_json::to_value(&turn).expect("turn JSON");
                 let saved = turn.state.to_json();
                 out["state"] = saved.clone();
                 played.push(out);
@@ -164,7 +164,7 @@ async fn transcript(dir: &Path, scripts: &ScriptRuntime) -> Value {
             json!({ "turns": played })
         }
         None => match play(&engine, state, &run).await {
-            Ok(turn) => turn.to_json(),
+            Ok(turn) => serde_json::to_value(&turn).expect("turn JSON"),
             Err(error) => json!({ "error": error.to_string() }),
         },
     };

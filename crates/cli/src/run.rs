@@ -301,7 +301,8 @@ async fn run_redacted(
         save_state(path, &turn.state, &shown)?;
     }
     let shown_json = if options.json {
-        let json = serde_json::to_string_pretty(&turn.answer_json()).map_err(failed)?;
+        let json = serde_json::to_string_pretty(&patchbay_server::TurnAnswer::new(&turn))
+            .map_err(failed)?;
         Some(shown.text(&json))
     } else {
         None

@@ -42,7 +42,7 @@ pub use context::{
 pub use conversation::NOT_UNDERSTOOD;
 pub use engine::{Engine, EngineError, EngineOptions, Env, MAX_MESSAGE_BYTES, Start};
 pub use message::{ButtonMessage, CardMessage, Message, QuestionMessage, TraceParent, UserMessage};
-pub use platform::{Attributes, AttributesError, MAX_ATTRIBUTES_BYTES, action_json, actions_json};
+pub use platform::{Attributes, AttributesError, MAX_ATTRIBUTES_BYTES, actions_json};
 pub use response::{RESPONSE_VIEW_LIMIT, ResponseView};
 pub use state::{ConversationState, MAX_RETURN_TO, Variable};
 pub use store::{

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use patchbay_script::{Action, FileData, PlatformData, TransferIntent};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 /// The most a conversation's attributes may take, as compact JSON.
 pub const MAX_ATTRIBUTES_BYTES: usize = 64 * 1024;
@@ -349,48 +349,70 @@ fn prepare(members: &Map<String, Value>) -> PlatformData {
     }
 }
 
-/// An action as JSON: `{"type": "bot-transfer-context", "intentId"?,
-/// "intentName"?, "domainName"?, "userMessage"?}` or `{"type":
-/// "escalation-event", "userMessage", "escalationType"}`.
-pub fn action_json(action: &Action) -> Value {
-    match action {
-        Action::BotTransferContext(context) => {
-            let mut json = json!({ "type": "bot-transfer-context" });
-            match &context.intent {
-                Some(TransferIntent::Id(id)) => json["intentId"] = json!(id),
-                Some(TransferIntent::ByDomain {
+/// Actions as JSON, in order: `{"type": "bot-transfer-context",
+/// "intentId"?, "intentName"?, "domainName"?, "userMessage"?}` or
+/// `{"type": "escalation-event", "userMessage", "escalationType"}`.
+pub(crate) struct ActionsForm<'a>(pub(crate) &'a [Action]);
+
+impl serde::Serialize for ActionsForm<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        #[serde(tag = "type", rename_all = "kebab-case")]
+        enum ActionForm<'a> {
+            #[serde(rename_all = "camelCase")]
+            BotTransferContext {
+                #[serde(skip_serializing_if = "Option::is_none")]
+                intent_id: Option<&'a str>,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                intent_name: Option<&'a str>,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                domain_name: Option<&'a str>,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                user_message: Option<&'a str>,
+            },
+            #[serde(rename_all = "camelCase")]
+            EscalationEvent {
+                user_message: &'a str,
+                escalation_type: &'a str,
+            },
+        }
+        serializer.collect_seq(self.0.iter().map(|action| match action {
+            Action::BotTransferContext(context) => {
+                let (intent_id, intent_name, domain_name) = match &context.intent {
+                    Some(TransferIntent::Id(id)) => (Some(id.as_str()), None, None),
+                    Some(TransferIntent::ByDomain {
+                        intent_name,
+                        domain_name,
+                    }) => (None, Some(intent_name.as_str()), Some(domain_name.as_str())),
+                    None => (None, None, None),
+                };
+                ActionForm::BotTransferContext {
+                    intent_id,
                     intent_name,
                     domain_name,
-                }) => {
-                    json["intentName"] = json!(intent_name);
-                    json["domainName"] = json!(domain_name);
+                    user_message: context.user_message.as_deref(),
                 }
-                None => {}
             }
-            if let Some(message) = &context.user_message {
-                json["userMessage"] = json!(message);
-            }
-            json
-        }
-        Action::EscalationEvent {
-            user_message,
-            escalation_type,
-        } => json!({
-            "type": "escalation-event",
-            "userMessage": user_message,
-            "escalationType": escalation_type,
-        }),
+            Action::EscalationEvent {
+                user_message,
+                escalation_type,
+            } => ActionForm::EscalationEvent {
+                user_message,
+                escalation_type,
+            },
+        }))
     }
 }
 
-/// Actions as a JSON array, in order.
+/// Actions as a JSON array, in order ([`crate::Turn`]'s `actions`).
 pub fn actions_json(actions: &[Action]) -> Value {
-    Value::Array(actions.iter().map(action_json).collect())
+    serde_json::to_value(ActionsForm(actions)).unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn unknown_members_and_wrong_types_are_named() {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use http::header::CONTENT_TYPE;
 use patchbay_credentials::KnownSecrets;
 use patchbay_transport::Response;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 /// A response body decoded once: `{"api_RDVN": body}`, the body as JSON,
 /// converted from XML when the `Content-Type` says XML or the body starts
@@ -168,22 +168,26 @@ impl ResponseView {
         let text = document.to_string();
         self.document = Some(truncated(&secrets.mask(&text), text.len()));
     }
+}
 
-    /// The view as JSON: `status`, `headers` (an object), `body`,
-    /// `bodyBytes`, `document` (text or null).
-    pub fn to_json(&self) -> Value {
-        let headers: Map<String, Value> = self
-            .headers
-            .iter()
-            .map(|(name, value)| (name.clone(), json!(value)))
-            .collect();
-        json!({
-            "status": self.status,
-            "headers": headers,
-            "body": self.body,
-            "bodyBytes": self.body_bytes,
-            "document": self.document,
-        })
+/// The view as JSON: `status`, `headers` (an object), `body`, `bodyBytes`,
+/// `document` (text or null).
+impl serde::Serialize for ResponseView {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        struct Headers<'a>(&'a [(String, String)]);
+        impl serde::Serialize for Headers<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_map(self.0.iter().map(|(name, value)| (name, value)))
+            }
+        }
+        let mut json = serializer.serialize_struct("ResponseView", 5)?;
+        json.serialize_field("status", &self.status)?;
+        json.serialize_field("headers", &Headers(&self.headers))?;
+        json.serialize_field("body", &self.body)?;
+        json.serialize_field("bodyBytes", &self.body_bytes)?;
+        json.serialize_field("document", &self.document)?;
+        json.end()
     }
 }
 
@@ -207,6 +211,7 @@ mod tests {
     use http::HeaderValue;
 
     use super::*;
+    use serde_json::json;
 
     fn response(content_type: Option<&str>, body: &[u8]) -> Response {
         let mut headers = http::HeaderMap::new();

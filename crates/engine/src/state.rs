@@ -136,8 +136,8 @@ impl ConversationState {
     }
 }
 
-/// The state's JSON form: what `serve` returns and takes back.
-#[derive(serde::Serialize, serde::Deserialize)]
+/// The state's JSON form as read: what `serve` returns and takes back.
+#[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct StateJson {
     #[serde(default)]
@@ -179,66 +179,109 @@ fn is_zero(count: &u32) -> bool {
     *count == 0
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(serde::Deserialize)]
 #[serde(untagged)]
 enum FieldJson {
     One(String),
     Many(Vec<String>),
 }
 
+/// [`StateJson`] borrowed from a state, to write it without copying.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StateForm<'a> {
+    conversation_id: &'a str,
+    user_id: &'a str,
+    platform_user_id: &'a str,
+    first_name: &'a str,
+    variables: BTreeMap<&'a str, &'a str>,
+    /// `None` where a user record keeps them (a stored session).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_variables: Option<BTreeMap<&'a str, &'a str>>,
+    fields: crate::trace::FieldsForm<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    waiting_at: Option<&'a str>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    slots: BTreeMap<&'a str, BTreeMap<&'a str, &'a str>>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    dialog_variables: BTreeMap<&'a str, &'a [String]>,
+    #[serde(skip_serializing_if = "is_zero")]
+    no_match_count: u32,
+    #[serde(skip_serializing_if = "no_questions")]
+    return_to: &'a [String],
+    #[serde(skip_serializing_if = "no_attributes")]
+    attributes: &'a crate::Attributes,
+}
+
+fn no_questions(questions: &&[String]) -> bool {
+    questions.is_empty()
+}
+
+fn no_attributes(attributes: &&crate::Attributes) -> bool {
+    attributes.is_empty()
+}
+
+/// The state as JSON: `conversationId`, `userId`, `platformUserId`,
+/// `firstName`, `variables` (session), `userVariables` (kept per user),
+/// `fields` (`"RDVN.key"` to a string or an array), `waitingAt` (the
+/// question the next message answers, when the conversation waits),
+/// `slots` (by dialog), `dialogVariables`, `noMatchCount` and `returnTo`
+/// (when set), `attributes` (when any were sent). Request variables are
+/// not part of it: they end with the turn. [`ConversationState::from_json`]
+/// reads it back.
+impl serde::Serialize for ConversationState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&self.form(true), serializer)
+    }
+}
+
 impl ConversationState {
-    /// The state as JSON: `conversationId`, `userId`, `platformUserId`,
-    /// `firstName`, `variables` (session), `userVariables` (kept per user),
-    /// `fields` (`"RDVN.key"` to a string or an array), `waitingAt` (the
-    /// question the next message answers, when the conversation waits),
-    /// `slots` (by dialog), `dialogVariables`, `noMatchCount` and
-    /// `returnTo` (when set), `attributes` (when any were sent).
-    /// Request variables are not part of it: they end with the turn.
-    pub fn to_json(&self) -> serde_json::Value {
-        let mut json = StateJson {
-            conversation_id: self.conversation_id.clone(),
-            user_id: self.user_id.clone(),
-            platform_user_id: self.platform_user_id.clone(),
-            first_name: self.first_name.clone(),
-            variables: BTreeMap::new(),
-            user_variables: BTreeMap::new(),
-            fields: self
-                .fields
-                .iter()
-                .map(|(key, value)| {
-                    let value = match value {
-                        FieldValue::One(one) => FieldJson::One(one.clone()),
-                        FieldValue::Many(many) => FieldJson::Many(many.clone()),
-                    };
-                    (key.to_owned(), value)
-                })
-                .collect(),
-            waiting_at: self.waiting_at.clone(),
+    /// The state's JSON form (see its `Serialize`), with or without
+    /// `userVariables`.
+    pub(crate) fn form(&self, with_user_variables: bool) -> StateForm<'_> {
+        let mut variables = BTreeMap::new();
+        let mut user_variables = BTreeMap::new();
+        for (name, variable) in &self.variables {
+            let map = match variable.persistence {
+                Persistence::Request => continue,
+                Persistence::Session => &mut variables,
+                Persistence::Forever => &mut user_variables,
+            };
+            map.insert(name.as_str(), variable.value.as_str());
+        }
+        StateForm {
+            conversation_id: &self.conversation_id,
+            user_id: &self.user_id,
+            platform_user_id: &self.platform_user_id,
+            first_name: &self.first_name,
+            variables,
+            user_variables: with_user_variables.then_some(user_variables),
+            fields: crate::trace::FieldsForm(&self.fields),
+            waiting_at: self.waiting_at.as_deref(),
             slots: self
                 .slots
                 .iter()
                 .filter(|(_, slots)| !slots.is_empty())
-                .map(|(dialog, slots)| (dialog.clone(), slots.clone().into_iter().collect()))
+                .map(|(dialog, slots)| {
+                    let slots = slots.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+                    (dialog.as_str(), slots.collect())
+                })
                 .collect(),
             dialog_variables: self
                 .dialog_variables
                 .iter()
                 .filter(|(_, names)| !names.is_empty())
-                .map(|(dialog, names)| (dialog.clone(), names.clone()))
+                .map(|(dialog, names)| (dialog.as_str(), names.as_slice()))
                 .collect(),
             no_match_count: self.no_match_count,
-            return_to: self.return_to.clone(),
-            attributes: self.attributes.clone(),
-        };
-        for (name, variable) in &self.variables {
-            let map = match variable.persistence {
-                Persistence::Request => continue,
-                Persistence::Session => &mut json.variables,
-                Persistence::Forever => &mut json.user_variables,
-            };
-            map.insert(name.clone(), variable.value.clone());
+            return_to: &self.return_to,
+            attributes: &self.attributes,
         }
-        serde_json::to_value(json).unwrap_or_default()
+    }
+
+    /// The state as JSON ([`ConversationState`]'s `Serialize` form).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
     }
 
     /// Reads a state in the form [`ConversationState::to_json`] writes, for

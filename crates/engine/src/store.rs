@@ -424,12 +424,33 @@ impl StateStore for MemoryStateStore {
 const LAST_TURN: &str = "lastTurn";
 
 /// The last saved turn of a conversation, when it carried an id: what a
-/// retry of it gets back. The answer is kept without its `state` (the
-/// session is that state), so a retry-safe turn does not keep it twice.
-#[derive(serde::Serialize, serde::Deserialize)]
+/// retry of it gets back. The answer is the turn's JSON form ([`Turn`]'s
+/// `Serialize`), which holds neither its state (the session is that state)
+/// nor its steps (they describe the first run; kept, they could push the
+/// conversation past its size limit, and the turn would fail for its own
+/// trace).
+#[derive(serde::Deserialize)]
 struct LastTurn {
     id: String,
-    answer: Value,
+    answer: serde_json::Map<String, Value>,
+}
+
+/// The session as a store keeps it: the state's JSON form (without the
+/// user's variables when a user record keeps them) and, after a turn with
+/// an id, `lastTurn`. [`Session::read`] reads it back.
+#[derive(serde::Serialize)]
+struct SessionForm<'a> {
+    #[serde(flatten)]
+    state: crate::state::StateForm<'a>,
+    #[serde(rename = "lastTurn", skip_serializing_if = "Option::is_none")]
+    last_turn: Option<LastTurnForm<'a>>,
+}
+
+/// [`LastTurn`] as written.
+#[derive(serde::Serialize)]
+struct LastTurnForm<'a> {
+    id: &'a str,
+    answer: &'a Turn,
 }
 
 /// A turn of a conversation a store keeps.
@@ -465,11 +486,12 @@ pub enum StoredTurn {
         version: u64,
     },
     /// The conversation's last saved turn had the request's id: nothing
-    /// ran; this is what it answered ([`Turn::answer_json`], its `state`
-    /// the conversation's as stored now).
+    /// ran; this is what it answered.
     Replayed {
-        /// The answer.
-        answer: Value,
+        /// The turn's JSON form ([`Turn`]'s `Serialize`) as saved.
+        answer: serde_json::Map<String, Value>,
+        /// The conversation's state as stored now.
+        state: Box<ConversationState>,
         /// The session's version (the one that turn saved).
         version: u64,
     },
@@ -483,26 +505,12 @@ impl StoredTurn {
         }
     }
 
-    /// The answer: [`Turn::answer_json`] of the turn that ran, or the one
-    /// kept for it.
-    pub fn answer(&self) -> Value {
+    /// The conversation's state after the turn.
+    pub fn state(&self) -> &ConversationState {
         match self {
-            Self::Ran { turn, .. } => turn.answer_json(),
-            Self::Replayed { answer, .. } => answer.clone(),
+            Self::Ran { turn, .. } => &turn.state,
+            Self::Replayed { state, .. } => state,
         }
-    }
-}
-
-impl Turn {
-    /// The turn as `serve` answers it: [`Turn::to_json`] plus `state`
-    /// ([`ConversationState::to_json`]) and `steps`
-    /// ([`crate::StepTrace::to_json`]); what a stored turn with an id keeps
-    /// for its retries.
-    pub fn answer_json(&self) -> Value {
-        let mut json = self.to_json();
-        json["state"] = self.state.to_json();
-        json["steps"] = self.steps.iter().map(|step| step.to_json()).collect();
-        json
     }
 }
 
@@ -575,12 +583,9 @@ impl Engine {
             .as_deref()
             .map(|text| Session::read(text, self).map_err(unreadable));
         if let (Some(Ok(session)), Some(id)) = (&session, turn_id)
-            && let Some(answer) = self.replay(session, id, key, &loaded)
+            && let Some(replayed) = replay(session, id, key, &loaded)
         {
-            return Ok(StoredTurn::Replayed {
-                answer,
-                version: loaded.version,
-            });
+            return Ok(replayed);
         }
         let state = match session {
             Some(Ok(session)) if !reset => session.state,
@@ -589,7 +594,7 @@ impl Engine {
         };
         let state = with_user(state, key, &loaded.user_variables);
         let turn = self.run_turn(state, start, message).await?;
-        let session_text = self.session_text(&turn, key, turn_id);
+        let session_text = session_text(&turn, key, turn_id)?;
         let user_variables: Vec<(&str, &str)> = match key.user_id {
             Some(_) => turn
                 .state
@@ -641,22 +646,6 @@ impl Engine {
         }
     }
 
-    /// The answer kept for turn `id`, if it is the conversation's last
-    /// saved turn; its `state` is the stored one.
-    fn replay(
-        &self,
-        session: &Session,
-        id: &str,
-        key: &ConversationKey,
-        loaded: &StoredConversation,
-    ) -> Option<Value> {
-        let last = session.last_turn.as_ref().filter(|last| last.id == id)?;
-        let state = with_user(session.state.clone(), key, &loaded.user_variables);
-        let mut answer = last.answer.clone();
-        answer["state"] = state.to_json();
-        Some(answer)
-    }
-
     async fn replay_after_conflict(
         &self,
         store: &dyn StateStore,
@@ -671,44 +660,44 @@ impl Engine {
         else {
             return Ok(None);
         };
-        Ok(self
-            .replay(&session, id, key, &loaded)
-            .map(|answer| StoredTurn::Replayed {
-                answer,
-                version: loaded.version,
-            }))
+        Ok(replay(&session, id, key, &loaded))
     }
+}
 
-    /// The session a turn leaves: its state (without the user's variables
-    /// when a user record keeps them; with where it waits), and with an id,
-    /// the turn's answer for its retries.
-    fn session_text(&self, turn: &Turn, key: &ConversationKey, turn_id: Option<&str>) -> String {
-        let mut session = turn.state.to_json();
-        if let Some(members) = session.as_object_mut() {
-            if key.user_id.is_some() {
-                members.remove("userVariables");
-            }
-            if let Some(id) = turn_id {
-                let mut answer = turn.answer_json();
-                if let Some(answer) = answer.as_object_mut() {
-                    answer.remove("state");
-                    // What each step did (its call, debug output, events)
-                    // describes the first run; a retry gets the outcome.
-                    // Kept, it could push the conversation past its size
-                    // limit, and the turn would fail for its own trace.
-                    answer.remove("steps");
-                }
-                let last = LastTurn {
-                    id: id.to_owned(),
-                    answer,
-                };
-                if let Ok(last) = serde_json::to_value(last) {
-                    members.insert(LAST_TURN.to_owned(), last);
-                }
-            }
-        }
-        session.to_string()
-    }
+/// The answer kept for turn `id`, if it is the conversation's last saved
+/// turn, with the state as stored now.
+fn replay(
+    session: &Session,
+    id: &str,
+    key: &ConversationKey,
+    loaded: &StoredConversation,
+) -> Option<StoredTurn> {
+    let last = session.last_turn.as_ref().filter(|last| last.id == id)?;
+    Some(StoredTurn::Replayed {
+        answer: last.answer.clone(),
+        state: Box::new(with_user(
+            session.state.clone(),
+            key,
+            &loaded.user_variables,
+        )),
+        version: loaded.version,
+    })
+}
+
+/// The session a turn leaves ([`SessionForm`]).
+fn session_text(
+    turn: &Turn,
+    key: &ConversationKey,
+    turn_id: Option<&str>,
+) -> Result<String, StoreError> {
+    let session = SessionForm {
+        state: turn.state.form(key.user_id.is_none()),
+        last_turn: turn_id.map(|id| LastTurnForm { id, answer: turn }),
+    };
+    // Only a map with other keys than strings fails, and it has none.
+    serde_json::to_string(&session).map_err(|error| {
+        StoreError::Unavailable(format!("the session could not be written: {error}"))
+    })
 }
 
 /// The state a turn starts from: the conversation's ids, and the user's

@@ -1,13 +1,15 @@
 //! What a turn produced, as the engine hands it to its host: the trace of
 //! each step (`StepTrace`, the call it made: `Invocation`, why a call got
 //! no response: `CallFailure`), the `Turn` and where it leaves the
-//! conversation (`Next`), and their JSON forms.
+//! conversation (`Next`), and their JSON forms (`Serialize`).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use patchbay_script::CustomEvent;
-use serde_json::{Value, json};
+use serde::ser::{Serialize, SerializeStruct, Serializer};
+
+use crate::platform::ActionsForm;
 
 use crate::message::Message;
 use crate::response::ResponseView;
@@ -111,49 +113,71 @@ impl From<patchbay_transport::Error> for CallFailure {
     }
 }
 
-impl Invocation {
-    /// The call as JSON: `integration`, `request`, `status`, `success`,
-    /// `failure` (`{kind, message}` or null), `elapsedMs`, `fields`; and
-    /// `response` ([`ResponseView::to_json`]) when the turn kept it.
-    pub fn to_json(&self) -> Value {
-        let mut json = json!({
-            "integration": self.integration,
-            "request": self.request_line,
-            "status": self.status,
-            "success": self.success,
-            "failure": self.failure.as_ref().map(|failure| json!({
-                "kind": failure.kind,
-                "message": failure.message,
-            })),
-            "elapsedMs": duration_ms(self.elapsed),
-            "fields": fields_json(self.fields.iter().map(|(key, value)| (key.as_str(), value))),
-        });
-        if let (Some(response), Some(members)) = (&self.response, json.as_object_mut()) {
-            members.insert("response".to_owned(), response.to_json());
+/// The call as JSON: `integration`, `request`, `status`, `success`,
+/// `failure` (`{kind, message}` or null), `elapsedMs`, `fields`; and
+/// `response` ([`ResponseView`]) when the turn kept it.
+impl Serialize for Invocation {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut json = serializer.serialize_struct("Invocation", 8)?;
+        json.serialize_field("integration", &self.integration)?;
+        json.serialize_field("request", &self.request_line)?;
+        json.serialize_field("status", &self.status)?;
+        json.serialize_field("success", &self.success)?;
+        json.serialize_field("failure", &self.failure)?;
+        json.serialize_field("elapsedMs", &duration_ms(self.elapsed))?;
+        json.serialize_field("fields", &FieldList(&self.fields))?;
+        if let Some(response) = &self.response {
+            json.serialize_field("response", response)?;
         }
-        json
+        json.end()
     }
 }
 
-impl StepTrace {
-    /// The step as JSON: `interaction`, `call` (see [`Invocation::to_json`]),
-    /// `rule`, `messages`, `scriptErrors`, `debug` (strings), `events`
-    /// (`{userMessage, eventName, eventDetail}`, the product's names).
-    pub fn to_json(&self) -> Value {
-        json!({
-            "interaction": self.interaction,
-            "call": self.call.as_ref().map(Invocation::to_json),
-            "rule": self.rule,
-            "messages": self.messages,
-            "scriptErrors": self.script_errors,
-            "debug": self.debug,
-            "events": self.events.iter().map(|event| json!({
-                "userMessage": event.user_message,
-                "eventName": event.name,
-                "eventDetail": event.detail,
-            })).collect::<Vec<_>>(),
-            "actions": crate::platform::actions_json(&self.actions),
-        })
+impl Serialize for CallFailure {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut json = serializer.serialize_struct("CallFailure", 2)?;
+        json.serialize_field("kind", self.kind)?;
+        json.serialize_field("message", &self.message)?;
+        json.end()
+    }
+}
+
+/// The step as JSON: `interaction`, `call` ([`Invocation`]), `rule`,
+/// `messages`, `scriptErrors`, `debug` (strings), `events`
+/// (`{userMessage, eventName, eventDetail}`, the product's names),
+/// `actions` ([`ActionsForm`]).
+impl Serialize for StepTrace {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut json = serializer.serialize_struct("StepTrace", 8)?;
+        json.serialize_field("interaction", &self.interaction)?;
+        json.serialize_field("call", &self.call)?;
+        json.serialize_field("rule", &self.rule)?;
+        json.serialize_field("messages", &self.messages)?;
+        json.serialize_field("scriptErrors", &self.script_errors)?;
+        json.serialize_field("debug", &self.debug)?;
+        json.serialize_field("events", &EventsForm(&self.events))?;
+        json.serialize_field("actions", &ActionsForm(&self.actions))?;
+        json.end()
+    }
+}
+
+/// `logCustomEvent` calls as JSON, in the product's names.
+struct EventsForm<'a>(&'a [CustomEvent]);
+
+impl Serialize for EventsForm<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Event<'a> {
+            user_message: &'a str,
+            event_name: &'a str,
+            event_detail: &'a str,
+        }
+        serializer.collect_seq(self.0.iter().map(|event| Event {
+            user_message: &event.user_message,
+            event_name: &event.name,
+            event_detail: &event.detail,
+        }))
     }
 }
 
@@ -162,19 +186,33 @@ fn duration_ms(duration: Duration) -> f64 {
 }
 
 /// Fields as a JSON object: `"RDVN.key"` to a string or an array.
-pub(crate) fn fields_json<'a>(
-    fields: impl Iterator<Item = (&'a str, &'a patchbay_rules::FieldValue)>,
-) -> Value {
-    let fields: serde_json::Map<String, Value> = fields
-        .map(|(key, value)| {
-            let value = match value {
-                patchbay_rules::FieldValue::One(one) => json!(one),
-                patchbay_rules::FieldValue::Many(many) => json!(many),
-            };
-            (key.to_owned(), value)
-        })
-        .collect();
-    Value::Object(fields)
+pub(crate) struct FieldsForm<'a>(pub(crate) &'a patchbay_rules::Fields);
+
+impl Serialize for FieldsForm<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(key, value)| (key, FieldForm(value))))
+    }
+}
+
+/// An invocation's fields, in the same form as [`FieldsForm`].
+struct FieldList<'a>(&'a [(String, patchbay_rules::FieldValue)]);
+
+impl Serialize for FieldList<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(key, value)| (key, FieldForm(value))))
+    }
+}
+
+/// One field: a string, or an array of them.
+struct FieldForm<'a>(&'a patchbay_rules::FieldValue);
+
+impl Serialize for FieldForm<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            patchbay_rules::FieldValue::One(one) => serializer.serialize_str(one),
+            patchbay_rules::FieldValue::Many(many) => many.serialize(serializer),
+        }
+    }
 }
 
 /// The outcome of a turn.
@@ -238,6 +276,30 @@ impl Next {
     }
 }
 
+/// The turn as JSON, the form of spec section 5: `actions`
+/// ([`ActionsForm`]), `fields`, `messages`, `next` ([`Next::as_str`]),
+/// `status`, `success`, `variables` (by name). Its `state` and `steps` are
+/// for the host to add, as it answers ([`ConversationState`] and
+/// [`StepTrace`] are `Serialize` too).
+impl Serialize for Turn {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let variables: std::collections::BTreeMap<&str, &str> = self
+            .variables
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        let mut json = serializer.serialize_struct("Turn", 7)?;
+        json.serialize_field("actions", &ActionsForm(&self.actions))?;
+        json.serialize_field("fields", &FieldsForm(&self.state.fields))?;
+        json.serialize_field("messages", &self.messages)?;
+        json.serialize_field("next", self.next.as_str())?;
+        json.serialize_field("status", &self.status)?;
+        json.serialize_field("success", &self.success)?;
+        json.serialize_field("variables", &variables)?;
+        json.end()
+    }
+}
+
 impl std::fmt::Display for Next {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -248,26 +310,5 @@ impl Turn {
     /// The text of each message, in order ([`Message::text`]).
     pub fn texts(&self) -> Vec<&str> {
         self.messages.iter().map(Message::text).collect()
-    }
-
-    /// The JSON of spec section 5: `status`, `success`, `variables`,
-    /// `fields`, `messages`, `next`.
-    pub fn to_json(&self) -> Value {
-        let fields = fields_json(self.state.fields.iter());
-        let mut variables: Vec<_> = self.variables.iter().collect();
-        variables.sort();
-        let variables: serde_json::Map<String, Value> = variables
-            .into_iter()
-            .map(|(name, value)| (name.clone(), json!(value)))
-            .collect();
-        json!({
-            "status": self.status,
-            "success": self.success,
-            "variables": variables,
-            "fields": fields,
-            "messages": self.messages,
-            "next": self.next.as_str(),
-            "actions": crate::platform::actions_json(&self.actions),
-        })
     }
 }

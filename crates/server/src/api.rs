@@ -27,6 +27,8 @@ use patchbay_engine::{
     StoreError, StoredTurn, StoredTurnRequest, Turn, UserMessage,
 };
 use serde::Deserialize;
+
+use crate::answer::{InvokeAnswer, TurnAnswer};
 use serde_json::{Value, json};
 use tower::util::BoxCloneSyncService;
 use tower::{BoxError, ServiceBuilder};
@@ -425,7 +427,7 @@ async fn turn(
         show_responses,
     };
     let start = interaction.map_or(Start::Message, Start::Interaction);
-    let turn = match key {
+    match key {
         Some(key) => {
             let request = StoredTurnRequest {
                 key: &key,
@@ -435,36 +437,34 @@ async fn turn(
                 turn_id: turn_id.as_deref(),
                 reset,
             };
-            let stored = engine.run_stored_turn(options.store.as_ref(), request);
-            stored.await.map(|stored| {
-                let outcome = match &stored {
-                    StoredTurn::Ran { turn, .. } => turn_outcome(turn),
-                    StoredTurn::Replayed { .. } => "replayed",
-                };
-                (stored.answer(), Some(stored.version()), outcome)
-            })
+            let stored = engine
+                .run_stored_turn(options.store.as_ref(), request)
+                .await;
+            let outcome = match &stored {
+                Ok(StoredTurn::Ran { turn, .. }) => turn_outcome(turn),
+                Ok(StoredTurn::Replayed { .. }) => "replayed",
+                Err(_) => "error",
+            };
+            count_turn(&engine, outcome);
+            answer(&engine, &TurnAnswer::stored(&stored?))
         }
         None => {
             let state = state(sent, &engine)?;
             let turn = engine.run_turn(state, start, message).await;
-            turn.map(|turn| (turn.answer_json(), None, turn_outcome(&turn)))
+            count_turn(&engine, turn.as_ref().map_or("error", turn_outcome));
+            answer(&engine, &TurnAnswer::new(&turn?))
         }
-    };
-    let outcome = match &turn {
-        Ok((_, _, outcome)) => *outcome,
-        Err(_) => "error",
-    };
+    }
+}
+
+/// Counts a turn in `patchbay_turns_total` by its outcome.
+fn count_turn(engine: &Engine, outcome: &'static str) {
     metrics::counter!(
         "patchbay_turns_total",
         "bot" => engine.bot().name.clone(),
         "outcome" => outcome
     )
     .increment(1);
-    let (mut json, version, _) = turn?;
-    if let Some(version) = version {
-        json["version"] = json!(version);
-    }
-    Ok(answer(&engine, &json))
 }
 
 async fn invoke(
@@ -476,9 +476,13 @@ async fn invoke(
     let body: InvokeRequest = json_body(request).await?;
     let mut state = state(body.state, &engine)?;
     let invocation = engine.invoke(&integration, &mut state).await?;
-    let mut json = invocation.to_json();
-    json["state"] = state.to_json();
-    Ok(answer(&engine, &json))
+    answer(
+        &engine,
+        &InvokeAnswer {
+            call: &invocation,
+            state: &state,
+        },
+    )
 }
 
 impl Server {
@@ -658,8 +662,16 @@ fn normalize_host(host: &str) -> String {
 /// A turn's or an invocation's answer, with the bot's secrets masked: an
 /// upstream may echo a credential (a Basic header, a key in its URL) into
 /// a field, a message or the call's trace.
-fn answer(engine: &Engine, json: &Value) -> Response {
-    json_response(engine.secrets().mask(&json.to_string()))
+/// `body` as JSON text, the bot's secrets masked.
+fn answer(engine: &Engine, body: &impl serde::Serialize) -> Result<Response, ApiError> {
+    let text = serde_json::to_string(body).map_err(|error| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("the answer could not be written: {error}"),
+        )
+    })?;
+    Ok(json_response(engine.secrets().mask(&text)))
 }
 
 fn json_response(json: String) -> Response {

@@ -16,6 +16,7 @@
 //! [`Server`], [`ServerOptions`], [`Metrics`].
 #![deny(missing_docs)]
 
+mod answer;
 mod api;
 mod body;
 mod connection;
@@ -27,5 +28,6 @@ mod server;
 mod testing;
 mod wire;
 
+pub use crate::answer::TurnAnswer;
 pub use crate::metrics::{Metrics, MetricsError};
 pub use crate::server::{Server, ServerOptions};
