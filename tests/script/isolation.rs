@@ -1,6 +1,6 @@
 //! Scripts reach nothing of the host, and no run sees another's state.
 
-use patchbay_script::{ScriptError, ScriptInput};
+use patchbay_script::{ApiData, ScriptError, ScriptInput};
 
 use crate::{compile, compile_in, run, runtime};
 
@@ -144,6 +144,94 @@ async fn nothing_a_run_leaves_reaches_the_next() {
             .unwrap_or_else(|error| panic!("after `{writer}`: {error}"));
         assert_eq!(output.messages, vec![expected], "after `{writer}`");
     }
+}
+
+/// The transform's `api_RDVN` global stays on the context between runs (a
+/// fixed binding: a fresh global each run left the global a key over its
+/// baseline after every transform, and the reset then deleted every key):
+/// it holds nothing of a run in the next, whoever wrote it and however, and
+/// a run that pins it read-only loses the context.
+#[tokio::test]
+async fn the_transform_global_holds_nothing_between_runs() {
+    let runtime = runtime();
+    let bot = runtime.realm("one bot");
+    let api = |data: &str| ScriptInput {
+        api: Some(ApiData {
+            name: "api_X".to_owned(),
+            json_data: format!(r#"{{"api_X":"{data}"}}"#),
+        }),
+        ..ScriptInput::default()
+    };
+    // Another script of the bot, without a response, and the transform.
+    let plain = compile_in(
+        &runtime,
+        &bot,
+        r#"botContext.sendMessage(typeof api_X + "," + String(typeof api_X === "object" && api_X !== null && api_X.jsonData));"#,
+    )
+    .await;
+    let transform = compile_in(
+        &runtime,
+        &bot,
+        r#"botContext.sendMessage(api_X.jsonData + "," + typeof api_X.extra);"#,
+    )
+    .await;
+    // (code, run as a transform)
+    let writers = [
+        ("api_X.jsonData = 'A'; api_X.extra = 'A';", true),
+        ("api_X = { jsonData: 'A', extra: 'A' };", false),
+        ("api_X = { jsonData: 'A', extra: 'A' };", true),
+        (
+            "Object.defineProperty(globalThis, 'api_X', { value: { jsonData: 'A', extra: 'A' } });",
+            true,
+        ),
+        // Read-only: the reset cannot empty it, so the context goes.
+        (
+            "Object.defineProperty(globalThis, 'api_X', { writable: false });",
+            true,
+        ),
+        (
+            "Object.defineProperty(globalThis, 'api_X', { value: { jsonData: 'A', extra: 'A' }, writable: false });",
+            true,
+        ),
+        ("Object.freeze(globalThis);", true),
+        // Before any transform ran in a new context: an ordinary global.
+        (
+            "Object.defineProperty(globalThis, 'api_X', { value: { jsonData: 'A', extra: 'A' }, configurable: false });",
+            false,
+        ),
+    ];
+    for (writer, as_transform) in writers {
+        let script = compile_in(&runtime, &bot, writer).await;
+        let input = if as_transform {
+            api("A")
+        } else {
+            ScriptInput::default()
+        };
+        let _ = runtime.run(&script, input).await;
+        let output = runtime
+            .run(&plain, ScriptInput::default())
+            .await
+            .unwrap_or_else(|error| panic!("after `{writer}`: {error}"));
+        assert_eq!(output.messages, vec!["undefined,false"], "after `{writer}`");
+        let output = runtime
+            .run(&transform, api("B"))
+            .await
+            .unwrap_or_else(|error| panic!("after `{writer}`: {error}"));
+        assert_eq!(
+            output.messages,
+            vec![r#"{"api_X":"B"},undefined"#],
+            "after `{writer}`"
+        );
+    }
+    // What the transform leaves in the global is its result, even a new object.
+    let replace = compile_in(
+        &runtime,
+        &bot,
+        r#"api_X = { jsonData: JSON.stringify({ api_X: "whole" }) };"#,
+    )
+    .await;
+    let output = runtime.run(&replace, api("A")).await.expect("runs");
+    assert_eq!(output.json_data.as_deref(), Some(r#"{"api_X":"whole"}"#));
 }
 
 /// Resident memory of this process, in KiB.

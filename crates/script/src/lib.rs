@@ -43,7 +43,7 @@ pub use host::{
     TransferContext, TransferIntent,
 };
 pub use runtime::{
-    ApiData, CustomEvent, DEBUG_MESSAGES_PER_RUN, DEBUG_TEXT_BYTES, EVENTS_PER_RUN, Limits,
-    Persistence, QuickReply, Realm, RuntimeOptions, Script, ScriptError, ScriptInput, ScriptOutput,
-    ScriptRun, ScriptRuntime, SlotWrite, VariableWrite,
+    ApiData, CustomEvent, DEBUG_MESSAGES_PER_RUN, DEBUG_TEXT_BYTES, EVENTS_PER_RUN, HeapUsage,
+    Limits, Persistence, QuickReply, Realm, RuntimeOptions, Script, ScriptError, ScriptInput,
+    ScriptOutput, ScriptRun, ScriptRuntime, SlotWrite, VariableWrite,
 };

@@ -434,6 +434,17 @@ impl ScriptError {
     }
 }
 
+/// V8 heap use, summed over isolates ([`ScriptRuntime::heap_usage`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeapUsage {
+    /// Isolates counted (those idle, with a heap).
+    pub isolates: usize,
+    /// Bytes of objects, live or garbage not yet collected.
+    pub used_bytes: usize,
+    /// Bytes V8 holds for the heaps.
+    pub total_bytes: usize,
+}
+
 /// Owns the isolates scripts run in. Cheap to clone; clones share them.
 /// Dropping the last clone drops them.
 #[derive(Clone, Debug)]
@@ -489,6 +500,21 @@ impl ScriptRuntime {
     /// `patchbay_script_workers_replaced_total`.
     pub fn replaced_workers(&self) -> usize {
         self.inner.stations.replaced()
+    }
+
+    /// The V8 heaps of the isolates idle now (it waits for one if none
+    /// is): what a soak or a metric watches to tell garbage waiting for a
+    /// collection from memory held.
+    pub async fn heap_usage(&self) -> Result<HeapUsage, ScriptError> {
+        let mut usage = HeapUsage::default();
+        for mut lease in self.inner.stations.lease_idle().await? {
+            if let Some((used, total)) = lease.station()?.heap_usage() {
+                usage.isolates += 1;
+                usage.used_bytes += used;
+                usage.total_bytes += total;
+            }
+        }
+        Ok(usage)
     }
 
     /// Compiles a script in `realm` in every idle isolate (at bot load, so

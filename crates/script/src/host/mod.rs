@@ -456,9 +456,15 @@ pub(crate) fn replied(scope: &mut Scope<'_, '_>) -> bool {
     state(scope).is_some_and(|state| state.output.immediate_reply)
 }
 
-/// Adds the transform's `api_RDVN` object to the global for a run (the
-/// sandbox's reset removes it afterwards).
-pub(crate) fn install_api(scope: &mut Scope<'_, '_>) -> Option<()> {
+/// Adds the transform's `api_RDVN` object to the global for a run. As a
+/// `fixed` binding it is defined non-configurable (writable): the sandbox
+/// keeps it and its reset puts `undefined` back in it after each run, so
+/// the global's keys stay those of the baseline and the reset's cheap
+/// path holds. Otherwise it is an ordinary (configurable) property, which
+/// the reset deletes with the run's other globals. Whether it was defined
+/// (a name the lockdown holds, such as `Object`, refuses it, and the run
+/// goes on without it, as before); `None` when V8 could not make it.
+pub(crate) fn install_api(scope: &mut Scope<'_, '_>, fixed: bool) -> Option<bool> {
     let context = scope.get_current_context();
     let global = context.global(scope);
     let api = state(scope).and_then(|state| state.input.api.clone());
@@ -470,9 +476,18 @@ pub(crate) fn install_api(scope: &mut Scope<'_, '_>) -> Option<()> {
         let value = v8::String::new(scope, &api.json_data)?;
         object.create_data_property(scope, key.into(), value.into())?;
         let name = v8::String::new(scope, &api.name)?;
-        global.create_data_property(scope, name.into(), object.into())?;
+        return if fixed {
+            global.define_own_property(
+                scope,
+                name.into(),
+                object.into(),
+                v8::PropertyAttribute::DONT_DELETE,
+            )
+        } else {
+            global.create_data_property(scope, name.into(), object.into())
+        };
     }
-    Some(())
+    Some(false)
 }
 
 /// The transform's `jsonData` after the run, as text, checked against
