@@ -108,3 +108,15 @@ fn locked_down<'s>(
     lockdown.call(scope, receiver, &[for_snapshot, is_proxy])?;
     Some(context)
 }
+
+#[cfg(test)]
+mod tests {
+    /// The snapshot is made, with every host function (their addresses are
+    /// its external references): without it each new context would be
+    /// built and locked down again (milliseconds), and nothing else says so.
+    #[test]
+    fn the_snapshot_is_made() {
+        crate::limits::initialize_v8();
+        assert!(super::blob().is_some());
+    }
+}
