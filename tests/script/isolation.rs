@@ -273,7 +273,7 @@ async fn no_key_a_run_gives_the_global_survives_it() {
         format!("globalThis.__defineGetter__('x', function () {{ return 1; }}); {pin}"),
         format!("globalThis.__defineSetter__('x', function (v) {{}}); {pin}"),
         "Array.prototype.push.call(globalThis, 1); Object.defineProperty(globalThis, 'length', { configurable: false }); Object.defineProperty(globalThis, 0, { configurable: false });".to_owned(),
-        format!("Array.from.call(function () {{ return globalThis; }}, [1]); Object.defineProperty(globalThis, 'length', {{ configurable: false }}); Object.defineProperty(globalThis, 0, {{ configurable: false }});"),
+        "Array.from.call(function () { return globalThis; }, [1]); Object.defineProperty(globalThis, 'length', { configurable: false }); Object.defineProperty(globalThis, 0, { configurable: false });".to_owned(),
         format!("class A {{ constructor() {{ return globalThis; }} }} class B extends A {{ x = 1; }} new B(); {pin}"),
         format!("Error.captureStackTrace(globalThis); Object.defineProperty(globalThis, 'stack', {{ configurable: false }}); {pin}"),
         // Configurable keys alone, of every kind.

@@ -81,8 +81,10 @@ mod tests {
 
     #[test]
     fn a_replayed_turn_answers_the_kept_outcome_with_the_state_as_stored_now() {
-        let mut state = ConversationState::default();
-        state.conversation_id = "c-1".to_owned();
+        let state = ConversationState {
+            conversation_id: "c-1".to_owned(),
+            ..ConversationState::default()
+        };
         let kept = json!({"messages": ["hello"], "next": "end", "success": true});
         let stored = StoredTurn::Replayed {
             answer: kept.as_object().cloned().expect("an object"),
