@@ -526,11 +526,17 @@ impl Session {
         let members = json
             .as_object_mut()
             .ok_or_else(|| "the session is not a JSON object".to_owned())?;
-        let last_turn = members
+        let mut last_turn = members
             .remove(LAST_TURN)
             .map(serde_json::from_value::<LastTurn>)
             .transpose()
             .map_err(|e| format!("{LAST_TURN}: {e}"))?;
+        // A replay adds these itself; a session written by hand could hold
+        // them, and the answer would name them twice.
+        if let Some(last) = &mut last_turn {
+            last.answer
+                .retain(|member, _| !matches!(member.as_str(), "state" | "steps" | "version"));
+        }
         let state = ConversationState::from_json(json, engine.bot()).map_err(|e| e.to_string())?;
         Ok(Self { state, last_turn })
     }

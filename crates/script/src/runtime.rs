@@ -443,6 +443,9 @@ pub struct HeapUsage {
     pub used_bytes: usize,
     /// Bytes V8 holds for the heaps.
     pub total_bytes: usize,
+    /// Full collections the isolates made after runs, to keep promoted
+    /// garbage from growing their heaps.
+    pub collections: u64,
 }
 
 /// Owns the isolates scripts run in. Cheap to clone; clones share them.
@@ -508,10 +511,11 @@ impl ScriptRuntime {
     pub async fn heap_usage(&self) -> Result<HeapUsage, ScriptError> {
         let mut usage = HeapUsage::default();
         for mut lease in self.inner.stations.lease_idle().await? {
-            if let Some((used, total)) = lease.station()?.heap_usage() {
+            if let Some((used, total, collections)) = lease.station()?.heap_usage() {
                 usage.isolates += 1;
                 usage.used_bytes += used;
                 usage.total_bytes += total;
+                usage.collections += collections;
             }
         }
         Ok(usage)

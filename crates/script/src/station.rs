@@ -23,6 +23,17 @@ const REALMS_PER_STATION: usize = 16;
 /// gets an ordinary global, which the reset deletes.
 const API_BINDINGS_PER_SANDBOX: usize = 16;
 
+/// Runs of a station between two early collections ([`Station::keep_heap_low`]):
+/// a collection is a few full mark-compacts of the whole isolate, which
+/// every realm on it waits for, so a bot that promotes a step of garbage
+/// each run (or contexts evicted run after run) makes one every this many
+/// runs at most.
+const RUNS_BETWEEN_EARLY_COLLECTIONS: u64 = 8;
+
+/// The least growth of the old generation that asks for an early
+/// collection.
+const LEAST_COLLECTION_STEP: usize = 1024 * 1024;
+
 thread_local! {
     /// The station this thread ran in last. V8 saves and restores an
     /// isolate's per-thread state whenever another thread takes its lock,
@@ -259,6 +270,10 @@ pub(crate) struct Station {
     runs: u64,
     /// The old generation's size after the isolate's last full collection.
     heap_floor: usize,
+    /// The run count before which no early collection is made.
+    quiet_until: u64,
+    /// Full collections made after runs ([`HeapUsage::collections`]).
+    collections: u64,
     index: usize,
     limits: Limits,
     watchdog: Watchdog,
@@ -309,6 +324,8 @@ impl Station {
                 sandboxes: HashMap::new(),
                 runs: 0,
                 heap_floor: 0,
+                quiet_until: 0,
+                collections: 0,
                 index,
                 limits: stations.limits,
                 watchdog,
@@ -361,9 +378,15 @@ impl Station {
     /// fields added to them, the `Symbol.for` registry), so one bot could
     /// otherwise fill the heap run after run until another bot's run meets
     /// the limit: past half the heap after a collection, the isolate goes.
+    ///
+    /// The step grows with what the last collection left (a live size of
+    /// its own does not ask for collection after collection), and early
+    /// collections are [`RUNS_BETWEEN_EARLY_COLLECTIONS`] runs apart.
     fn keep_heap_low(&mut self) {
         let half = self.limits.heap_bytes / 2;
-        let step = self.limits.heap_bytes / 16;
+        let step = (self.limits.heap_bytes / 16)
+            .max(self.heap_floor)
+            .max(LEAST_COLLECTION_STEP);
         let Some(guarded) = self.isolate.as_ref() else {
             return;
         };
@@ -371,9 +394,12 @@ impl Station {
             let mut isolate = guarded.lock();
             let used = isolate.get_heap_statistics().used_heap_size();
             let old = used.saturating_sub(young_generation(&mut isolate));
-            if used <= half && old <= self.heap_floor.saturating_add(step) {
+            let early = old > self.heap_floor.saturating_add(step) && self.runs >= self.quiet_until;
+            if used <= half && !early {
                 return;
             }
+            self.collections += 1;
+            self.quiet_until = self.runs + RUNS_BETWEEN_EARLY_COLLECTIONS;
             isolate.low_memory_notification();
             let used = isolate.get_heap_statistics().used_heap_size();
             self.heap_floor = used.saturating_sub(young_generation(&mut isolate));
@@ -436,12 +462,17 @@ impl Station {
     }
 
     /// The isolate's heap: bytes used by live and not yet collected
-    /// objects, and bytes V8 holds for it (`None` before its first run).
-    pub(crate) fn heap_usage(&self) -> Option<(usize, usize)> {
+    /// objects, bytes V8 holds for it, and the full collections made after
+    /// runs (`None` before its first run).
+    pub(crate) fn heap_usage(&self) -> Option<(usize, usize, u64)> {
         let guarded = self.isolate.as_ref()?;
         let mut isolate = guarded.lock();
         let statistics = isolate.get_heap_statistics();
-        Some((statistics.used_heap_size(), statistics.total_heap_size()))
+        Some((
+            statistics.used_heap_size(),
+            statistics.total_heap_size(),
+            self.collections,
+        ))
     }
 
     pub(crate) fn compile_only(&mut self, script: &ScriptSource) -> Result<(), ScriptError> {
