@@ -359,21 +359,23 @@ impl serde::Serialize for ActionsForm<'_> {
         #[derive(serde::Serialize)]
         #[serde(tag = "type", rename_all = "kebab-case")]
         enum ActionForm<'a> {
+            // Members in name order, as they always were: the playground
+            // and `run` show them in the order they come.
             #[serde(rename_all = "camelCase")]
             BotTransferContext {
+                #[serde(skip_serializing_if = "Option::is_none")]
+                domain_name: Option<&'a str>,
                 #[serde(skip_serializing_if = "Option::is_none")]
                 intent_id: Option<&'a str>,
                 #[serde(skip_serializing_if = "Option::is_none")]
                 intent_name: Option<&'a str>,
                 #[serde(skip_serializing_if = "Option::is_none")]
-                domain_name: Option<&'a str>,
-                #[serde(skip_serializing_if = "Option::is_none")]
                 user_message: Option<&'a str>,
             },
             #[serde(rename_all = "camelCase")]
             EscalationEvent {
-                user_message: &'a str,
                 escalation_type: &'a str,
+                user_message: &'a str,
             },
         }
         serializer.collect_seq(self.0.iter().map(|action| match action {
