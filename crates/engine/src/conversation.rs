@@ -332,24 +332,12 @@ fn button_message(button: &Button) -> ButtonMessage {
 mod tests {
     use std::sync::Arc;
 
-    use patchbay_script::{RuntimeOptions, ScriptRuntime};
     use serde_json::json;
 
-    use crate::{ConversationState, Engine, EngineError, EngineOptions, MAX_MESSAGE_BYTES, Start};
+    use crate::{ConversationState, Engine, EngineError, MAX_MESSAGE_BYTES, Start};
 
     async fn engine(bot: &str) -> Engine {
-        let bot = patchbay_config::load("bot.yaml", bot)
-            .map(|loaded| loaded.bot)
-            .unwrap_or_else(|report| {
-                panic!("{}", report.render(patchbay_config::RenderStyle::Plain))
-            });
-        let scripts = ScriptRuntime::new(RuntimeOptions {
-            workers: 1,
-            ..RuntimeOptions::default()
-        });
-        Engine::new(bot, EngineOptions::new(Arc::new(|_: &str| None), scripts))
-            .await
-            .expect("engine")
+        crate::test_engine(bot, Arc::new(|_: &str| None)).await
     }
 
     /// Dialog A asks `qa`; "help" detours through B, whose last step goes
@@ -408,8 +396,10 @@ dialogs:
     /// recognised where the turn is shown: it is masked before the cut.
     #[tokio::test]
     async fn a_secret_is_masked_before_a_long_text_is_cut() {
-        let bot = patchbay_config::load(
-            "bot.yaml",
+        let env = Arc::new(|name: &str| {
+            (name == "API_SECRET").then(|| "sk-config canary-7777".to_owned())
+        });
+        let engine = crate::test_engine(
             r#"name: long
 env:
   API_SECRET: null
@@ -427,19 +417,9 @@ dialogs:
         preProcess: |
           botContext.sendMessage(new Array(306).join("b") + " " + botContext.getEnvVariable("API_SECRET"));
 "#,
+            env,
         )
-        .map(|loaded| loaded.bot)
-        .expect("bot");
-        let scripts = ScriptRuntime::new(RuntimeOptions {
-            workers: 1,
-            ..RuntimeOptions::default()
-        });
-        let env = Arc::new(|name: &str| {
-            (name == "API_SECRET").then(|| "sk-config canary-7777".to_owned())
-        });
-        let engine = Engine::new(bot, EngineOptions::new(env, scripts))
-            .await
-            .expect("engine");
+        .await;
         let turn = engine
             .run_turn(ConversationState::default(), Start::Message, "go")
             .await

@@ -69,17 +69,13 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use patchbay_script::{RuntimeOptions, ScriptRuntime};
-
-    use crate::{ConversationState, Engine, EngineOptions, Next, Start};
+    use crate::{ConversationState, Next, Start};
 
     /// The host is asked for a declared name when the engine is built, and
     /// never again while turns render it and scripts read it.
     #[tokio::test]
     async fn declared_names_are_read_once_when_the_engine_is_built() {
-        let bot = patchbay_config::load(
-            "shop.yaml",
-            r#"name: shop
+        let yaml = r#"name: shop
 env:
   SHOP: null
 dialogs:
@@ -94,23 +90,14 @@ dialogs:
       - name: ask
         type: question
         text: "Anything else at {$env.SHOP}?"
-"#,
-        )
-        .map(|loaded| loaded.bot)
-        .unwrap_or_else(|report| panic!("{}", report.render(patchbay_config::RenderStyle::Plain)));
+"#;
         let asked = Arc::new(AtomicUsize::new(0));
         let counted = Arc::clone(&asked);
         let env = Arc::new(move |name: &str| {
             counted.fetch_add(1, Ordering::SeqCst);
             (name == "SHOP").then(|| "Bluebird Books".to_owned())
         });
-        let scripts = ScriptRuntime::new(RuntimeOptions {
-            workers: 1,
-            ..RuntimeOptions::default()
-        });
-        let engine = Engine::new(bot, EngineOptions::new(env, scripts))
-            .await
-            .expect("engine");
+        let engine = crate::test_engine(yaml, env).await;
         let at_load = asked.load(Ordering::SeqCst);
         for _ in 0..2 {
             let turn = engine
@@ -140,9 +127,7 @@ dialogs:
     /// masking finds), while templates of the credential still get it.
     #[tokio::test]
     async fn scripts_cannot_read_what_a_credential_holds() {
-        let bot = patchbay_config::load(
-            "shop.yaml",
-            r#"name: shop
+        let yaml = r#"name: shop
 env:
   API_TOKEN: null
   SHOP: null
@@ -159,22 +144,13 @@ dialogs:
         text: "Welcome."
         preProcess: |
           botContext.sendMessage(String(botContext.getEnvVariable("API_TOKEN")) + " " + botContext.getEnvVariable("SHOP"));
-"#,
-        )
-        .map(|loaded| loaded.bot)
-        .unwrap_or_else(|report| panic!("{}", report.render(patchbay_config::RenderStyle::Plain)));
+"#;
         let env = Arc::new(|name: &str| match name {
             "API_TOKEN" => Some("s3cr3t-T0k3n".to_owned()),
             "SHOP" => Some("Bluebird Books".to_owned()),
             _ => None,
         });
-        let scripts = ScriptRuntime::new(RuntimeOptions {
-            workers: 1,
-            ..RuntimeOptions::default()
-        });
-        let engine = Engine::new(bot, EngineOptions::new(env, scripts))
-            .await
-            .expect("engine");
+        let engine = crate::test_engine(yaml, env).await;
         let turn = engine
             .run_turn(ConversationState::default(), Start::Message, "hi")
             .await

@@ -51,3 +51,20 @@ pub use store::{
     StoreError, StoredConversation, StoredTurn, StoredTurnRequest,
 };
 pub use trace::{CallFailure, Invocation, Next, StepTrace, Turn};
+
+/// An engine for `yaml` (panics with the loader's report if it does not
+/// load), with one script isolate and `env` as its host environment: what
+/// the crate's unit tests run turns on.
+#[cfg(test)]
+pub(crate) async fn test_engine(yaml: &str, env: Env) -> Engine {
+    let bot = patchbay_config::load("bot.yaml", yaml)
+        .map(|loaded| loaded.bot)
+        .unwrap_or_else(|report| panic!("{}", report.render(patchbay_config::RenderStyle::Plain)));
+    let scripts = patchbay_script::ScriptRuntime::new(patchbay_script::RuntimeOptions {
+        workers: 1,
+        ..patchbay_script::RuntimeOptions::default()
+    });
+    Engine::new(bot, EngineOptions::new(env, scripts))
+        .await
+        .expect("engine")
+}

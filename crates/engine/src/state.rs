@@ -348,9 +348,7 @@ impl ConversationState {
 mod tests {
     use std::sync::Arc;
 
-    use patchbay_script::{RuntimeOptions, ScriptRuntime};
-
-    use crate::{Engine, EngineOptions, Start};
+    use crate::Start;
 
     use super::*;
 
@@ -371,16 +369,7 @@ dialogs:
 
     #[tokio::test]
     async fn a_state_sent_back_goes_on_where_it_waits() {
-        let bot = patchbay_config::load("asker.yaml", ASKER)
-            .map(|loaded| loaded.bot)
-            .expect("bot");
-        let scripts = ScriptRuntime::new(RuntimeOptions {
-            workers: 1,
-            ..RuntimeOptions::default()
-        });
-        let engine = Engine::new(bot, EngineOptions::new(Arc::new(|_: &str| None), scripts))
-            .await
-            .expect("engine");
+        let engine = crate::test_engine(ASKER, Arc::new(|_: &str| None)).await;
         let asked = engine
             .run_turn(
                 ConversationState::default(),
